@@ -1,0 +1,62 @@
+"""Where the companion's voice goes: a WAV file, memory (tests); the speaker comes with live audio.
+
+A sink takes chunks at any rate; it converts them to its own rate. ``flush`` drops whatever is
+queued but not yet heard (barge-in); ``close`` finishes the output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from voice_companion.audio.chunk import AudioChunk
+
+
+class AudioSink(Protocol):
+    async def write(self, chunk: AudioChunk) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemorySink:
+    """Keeps everything written, in order; for tests and for `say` into a file."""
+
+    def __init__(self) -> None:
+        self.chunks: list[AudioChunk] = []
+        self.flushes = 0
+        self.closed = False
+
+    async def write(self, chunk: AudioChunk) -> None:
+        self.chunks.append(chunk)
+
+    async def flush(self) -> None:
+        self.flushes += 1
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def audio(self, rate_hz: int | None = None) -> AudioChunk:
+        """Everything written so far as one chunk at ``rate_hz`` (default: the first rate)."""
+        from voice_companion.engines.resample import resample
+
+        if rate_hz is None:
+            rate_hz = self.chunks[0].rate_hz if self.chunks else 22_050
+        return AudioChunk.concat([resample(c, rate_hz) for c in self.chunks], rate_hz)
+
+
+class WavFileSink(MemorySink):
+    """Collects the reply audio and writes one WAV file on close (atomically: no half file)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    async def close(self) -> None:
+        from voice_companion.engines.decode import write_wav
+
+        if self.closed:
+            return
+        await super().close()
+        write_wav(self.path, self.audio())

