@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from voice_companion.engines import ChatMessage, ChatModel
+from voice_companion.engines.llm_llama import LlamaChatModel
+from voice_companion.errors import LlmError, ModelNotFoundError
+
+MESSAGES = [
+    ChatMessage("system", "You are a friendly companion. Answer in one short sentence."),
+    ChatMessage("user", "What colour is the sky on a clear day?"),
+]
+
+
+def test_streams_a_reply(llama: LlamaChatModel) -> None:
+    as_protocol: ChatModel = llama
+    pieces = list(as_protocol.stream(MESSAGES, threading.Event()))
+    assert len(pieces) > 1
+    assert all(pieces)
+    assert "".join(pieces).strip()
+
+
+def test_cancel_stops_early(llama: LlamaChatModel) -> None:
+    cancel = threading.Event()
+    stream = llama.stream(
+        [ChatMessage("user", "Count slowly from one to one hundred, one number per line.")],
+        cancel,
+    )
+    first = next(stream)
+    assert first
+    cancel.set()
+    assert list(stream) == []
+    # The lock was released: the model answers again right away.
+    assert list(llama.stream(MESSAGES, threading.Event()))
+
+
+def test_cancel_before_start_yields_nothing(llama: LlamaChatModel) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    assert list(llama.stream(MESSAGES, cancel)) == []
+
+
+def test_prompt_longer_than_context(llama: LlamaChatModel) -> None:
+    too_long = [ChatMessage("user", "word " * 1500)]
+    with pytest.raises(LlmError, match=r"longer than llm\.context_tokens") as info:
+        list(llama.stream(too_long, threading.Event()))
+    assert "\n" not in str(info.value)
+
+
+def test_not_a_gguf(tmp_path: Path) -> None:
+    path = tmp_path / "fake.gguf"
+    path.write_bytes(b"definitely not a GGUF file" * 10)
+    with pytest.raises(ModelNotFoundError, match=r"cannot be loaded by llama\.cpp"):
+        LlamaChatModel(path, 256, 1, 8, 0.5)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="no such GGUF"):
+        LlamaChatModel(tmp_path / "nope.gguf", 256, 1, 8, 0.5)
+
+
+def test_concurrent_replies_are_serialized(llama: LlamaChatModel) -> None:
+    replies: list[str] = []
+
+    def ask() -> None:
+        replies.append("".join(llama.stream(MESSAGES, threading.Event())))
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    assert len(replies) == 2
+    assert all(reply.strip() for reply in replies)

@@ -1,0 +1,134 @@
+"""Read any audio file PyAV can decode as one mono int16 chunk; write WAV files safely."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voice_companion.audio.chunk import PCM, STT_RATE_HZ, AudioChunk
+from voice_companion.errors import AudioError, AudioFileError
+
+log = logging.getLogger(__name__)
+
+_MIN_BUFFER_SAMPLES = 1 << 16
+_MAX_PREALLOC_S = 3 * 3600
+"""Cap on the duration a header may make us reserve up front (streamed WAVs claim ~13 h)."""
+
+
+def read_audio(path: Path, rate_hz: int = STT_RATE_HZ) -> AudioChunk:
+    """Decode ``path`` (WAV, FLAC, MP3, OGG, ...; any rate and channel count) to mono int16.
+
+    Raises ``AudioFileError`` with one line when the file is missing, not audio or empty.
+    """
+    if rate_hz <= 0:
+        raise AudioError(f"cannot decode to a rate of {rate_hz} Hz")
+    if not path.exists():
+        raise AudioFileError(f"no such file: {path}")
+    if path.is_dir():
+        raise AudioFileError(f"{path} is a directory, not an audio file")
+    try:
+        if path.stat().st_size == 0:
+            raise AudioFileError(f"{path} holds no audio (the file is empty)")
+    except OSError as exc:
+        raise AudioFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    import av
+
+    try:
+        container = av.open(str(path), mode="r")
+    except av.error.FFmpegError as exc:
+        raise AudioFileError(f"{path} is not an audio file PyAV can decode") from exc
+    except OSError as exc:
+        raise AudioFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        if not container.streams.audio:
+            raise AudioFileError(f"{path} is not an audio file PyAV can decode (no audio stream)")
+        samples = _decode_stream(container, rate_hz, path)
+    finally:
+        container.close()
+    if len(samples) == 0:
+        raise AudioFileError(f"{path} holds no audio")
+    return AudioChunk(samples, rate_hz)
+
+
+def _decode_stream(container: Any, rate_hz: int, path: Path) -> PCM:
+    import av
+
+    stream = container.streams.audio[0]
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=rate_hz)
+    # One growing output buffer sized from the container's duration estimate: decoded frames
+    # are copied in once, instead of keeping a list of pieces and concatenating (2x memory).
+    buffer = np.empty(_estimated_samples(container, stream, rate_hz), dtype=np.int16)
+    filled = 0
+
+    def append(frames: list[Any]) -> None:
+        nonlocal buffer, filled
+        for frame in frames:
+            piece = frame.to_ndarray().reshape(-1)
+            needed = filled + len(piece)
+            if needed > len(buffer):
+                grown = np.empty(max(needed, len(buffer) * 3 // 2), dtype=np.int16)
+                grown[:filled] = buffer[:filled]
+                buffer = grown
+            buffer[filled:needed] = piece
+            filled = needed
+
+    try:
+        for frame in container.decode(stream):
+            append(resampler.resample(frame))
+        append(resampler.resample(None))  # flush what the resampler still holds
+    except av.error.FFmpegError as exc:
+        if filled == 0:
+            raise AudioFileError(f"{path} is not an audio file PyAV can decode") from exc
+        # A damaged tail is common in recordings cut short; keep what decoded.
+        log.warning(
+            "%s: decoding stopped early (%s); using the first %d samples", path, exc, filled
+        )
+    except (ValueError, OSError) as exc:
+        raise AudioFileError(f"{path} could not be decoded: {exc}") from exc
+    # Copy only when the estimate overshot a lot, so a view does not pin a big buffer.
+    if filled < len(buffer) // 2:
+        return buffer[:filled].copy()
+    return buffer[:filled]
+
+
+def _estimated_samples(container: Any, stream: Any, rate_hz: int) -> int:
+    seconds = 0.0
+    if stream.duration is not None and stream.time_base is not None:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / 1_000_000  # av.time_base: microseconds
+    seconds = min(seconds, _MAX_PREALLOC_S)
+    # A little headroom for resampler tails and inexact headers.
+    return max(_MIN_BUFFER_SAMPLES, int(seconds * rate_hz * 1.01) + rate_hz // 10)
+
+
+def write_wav(path: Path, chunk: AudioChunk) -> None:
+    """Write ``chunk`` as a 16-bit mono WAV, atomically: readers never see a partial file."""
+    tmp_name: str | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as raw:
+            with wave.open(raw, "wb") as wav:
+                wav.setnchannels(1)
+                wav.setsampwidth(2)
+                wav.setframerate(chunk.rate_hz)
+                # A little-endian array view, not .tobytes(): no second copy of a long recording.
+                wav.writeframes(np.ascontiguousarray(chunk.samples, dtype="<i2").data)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError as exc:
+        raise AudioError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)

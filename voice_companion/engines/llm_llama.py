@@ -1,0 +1,125 @@
+"""A chat model run in-process by llama.cpp (llama-cpp-python) from a GGUF file."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from voice_companion.engines import ChatMessage
+from voice_companion.errors import LlmError, LlmTimeoutError, ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+_BUSY_TIMEOUT_S = 120.0
+"""How long a new reply waits for an earlier, unfinished one to be closed or to finish."""
+
+
+class LlamaChatModel:
+    """Streams chat replies from a local GGUF model (satisfies ``ChatModel``).
+
+    One ``Llama`` object lives as long as this adapter, so llama.cpp reuses the KV cache
+    for the prompt prefix shared with the previous turn (system prompt and history).
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        context_tokens: int,
+        threads: int,
+        max_reply_tokens: int,
+        temperature: float,
+    ) -> None:
+        if not model_path.is_file():
+            raise ModelNotFoundError(f"llm.model_path: no such GGUF file: {model_path}")
+        self.model_path = model_path
+        self.context_tokens = context_tokens
+        self.max_reply_tokens = max_reply_tokens
+        self.temperature = temperature
+        # llama.cpp contexts are not thread-safe; stages may call next() from any worker
+        # thread, so a plain Lock (releasable from another thread) guards each whole reply.
+        self._lock = threading.Lock()
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise LlmError(
+                f"llama-cpp-python cannot be imported ({exc}): run `make setup`"
+            ) from exc
+        n_threads = threads if threads > 0 else None  # None: llama.cpp picks for this machine
+        try:
+            self._llama: Any = Llama(
+                model_path=str(model_path),
+                n_ctx=context_tokens,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                verbose=False,
+            )
+        except ValueError as exc:
+            raise ModelNotFoundError(
+                f"llm.model_path: {model_path} cannot be loaded by llama.cpp (is it a GGUF "
+                f"model file?): {_first_line(exc)}"
+            ) from exc
+        except Exception as exc:  # ctypes and llama.cpp failures have no common type
+            raise LlmError(f"cannot load {model_path}: {_first_line(exc)}") from exc
+
+    def stream(self, messages: Sequence[ChatMessage], cancel: threading.Event) -> Iterator[str]:
+        """Yield reply pieces as llama.cpp produces them; stop quietly once ``cancel`` is set."""
+        if cancel.is_set():
+            return
+        prompt = [{"role": m.role, "content": m.content} for m in messages]
+        # A reply generator that was abandoned without close() keeps the lock; fail loudly
+        # instead of waiting forever.
+        if not self._lock.acquire(timeout=_BUSY_TIMEOUT_S):
+            raise LlmTimeoutError(
+                f"llama.cpp is still busy with an earlier reply after {_BUSY_TIMEOUT_S:g} s"
+            )
+        try:
+            try:
+                chunks = self._llama.create_chat_completion(
+                    messages=prompt,
+                    stream=True,
+                    max_tokens=self.max_reply_tokens,
+                    temperature=self.temperature,
+                )
+            except Exception as exc:  # raised before streaming, e.g. a bad chat template
+                raise self._wrap(exc) from exc
+            try:
+                while not cancel.is_set():
+                    try:
+                        chunk = next(chunks)
+                    except StopIteration:
+                        return
+                    except Exception as exc:  # prompt too long, decode failure, ...
+                        raise self._wrap(exc) from exc
+                    piece = _delta_content(chunk)
+                    if piece and not cancel.is_set():
+                        yield piece
+            finally:
+                # Ends llama.cpp's generation now, still under the lock, instead of at GC.
+                chunks.close()
+        finally:
+            self._lock.release()
+
+    def _wrap(self, exc: Exception) -> LlmError:
+        text = _first_line(exc)
+        if "exceed context window" in text:
+            return LlmError(
+                f"the prompt is longer than llm.context_tokens = {self.context_tokens} "
+                f"({text}); shorten the history or raise llm.context_tokens"
+            )
+        return LlmError(f"llama.cpp failed: {text}")
+
+
+def _delta_content(chunk: Any) -> str:
+    try:
+        content = chunk["choices"][0]["delta"].get("content")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return content if isinstance(content, str) else ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,70 @@
+"""Text-to-speech with piper (in-process ONNX voice), one sentence per call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voice_companion.audio.chunk import AudioChunk
+from voice_companion.errors import ModelNotFoundError, TtsError
+
+
+class PiperSynthesizer:
+    """Speaks text with a piper voice (satisfies ``Synthesizer``).
+
+    ``speaker`` -1 means the voice's default speaker; ``length_scale`` above 1 speaks slower.
+    """
+
+    def __init__(self, voice_path: Path, speaker: int = -1, length_scale: float = 1.0) -> None:
+        if not voice_path.is_file():
+            raise ModelNotFoundError(f"tts.voice: no such piper voice file: {voice_path}")
+        sidecar = voice_path.with_name(voice_path.name + ".json")
+        if not sidecar.is_file():
+            raise ModelNotFoundError(
+                f"tts.voice: piper needs {sidecar.name} beside {voice_path.name}"
+            )
+        if length_scale <= 0:
+            raise TtsError(f"length_scale must be above 0, got {length_scale}")
+        try:
+            from piper import PiperVoice, SynthesisConfig
+        except ImportError as exc:
+            raise TtsError(f"piper-tts cannot be imported ({exc}): run `make setup`") from exc
+        try:
+            self._voice: Any = PiperVoice.load(voice_path)
+        except Exception as exc:  # json, onnxruntime and piper raise unrelated types
+            raise TtsError(f"cannot load the piper voice {voice_path}: {_first_line(exc)}") from exc
+        num_speakers = int(self._voice.config.num_speakers)
+        if speaker >= max(num_speakers, 1):
+            raise TtsError(
+                f"tts.speaker = {speaker}: the voice {voice_path.name} has "
+                f"{num_speakers} speaker(s); use -1 for its default"
+            )
+        self.rate_hz: int = int(self._voice.config.sample_rate)
+        self._syn_config: Any = SynthesisConfig(
+            speaker_id=None if speaker < 0 else speaker, length_scale=length_scale
+        )
+
+    def synthesize(self, text: str) -> AudioChunk:
+        """Audio for ``text``; empty (not an error) for text with nothing to say."""
+        if not text.strip():
+            return self._empty()
+        try:
+            pieces = [
+                np.asarray(chunk.audio_int16_array, dtype=np.int16).reshape(-1)
+                for chunk in self._voice.synthesize(text, syn_config=self._syn_config)
+            ]
+        except Exception as exc:  # espeak-ng and onnxruntime raise unrelated types
+            raise TtsError(f"text-to-speech failed: {_first_line(exc)}") from exc
+        if not pieces:
+            return self._empty()
+        return AudioChunk(np.concatenate(pieces), self.rate_hz)
+
+    def _empty(self) -> AudioChunk:
+        return AudioChunk(np.zeros(0, dtype=np.int16), self.rate_hz)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
