@@ -1,0 +1,108 @@
+"""Dialogue: records exchanges in history and memory, recalls through the MemoryStore seam."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from voice_companion.config import PersonaConfig
+from voice_companion.dialogue.dialogue import Dialogue
+from voice_companion.dialogue.history import Turn
+from voice_companion.dialogue.memory import MemoryStore, NoMemory, Recollection
+from voice_companion.dialogue.persona import Persona
+from voice_companion.dialogue.prompt import MEMORY_HEADER, prompt_tokens
+
+PERSONA = Persona.from_config(PersonaConfig())
+
+
+class WordMemory:
+    """A real (if simple) store: keeps every turn, recalls those sharing a word with the query."""
+
+    def __init__(self) -> None:
+        self.recorded: list[tuple[Turn, str]] = []
+        self.queries: list[tuple[str, int]] = []
+        self.day = 1
+
+    def record(self, turn: Turn, conversation_id: str) -> None:
+        self.recorded.append((turn, conversation_id))
+
+    def recall(self, query: str, limit: int) -> list[Recollection]:
+        self.queries.append((query, limit))
+        words = {w.strip(".,?!").lower() for w in query.split()}
+        found = [
+            Recollection(turn.text, datetime(2026, 5, i + 1), turn.role, f"{conv}:{i}")
+            for i, (turn, conv) in enumerate(self.recorded)
+            if words & {w.strip(".,?!").lower() for w in turn.text.split()}
+        ]
+        return found[:limit]
+
+
+def test_word_memory_meets_the_protocol() -> None:
+    assert isinstance(WordMemory(), MemoryStore)
+
+
+def test_record_exchange_goes_to_history_and_memory() -> None:
+    memory = WordMemory()
+    dialogue = Dialogue(PERSONA, memory, history_turns=4, budget_tokens=2000, conversation_id="c1")
+    dialogue.record_exchange("My sister is called Ana.", "What a lovely name.", False)
+    dialogue.record_exchange("Tell me a story.", "Once upon a", True)
+    dialogue.record_exchange("Hello?", "  ", False)  # nothing heard: the user turn alone
+    expected = [
+        Turn("user", "My sister is called Ana."),
+        Turn("assistant", "What a lovely name."),
+        Turn("user", "Tell me a story."),
+        Turn("assistant", "Once upon a", interrupted=True),
+        Turn("user", "Hello?"),
+    ]
+    assert dialogue.history.recent() == expected
+    assert memory.recorded == [(t, "c1") for t in expected]
+
+
+def test_messages_for_recalls_through_the_seam() -> None:
+    memory = WordMemory()
+    earlier = Dialogue(PERSONA, memory, history_turns=4, budget_tokens=2000, conversation_id="c1")
+    earlier.record_exchange("My sister Ana is getting married.", "How exciting!", False)
+
+    # A new conversation: empty history, but the store remembers.
+    dialogue = Dialogue(
+        PERSONA, memory, history_turns=4, budget_tokens=2000, conversation_id="c2", recall_limit=3
+    )
+    messages = dialogue.messages_for("What do you think about my sister?")
+    assert memory.queries[-1] == ("What do you think about my sister?", 3)
+    assert [m.role for m in messages] == ["system", "user"]
+    assert "Ana" not in messages[0].content
+    final = messages[-1].content
+    assert final.startswith(MEMORY_HEADER)
+    assert "On 1 May 2026 the user said: “My sister Ana is getting married.”" in final
+    assert final.endswith("What do you think about my sister?")
+
+
+def test_turns_in_history_are_not_quoted_again_as_memories() -> None:
+    memory = WordMemory()
+    dialogue = Dialogue(PERSONA, memory, history_turns=4, budget_tokens=2000, conversation_id="c1")
+    dialogue.record_exchange("I love my cat.", "Cats are great.", False)
+    messages = dialogue.messages_for("Do you remember my cat?")
+    assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[1].content == "I love my cat."
+    assert messages[-1].content == "Do you remember my cat?"
+
+
+def test_dialogue_respects_budget_and_history_bound() -> None:
+    dialogue = Dialogue(
+        PERSONA, NoMemory(), history_turns=2, budget_tokens=400, conversation_id="c"
+    )
+    for i in range(10):
+        dialogue.record_exchange(f"question {i} " + "q" * 100, f"answer {i}", False)
+    assert len(dialogue.history) == 4
+    messages = dialogue.messages_for("and now?")
+    assert prompt_tokens(messages) <= 400
+    assert messages[0].content == PERSONA.system_prompt()
+    assert messages[-1].content == "and now?"
+
+
+def test_invalid_arguments() -> None:
+    with pytest.raises(ValueError):
+        Dialogue(PERSONA, NoMemory(), history_turns=2, budget_tokens=0, conversation_id="c")
+    with pytest.raises(ValueError):
+        Dialogue(PERSONA, NoMemory(), 2, 100, "c", recall_limit=-1)

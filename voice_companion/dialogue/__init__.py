@@ -1,0 +1,25 @@
+"""The dialogue core: persona, history, the memory seam, prompt assembly, sentence splitting.
+
+Pure, synchronous, standard library only; the async stages drive it.
+"""
+
+from voice_companion.dialogue.dialogue import Dialogue
+from voice_companion.dialogue.history import History, Turn
+from voice_companion.dialogue.memory import MemoryStore, NoMemory, Recollection
+from voice_companion.dialogue.persona import Persona
+from voice_companion.dialogue.prompt import build_messages, estimate_tokens
+from voice_companion.dialogue.sentences import SentenceSplitter, speakable
+
+__all__ = [
+    "Dialogue",
+    "History",
+    "MemoryStore",
+    "NoMemory",
+    "Persona",
+    "Recollection",
+    "SentenceSplitter",
+    "Turn",
+    "build_messages",
+    "estimate_tokens",
+    "speakable",
+]

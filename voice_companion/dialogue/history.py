@@ -1,0 +1,60 @@
+"""The recent turns of the current conversation, bounded."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+Speaker = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of the conversation.
+
+    For the assistant, ``text`` is what the user actually heard; ``interrupted`` says the user
+    cut the reply short (barge-in), so the model knows it did not finish.
+    """
+
+    role: Speaker
+    text: str
+    interrupted: bool = False
+
+
+class History:
+    """The last ``max_turns`` exchanges (user + assistant), that is ``2 * max_turns`` messages.
+
+    Older messages fall off the front; long-term recall is the memory store's job.
+    """
+
+    def __init__(self, max_turns: int) -> None:
+        if max_turns < 0:
+            raise ValueError(f"max_turns must be 0 or more, got {max_turns}")
+        self.max_turns = max_turns
+        self._turns: deque[Turn] = deque(maxlen=2 * max_turns)
+
+    def append(self, turn: Turn) -> None:
+        self._turns.append(turn)
+
+    def recent(self, n: int | None = None) -> list[Turn]:
+        """The last ``n`` messages (all kept ones when ``n`` is None), oldest first."""
+        turns = list(self._turns)
+        if n is None:
+            return turns
+        if n <= 0:
+            return []
+        return turns[-n:]
+
+    def last_user(self) -> Turn | None:
+        """The most recent user message, if any is still kept."""
+        for turn in reversed(self._turns):
+            if turn.role == "user":
+                return turn
+        return None
+
+    def clear(self) -> None:
+        self._turns.clear()
+
+    def __len__(self) -> int:
+        return len(self._turns)
