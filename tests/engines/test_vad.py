@@ -81,3 +81,16 @@ def test_bad_settings() -> None:
         SpeechFrameClassifier(aggressiveness=4, silero_threshold=0.5)
     with pytest.raises(VadError):
         SpeechFrameClassifier(aggressiveness=2, silero_threshold=1.5)
+
+
+def test_speech_after_a_minute_of_digital_silence_is_heard_as_well(
+    classifier: SpeechFrameClassifier, jfk: AudioChunk
+) -> None:
+    # The first 4.5 s of speech ("And so my fellow Americans, ask not") decide whether the
+    # companion hears the start of what the user says.
+    opening = AudioChunk(jfk.samples[: 16_000 * 9 // 2], 16_000)
+    fresh = _voiced_share(classifier, opening)  # starts from a reset
+    quiet_then_speech = AudioChunk.concat([AudioChunk.silence(60.0, 16_000), opening], 16_000)
+    decisions = [classifier.is_speech(f) for f in _frames(quiet_then_speech)]
+    after_quiet = float(np.mean(decisions[-len(_frames(opening)) :]))
+    assert after_quiet >= 0.8 * fresh

@@ -31,6 +31,7 @@ class LlamaChatModel:
         threads: int,
         max_reply_tokens: int,
         temperature: float,
+        repeat_penalty: float = 1.1,
     ) -> None:
         if not model_path.is_file():
             raise ModelNotFoundError(f"llm.model_path: no such GGUF file: {model_path}")
@@ -38,6 +39,7 @@ class LlamaChatModel:
         self.context_tokens = context_tokens
         self.max_reply_tokens = max_reply_tokens
         self.temperature = temperature
+        self.repeat_penalty = repeat_penalty
         # llama.cpp contexts are not thread-safe; stages may call next() from any worker
         # thread, so a plain Lock (releasable from another thread) guards each whole reply.
         self._lock = threading.Lock()
@@ -82,6 +84,7 @@ class LlamaChatModel:
                     stream=True,
                     max_tokens=self.max_reply_tokens,
                     temperature=self.temperature,
+                    repeat_penalty=self.repeat_penalty,
                 )
             except Exception as exc:  # raised before streaming, e.g. a bad chat template
                 raise self._wrap(exc) from exc

@@ -25,6 +25,11 @@ _WINDOW_SAMPLES = 512
 _CONTEXT_SAMPLES = 64
 """...each preceded by the last 64 samples of the window before it."""
 _STATE_SHAPE = (1, 1, 128)
+_QUIET_PROBABILITY = 0.2
+_QUIET_WINDOWS_BEFORE_RESET = 94
+"""About 3 s. Silero's recurrent state drifts during long quiet (measured: after a minute of
+digital silence the peak probability on jfk.flac fell from 0.90 to 0.62 and the first phrase
+was missed), so it starts afresh after this many quiet windows in a row."""
 
 
 class SpeechFrameClassifier:
@@ -75,6 +80,7 @@ class SpeechFrameClassifier:
         self._context = np.zeros(_CONTEXT_SAMPLES, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
         self.last_probability = 0.0
+        self._quiet_windows = 0
 
     def is_speech(self, frame: AudioChunk) -> bool:
         """True when webrtcvad hears speech and Silero's latest probability agrees."""
@@ -98,6 +104,14 @@ class SpeechFrameClassifier:
             window = pending[start : start + _WINDOW_SAMPLES]
             self.last_probability = self._run_window(window)
             start += _WINDOW_SAMPLES
+            if self.last_probability < _QUIET_PROBABILITY:
+                self._quiet_windows += 1
+                if self._quiet_windows >= _QUIET_WINDOWS_BEFORE_RESET:
+                    self._h = np.zeros(_STATE_SHAPE, dtype=np.float32)
+                    self._c = np.zeros(_STATE_SHAPE, dtype=np.float32)
+                    self._quiet_windows = 0
+            else:
+                self._quiet_windows = 0
         self._pending = pending[start:].copy()
 
     def _run_window(self, window: npt.NDArray[np.float32]) -> float:
