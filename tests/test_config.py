@@ -31,7 +31,7 @@ def test_shipped_file_documents_every_key_with_its_default(tmp_path: Path) -> No
 
 
 def test_file_values_and_environment_overrides(tmp_path: Path) -> None:
-    path = write(tmp_path, '[llm]\ntemperature = 0.2\nmax_reply_tokens = 50\n')
+    path = write(tmp_path, "[llm]\ntemperature = 0.2\nmax_reply_tokens = 50\n")
     env = {"VOICE_COMPANION_LLM_TEMPERATURE": "1.5", "VOICE_COMPANION_VAD_AGGRESSIVENESS": "3"}
     config = load_config(path, env=env, data_dir=tmp_path)
     assert config.llm.temperature == 1.5

@@ -85,8 +85,9 @@ class LlmConfig:
     base_url: str = "http://127.0.0.1:11434/v1"
     model: str = ""
     api_key_env: str = ""
-    max_reply_tokens: int = field(default=160, metadata=_rng(8, 8192))
+    max_reply_tokens: int = field(default=96, metadata=_rng(8, 8192))
     temperature: float = field(default=0.7, metadata=_rng(0.0, 2.0))
+    repeat_penalty: float = field(default=1.1, metadata=_rng(1.0, 2.0))
     connect_timeout_s: float = field(default=3.0, metadata=_rng(0.1, 120.0))
     read_timeout_s: float = field(default=8.0, metadata=_rng(0.5, 600.0))
     apology: str = "Sorry, my thoughts got tangled just now. Could you say that again?"
@@ -109,6 +110,7 @@ class DialogueConfig:
     history_turns: int = field(default=8, metadata=_rng(0, 200))
     sentence_max_chars: int = field(default=160, metadata=_rng(20, 2000))
     not_heard: str = "Sorry, I didn't catch that."
+    resume_ms: int = field(default=1500, metadata=_rng(0, 10_000))
 
 
 @dataclass(frozen=True)
@@ -171,8 +173,7 @@ def load_config(
     if raw:
         key = sorted(raw)[0]
         raise ConfigError(
-            f"{source}: unknown section or key {key!r}; allowed sections: "
-            + ", ".join(SECTIONS)
+            f"{source}: unknown section or key {key!r}; allowed sections: " + ", ".join(SECTIONS)
         )
     config = Config(
         **sections,
@@ -305,7 +306,7 @@ def check_model_paths(config: Config) -> None:
     if config.llm.backend == "openai" and not config.llm.model:
         raise ConfigError(
             "llm.model = '': the openai backend needs the server's model name, "
-            "for example llm.model = \"llama3.2\""
+            'for example llm.model = "llama3.2"'
         )
 
 

@@ -29,6 +29,8 @@ class UtteranceEnded:
     """Position just after the last voiced frame."""
     detected_s: float
     """Position at which the end of speech was decided."""
+    speech_end_clock_s: float | None = None
+    """Monotonic clock reading when the last voiced frame arrived (stamped by ``listen``)."""
 
 
 @dataclass(frozen=True)

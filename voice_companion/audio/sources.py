@@ -20,7 +20,12 @@ async def recording_frames(
     tail_silence_s: float = 0.0,
 ) -> AsyncIterator[AudioChunk]:
     """Frames of ``recording`` followed by ``tail_silence_s`` of silence (a mic keeps hearing
-    the room after the speaker stops). A partial last frame is padded with silence."""
+    the room after the speaker stops). A partial last frame is padded with silence.
+
+    Not in real time, the whole recording is there at once: frames are yielded without ever
+    suspending, so it is segmented completely before the first turn starts and the result
+    does not depend on how fast this machine answers.
+    """
     rate = recording.rate_hz
     size = rate * frame_ms // 1000
     padded_len = -(-len(recording) // size) * size + round(tail_silence_s * rate / size) * size
@@ -31,8 +36,6 @@ async def recording_frames(
             delay = start + n * frame_ms / 1000 - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        elif n % 64 == 0:
-            await asyncio.sleep(0)  # let turns run while a long recording is fed
         piece = samples[offset : offset + size]
         if len(piece) < size:
             piece = AudioChunk.silence(size / rate, rate).samples.copy()

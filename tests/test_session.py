@@ -1,0 +1,236 @@
+"""The orchestrator with real engines: a recording answered end to end, failures apologised
+for, and barge-in (with a scripted slow model, beside the real-model tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import JFK_TEXT, shipped_config, word_error_rate, words
+from voice_companion import app
+from voice_companion.audio.chunk import AudioChunk
+from voice_companion.audio.sinks import MemorySink
+from voice_companion.engines import ChatMessage
+from voice_companion.engines.decode import read_audio
+from voice_companion.engines.llm_openai import OpenAiChatModel
+from voice_companion.events import InputEnded, SpeechStarted, UtteranceEnded
+from voice_companion.session import Engines, Session, State
+from voice_companion.trace import Tracer
+
+
+def answer(
+    engines: Engines, recording: AudioChunk, tmp_path: Path, **env: str
+) -> tuple[list[dict[str, object]], Path]:
+    config = shipped_config(tmp_path, **env)
+    out, trace = tmp_path / "out.wav", tmp_path / "trace.jsonl"
+    asyncio.run(
+        asyncio.wait_for(
+            app.run_recording(config, engines, recording, out, realtime=False, trace_path=trace),
+            timeout=180,
+        )
+    )
+    import json
+
+    return [json.loads(line) for line in trace.read_text().splitlines()], out
+
+
+def by_name(events: list[dict[str, object]], name: str) -> list[dict[str, object]]:
+    return [e for e in events if e["event"] == name]
+
+
+def test_a_recording_is_heard_answered_and_spoken(
+    engines: Engines, jfk_path: Path, tmp_path: Path
+) -> None:
+    events, out = answer(engines, read_audio(jfk_path), tmp_path)
+    names = [e["event"] for e in events]
+    for earlier, later in [
+        ("speech_start", "speech_end"),
+        ("speech_end", "transcript"),
+        ("transcript", "first_audio"),
+        ("first_audio", "turn_end"),
+    ]:
+        assert names.index(earlier) < names.index(later)
+    transcript = str(by_name(events, "transcript")[0]["text"])
+    assert word_error_rate(JFK_TEXT, transcript) <= 0.10
+    reply = str(by_name(events, "reply")[0]["text"])
+    assert words(reply)
+    end = by_name(events, "turn_end")[0]
+    for stage in (
+        "endpoint_wait_s",
+        "stt_s",
+        "llm_first_token_s",
+        "tts_first_s",
+        "response_latency_s",
+    ):
+        assert isinstance(end[stage], float) and end[stage] >= 0
+    # The reply is audible: whisper hears back most of what the companion said.
+    spoken = engines.transcriber.transcribe(read_audio(out)).text
+    heard = set(words(spoken))
+    assert len([w for w in words(reply) if w in heard]) >= 0.5 * len(words(reply))
+
+
+def dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_server_that_is_down_gets_an_apology_not_silence(
+    engines: Engines, jfk_path: Path, tmp_path: Path
+) -> None:
+    model = OpenAiChatModel(f"http://127.0.0.1:{dead_port()}/v1", "m", None, 1.0, 2.0, 50, 0.5)
+    events, out = answer(dataclasses.replace(engines, model=model), read_audio(jfk_path), tmp_path)
+    reply = str(by_name(events, "reply")[0]["text"])
+    assert reply == shipped_config(tmp_path).llm.apology
+    assert "sorry" in engines.transcriber.transcribe(read_audio(out)).text.lower()
+
+
+def test_a_hanging_server_is_bounded_by_the_read_timeout(
+    engines: Engines, jfk_path: Path, tmp_path: Path
+) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(listener.accept()[0]), daemon=True).start()
+    port = listener.getsockname()[1]
+    model = OpenAiChatModel(f"http://127.0.0.1:{port}/v1", "m", None, 1.0, 30.0, 50, 0.5)
+    try:
+        events, _ = answer(
+            dataclasses.replace(engines, model=model),
+            read_audio(jfk_path),
+            tmp_path,
+            VOICE_COMPANION_LLM_READ_TIMEOUT_S="1.5",
+        )
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+    # the session's own bound (1.5 s) wins over the client's longer read timeout (30 s)
+    assert by_name(events, "reply")[0]["text"] == shipped_config(tmp_path).llm.apology
+    end = by_name(events, "turn_end")[0]
+    assert isinstance(end["llm_first_token_s"], type(None))
+    assert float(str(end["turn_s"])) < 25
+
+
+def test_speech_with_no_words_gets_didnt_catch_that(engines: Engines, tmp_path: Path) -> None:
+    config = shipped_config(tmp_path)
+    sink, tracer = MemorySink(), Tracer()
+    session = Session(config, engines, app.build_dialogue(config), sink, tracer)
+    silence = AudioChunk.silence(1.0, 16_000)
+
+    async def go() -> None:
+        async def events():  # type: ignore[no-untyped-def]
+            yield UtteranceEnded(silence, 0.0, 1.0, 1.6)
+            yield InputEnded(2.0)
+
+        await session.run(events())
+
+    asyncio.run(asyncio.wait_for(go(), 60))
+    assert by_name(tracer.events, "reply")[0]["text"] == config.dialogue.not_heard
+    assert sink.chunks
+
+
+class SlowScriptedModel:
+    """A fake beside the real ones: streams a fixed long reply slowly, so that an
+    interruption lands in the middle of it, deterministically."""
+
+    def __init__(self, sentences: list[str], delay_s: float) -> None:
+        self.words = [w for sentence in sentences for w in sentence.split(" ")]
+        self.delay_s = delay_s
+        self.yielded = 0
+        self.ended = threading.Event()
+
+    def stream(self, messages: Sequence[ChatMessage], cancel: threading.Event) -> Iterator[str]:
+        try:
+            for word in self.words:
+                if cancel.is_set():
+                    return
+                time.sleep(self.delay_s)
+                self.yielded += 1
+                yield word + " "
+        finally:
+            self.ended.set()
+
+
+class PacedSink(MemorySink):
+    """Takes as long to 'play' audio as the audio lasts (scaled down), like a speaker."""
+
+    async def write(self, chunk: AudioChunk) -> None:
+        await asyncio.sleep(chunk.duration_s * 0.2)
+        await super().write(chunk)
+
+
+def test_barge_in_cancels_the_turn_and_history_keeps_what_was_heard(
+    engines: Engines, tmp_path: Path
+) -> None:
+    config = shipped_config(tmp_path)
+    scripted = SlowScriptedModel(
+        [f"This is sentence number {n} of a long story." for n in range(1, 30)], 0.02
+    )
+    sink, tracer = PacedSink(), Tracer()
+    dialogue = app.build_dialogue(config)
+    parts = dataclasses.replace(
+        engines, transcriber=Scripted("Tell me a long story."), model=scripted
+    )
+    session = Session(config, parts, dialogue, sink, tracer, barge_in=True)
+    speech = AudioChunk.silence(1.0, 16_000)
+
+    async def go() -> None:
+        queue: asyncio.Queue[object] = asyncio.Queue()
+
+        async def events():  # type: ignore[no-untyped-def]
+            while (event := await queue.get()) is not None:
+                yield event
+
+        runner = asyncio.create_task(session.run(events()))
+        await queue.put(UtteranceEnded(speech, 0.0, 1.0, 1.6))
+        while len(sink.chunks) < 6:  # three sentences and their pauses played
+            await asyncio.sleep(0.02)
+        assert session.state is State.SPEAKING
+        await queue.put(SpeechStarted(5.0))
+        while not by_name(tracer.events, "turn_end"):
+            await asyncio.sleep(0.02)
+        await queue.put(InputEnded(6.0))
+        await queue.put(None)
+        await runner
+
+    asyncio.run(asyncio.wait_for(go(), 120))
+    reply = by_name(tracer.events, "reply")[-1]
+    assert reply["interrupted"] is True
+    heard = str(reply["text"])
+    assert heard.startswith("This is sentence number 1 of a long story.")
+    assert "sentence number 29" not in heard
+    assert sink.flushes == 1
+    assert scripted.ended.wait(5), "the model was not told to stop"
+    assert scripted.yielded < len(scripted.words)
+    assert session.state is State.IDLE
+    last = dialogue.history.recent(1)[0]
+    assert last.interrupted and last.text == heard
+
+
+class Scripted:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def transcribe(self, audio: AudioChunk):  # type: ignore[no-untyped-def]
+        from voice_companion.engines import Transcript
+
+        return Transcript(self.text, audio.duration_s)
+
+
+@pytest.fixture(autouse=True)
+def _model_threads_end() -> Iterator[None]:
+    """Every turn's model thread ends soon after the turn: none is left running."""
+    yield
+    deadline = time.monotonic() + 10
+    while [t for t in threading.enumerate() if t.name == "llm-stream"]:
+        assert time.monotonic() < deadline, "a model thread outlived its turn"
+        time.sleep(0.05)

@@ -1,0 +1,266 @@
+"""Command line: the only module that prints for humans.
+
+Exit codes: 0 success, 1 the work failed (unreadable input, an engine error), 2 usage or
+configuration error, 130 interrupted. A user's mistake gets one line on stderr, never a
+traceback; ``--verbose`` shows details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from voice_companion import __version__
+from voice_companion.config import Config, load_config
+from voice_companion.errors import CompanionError, ConfigError, UsageError
+
+log = logging.getLogger("voice_companion")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's own format, but our exit code for usage errors and a hint.
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="voice-companion",
+        description="A local, private, voice-first AI companion. Nothing leaves this machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="configuration file (TOML)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="folder for all state")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more detail on stderr (-vv: debug, includes what was said)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="start the companion (or answer a recording)",
+        description="Listen and answer. With --input, treat a recording "
+        "as what the microphone heard and write the replies to --output.",
+    )
+    run.add_argument(
+        "--input",
+        type=Path,
+        metavar="FILE",
+        help="recording to answer (WAV, FLAC, MP3, OGG; any rate or channels)",
+    )
+    run.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="WAV file for everything the companion said (with --input)",
+    )
+    run.add_argument(
+        "--realtime",
+        action="store_true",
+        help="feed the recording at real-time pace, as a microphone would",
+    )
+    run.add_argument(
+        "--trace", type=Path, metavar="FILE", help="write one JSON line per event with timings"
+    )
+
+    chat = commands.add_parser(
+        "chat",
+        help="talk by text in the terminal",
+        description="Text chat with the same dialogue engine. When "
+        "stdin is not a terminal, reads one message per line and prints "
+        "one reply per line.",
+    )
+    chat.add_argument("--json", action="store_true", help="print each reply as a JSON line")
+
+    say = commands.add_parser("say", help="speak TEXT into a WAV file")
+    say.add_argument("text", metavar="TEXT", help="what to say ('-' reads stdin)")
+    say.add_argument("--output", type=Path, metavar="FILE", required=True, help="WAV file to write")
+
+    transcribe = commands.add_parser("transcribe", help="print what a recording says")
+    transcribe.add_argument("file", type=Path, metavar="FILE")
+    transcribe.add_argument("--json", action="store_true", help="print a JSON object")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = load_config(args.config, data_dir=args.data_dir)
+        return int(COMMANDS[args.command](config, args))
+    except ConfigError as exc:
+        print(f"voice-companion: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"voice-companion: {args.command}: {exc} (see --help)", file=sys.stderr)
+        return EXIT_USAGE
+    except CompanionError as exc:
+        print(f"voice-companion: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("voice-companion: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`voice-companion chat | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+_JOURNAL_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
+
+
+class _JournalFormatter(logging.Formatter):
+    """Under systemd, prefix the syslog priority so journald files each line correctly."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_JOURNAL_PRIORITY.get(record.levelno, 2)}>{super().format(record)}"
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.INFO, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("voice-companion: %(message)s"))
+    root = logging.getLogger("voice_companion")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _cmd_run(config: Config, args: argparse.Namespace) -> int:
+    if args.input is None:
+        if args.output or args.realtime or args.trace:
+            raise UsageError("--output, --realtime and --trace need --input FILE")
+        print(
+            "voice-companion: the live microphone is not wired up yet; "
+            "opening the text chat instead (run --input FILE answers a recording)",
+            file=sys.stderr,
+        )
+        return _cmd_chat(config, argparse.Namespace(json=False))
+    if args.output is None:
+        raise UsageError("--input needs --output FILE for the companion's voice")
+    from voice_companion import app
+    from voice_companion.engines.decode import read_audio
+
+    recording = read_audio(args.input)
+    engines = app.build_engines(config)
+    log.info("answering %s (%.1f s of audio)", args.input, recording.duration_s)
+    summary = asyncio.run(
+        app.run_recording(config, engines, recording, args.output, args.realtime, args.trace)
+    )
+    if summary.turns == 0:
+        log.warning("heard no speech in %s; %s holds no reply", args.input, args.output)
+    else:
+        log.info(
+            "answered %d utterance(s); wrote %.1f s of speech to %s",
+            summary.turns,
+            summary.output_s,
+            args.output,
+        )
+    return EXIT_OK
+
+
+def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion import app
+
+    interactive = sys.stdin.isatty()
+    model = app.build_model(config)
+    dialogue = app.build_dialogue(config)
+    name = config.persona.name
+    if interactive:
+        print(f"{name}: {config.persona.greeting}  (Ctrl-D to leave)")
+
+    async def answer(line: str) -> str:
+        pieces: list[str] = []
+        if interactive:
+            print(f"{name}: ", end="", flush=True)
+        async for piece in app.reply_text(config, model, dialogue, line):
+            pieces.append(piece)
+            if interactive:
+                print(piece, end="", flush=True)
+        if interactive:
+            print()
+        return " ".join("".join(pieces).split())
+
+    while True:
+        try:
+            line = input("you: " if interactive else "")
+        except EOFError:
+            break
+        if not line.strip():
+            continue
+        reply = asyncio.run(answer(line.strip()))
+        if not interactive:
+            print(
+                json.dumps({"you": line.strip(), "reply": reply}) if args.json else reply,
+                flush=True,
+            )
+    return EXIT_OK
+
+
+def _cmd_say(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion import app
+    from voice_companion.audio.chunk import AudioChunk
+    from voice_companion.dialogue.sentences import SentenceSplitter, speakable
+    from voice_companion.engines.decode import write_wav
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    splitter = SentenceSplitter(max_chars=config.dialogue.sentence_max_chars)
+    pieces = [*splitter.feed(text), splitter.flush() or ""]
+    sentences = [s for s in (speakable(p) for p in pieces) if s]
+    if not sentences:
+        raise UsageError("nothing to say: the text has no speakable words")
+    synthesizer = app.build_synthesizer(config)
+    pause = AudioChunk.silence(config.tts.sentence_pause_ms / 1000, synthesizer.rate_hz)
+    audio: list[AudioChunk] = []
+    for n, sentence in enumerate(sentences, 1):
+        if len(sentences) > 3:
+            log.info("speaking sentence %d of %d", n, len(sentences))
+        audio += [synthesizer.synthesize(sentence), pause]
+    write_wav(args.output, AudioChunk.concat(audio, synthesizer.rate_hz))
+    return EXIT_OK
+
+
+def _cmd_transcribe(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion import app
+    from voice_companion.engines.decode import read_audio
+
+    recording = read_audio(args.file)
+    transcript = app.build_transcriber(config).transcribe(recording)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "file": str(args.file),
+                    "text": transcript.text,
+                    "audio_s": round(recording.duration_s, 3),
+                }
+            )
+        )
+    else:
+        print(transcript.text)
+    return EXIT_OK
+
+
+COMMANDS = {"run": _cmd_run, "chat": _cmd_chat, "say": _cmd_say, "transcribe": _cmd_transcribe}

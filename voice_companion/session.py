@@ -1,0 +1,334 @@
+"""The orchestrator: owns the state, the one turn task, and interruption.
+
+Events arrive from the listening side (speech started, utterance ended, input ended). Each
+utterance becomes one turn: listen (speech-to-text) → think (LLM stream → sentences) → speak
+(TTS → sink). Barge-in lives here and nowhere else: when enabled, speech during a turn cancels
+the turn task, flushes the sink, and the history keeps only what the user heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from voice_companion.audio.chunk import AudioChunk
+from voice_companion.audio.sinks import AudioSink
+from voice_companion.config import Config
+from voice_companion.dialogue.dialogue import Dialogue
+from voice_companion.dialogue.sentences import SentenceSplitter
+from voice_companion.engines import ChatModel, Synthesizer, Transcriber
+from voice_companion.errors import LlmError, SttError
+from voice_companion.events import (
+    Event,
+    InputEnded,
+    SpeechStarted,
+    UtteranceDiscarded,
+    UtteranceEnded,
+)
+from voice_companion.stages.speak import SpeechProgress, speak
+from voice_companion.stages.think import sentences, stream_pieces
+from voice_companion.trace import Tracer, TurnTimings
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
+@dataclass(frozen=True)
+class Engines:
+    """The engines a session talks through; built by ``app``, swapped by tests."""
+
+    transcriber: Transcriber
+    model: ChatModel
+    synthesizer: Synthesizer
+
+
+class Session:
+    """Turn-taking for one conversation.
+
+    Speech-to-text starts as soon as the user has been silent for the end-of-speech time, but
+    that turn is speculative until the reply is heard: if the user resumes within
+    ``dialogue.resume_ms`` before any of the reply was played, the turn is abandoned and both
+    utterances are answered together, as one.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        engines: Engines,
+        dialogue: Dialogue,
+        sink: AudioSink,
+        tracer: Tracer,
+        barge_in: bool = False,
+    ) -> None:
+        self._config = config
+        self._engines = engines
+        self._dialogue = dialogue
+        self._sink = sink
+        self._tracer = tracer
+        self._barge_in = barge_in
+        self._resume_s = config.dialogue.resume_ms / 1000
+        self._waiting: deque[UtteranceEnded] = deque()
+        self._wake = asyncio.Event()
+        self._user_speaking = False
+        self._input_over = False
+        self._turn_task: asyncio.Task[None] | None = None
+        self._turn_utterance: UtteranceEnded | None = None
+        self._turn_progress: SpeechProgress | None = None
+        self._abandoning: asyncio.Task[None] | None = None
+        self.state = State.IDLE
+        self.last_timings = TurnTimings()
+        self.turns_done = 0
+
+    async def run(self, events: AsyncIterator[Event]) -> None:
+        """Handle ``events`` until the input ends, then finish the turns still waiting."""
+        worker = asyncio.create_task(self._turn_worker(), name="turn-worker")
+        try:
+            async for event in events:
+                await self.handle(event)
+                if isinstance(event, InputEnded):
+                    break
+            self._input_over = True
+            self._wake.set()
+            await worker
+        finally:
+            if not worker.done():
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+
+    async def handle(self, event: Event) -> None:
+        match event:
+            case SpeechStarted(start_s=start_s):
+                self._tracer.emit("speech_start", audio_s=round(start_s, 3))
+                self._user_speaking = True
+                if self._resumes_unheard_turn(start_s):
+                    await self._abandon_turn()
+                elif self._barge_in and self.state in (State.THINKING, State.SPEAKING):
+                    await self.interrupt()
+                if self.state is State.IDLE:
+                    self.state = State.LISTENING
+            case UtteranceEnded():
+                detected_t = self._tracer.now()
+                end_t = self._speech_end_t(event)
+                self._tracer.emit(
+                    "speech_end",
+                    t=end_t,
+                    audio_s=round(event.speech_end_s, 3),
+                    utterance_s=round(event.audio.duration_s, 3),
+                    endpoint_wait_s=round(detected_t - end_t, 4),
+                )
+                last = self._waiting[-1] if self._waiting else None
+                if last is not None and event.start_s - last.speech_end_s <= self._resume_s:
+                    self._waiting[-1] = _joined(last, event)
+                else:
+                    self._waiting.append(event)
+                self._user_speaking = False
+                self._wake.set()
+            case UtteranceDiscarded(voiced_s=voiced_s):
+                self._tracer.emit("speech_discarded", voiced_s=round(voiced_s, 3))
+                self._user_speaking = False
+                self._wake.set()
+                if self.state is State.LISTENING:
+                    self.state = State.IDLE
+            case InputEnded(at_s=at_s):
+                self._tracer.emit("input_end", audio_s=round(at_s, 3))
+                self._user_speaking = False
+                self._wake.set()
+                if self.state is State.LISTENING:
+                    self.state = State.IDLE
+
+    def _resumes_unheard_turn(self, start_s: float) -> bool:
+        utterance, progress = self._turn_utterance, self._turn_progress
+        if utterance is None or progress is None or progress.first_audio_t is not None:
+            return False
+        return start_s - utterance.speech_end_s <= self._resume_s
+
+    async def _abandon_turn(self) -> None:
+        """The user went on talking before hearing anything: answer it all together later."""
+        task, utterance = self._turn_task, self._turn_utterance
+        if task is None or utterance is None or task.done():
+            return
+        self._abandoning = task
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self._waiting.appendleft(utterance)
+        self._tracer.emit("turn_abandoned", reason="user resumed speaking")
+
+    def _speech_end_t(self, utterance: UtteranceEnded) -> float:
+        """When the user stopped speaking, on the trace's clock."""
+        if utterance.speech_end_clock_s is not None:
+            return self._tracer.at(utterance.speech_end_clock_s)
+        # Not stamped (events built by hand): assume audio arrived in real time.
+        return self._tracer.now() - (utterance.detected_s - utterance.speech_end_s)
+
+    async def interrupt(self) -> None:
+        """Stop the current turn now: cancel its task and drop queued audio."""
+        task = self._turn_task
+        if task is None or task.done():
+            return
+        task.cancel()
+        await self._sink.flush()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def _turn_worker(self) -> None:
+        while True:
+            # A turn starts once the user has stopped speaking and something waits.
+            while self._user_speaking or not self._waiting:
+                if self._input_over and not self._waiting:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+            utterance = self._waiting.popleft()
+            progress = SpeechProgress()
+            self._turn_utterance, self._turn_progress = utterance, progress
+            self._turn_task = asyncio.create_task(self._turn(utterance, progress), name="turn")
+            try:
+                await self._turn_task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # we are shutting down, not just interrupted
+            except Exception:
+                # A failed turn is logged; the companion goes back to listening.
+                log.exception("a turn failed")
+            finally:
+                self._turn_task = None
+                self._turn_utterance = self._turn_progress = None
+                self.state = State.LISTENING if self._user_speaking else State.IDLE
+
+    async def _turn(self, utterance: UtteranceEnded, progress: SpeechProgress) -> None:
+        tracer = self._tracer
+        started = tracer.now()
+        end_t = self._speech_end_t(utterance)
+        self.state = State.THINKING
+        try:
+            transcript = await asyncio.to_thread(
+                self._engines.transcriber.transcribe, utterance.audio
+            )
+            text = transcript.text.strip()
+        except SttError as exc:
+            log.warning("speech-to-text failed: %s", exc)
+            text = ""
+        stt_done = tracer.now()
+        tracer.emit("transcript", text=text, stt_s=round(stt_done - started, 4))
+        log.debug("heard: %s", text)
+        first_token: list[float] = []
+        interrupted = True
+        stop_model = threading.Event()
+        try:
+            if text:
+                replies = self._reply_sentences(text, first_token, stop_model)
+            else:
+                replies = _one(self._config.dialogue.not_heard)
+            self.state = State.SPEAKING
+            await speak(
+                replies,
+                self._engines.synthesizer,
+                self._sink,
+                progress,
+                tracer.now,
+                self._config.tts.sentence_pause_ms,
+            )
+            interrupted = False
+        finally:
+            stop_model.set()
+            if asyncio.current_task() is not self._abandoning:
+                self._finish_turn(
+                    text, progress, interrupted, started, end_t, stt_done, first_token
+                )
+
+    def _finish_turn(
+        self,
+        text: str,
+        progress: SpeechProgress,
+        interrupted: bool,
+        started: float,
+        end_t: float,
+        stt_done: float,
+        first_token: list[float],
+    ) -> None:
+        """Record what was heard and trace the turn's timings."""
+        tracer = self._tracer
+        heard = progress.heard_text
+        if text:
+            self._dialogue.record_exchange(text, heard, interrupted=interrupted)
+        log.debug("said: %s", heard)
+        tracer.emit("reply", text=heard, interrupted=interrupted)
+        if progress.first_audio_t is not None:
+            tracer.emit("first_audio", t=progress.first_audio_t)
+        timings = TurnTimings(
+            endpoint_wait_s=started - end_t,
+            stt_s=stt_done - started,
+            llm_first_token_s=first_token[0] - stt_done if first_token else None,
+            first_sentence_s=(
+                progress.first_sentence_t - stt_done if progress.first_sentence_t else None
+            ),
+            tts_first_s=progress.tts_first_s,
+            response_latency_s=(progress.first_audio_t - end_t if progress.first_audio_t else None),
+            turn_s=tracer.now() - started,
+        )
+        self.last_timings = timings
+        self.turns_done += 1
+        tracer.emit("turn_end", interrupted=interrupted, **timings.as_dict())
+
+    async def _reply_sentences(
+        self, text: str, first_token: list[float], stop_model: threading.Event
+    ) -> AsyncIterator[str]:
+        """The model's reply as sentences; a short apology instead of silence if it fails."""
+        config = self._config
+        messages = self._dialogue.messages_for(text)
+        splitter = SentenceSplitter(max_chars=config.dialogue.sentence_max_chars)
+        produced = False
+        said: set[str] = set()
+        try:
+            pieces = stream_pieces(
+                self._engines.model, messages, config.llm.read_timeout_s, stop_model
+            )
+            async for sentence in sentences(_timed(pieces, first_token, self._tracer), splitter):
+                key = " ".join(sentence.lower().split())
+                if key in said:
+                    # Small models loop ("I'm here to help. I'm here to help. ..."): a
+                    # sentence said twice in one reply ends the reply.
+                    stop_model.set()
+                    return
+                said.add(key)
+                produced = True
+                yield sentence
+        except LlmError as exc:
+            log.warning("the language model failed: %s", exc)
+            if not produced:
+                yield config.llm.apology
+
+
+def _joined(first: UtteranceEnded, second: UtteranceEnded) -> UtteranceEnded:
+    """Two utterances the user meant as one (they resumed within the resume window)."""
+    return UtteranceEnded(
+        audio=AudioChunk.concat([first.audio, second.audio], first.audio.rate_hz),
+        start_s=first.start_s,
+        speech_end_s=second.speech_end_s,
+        detected_s=second.detected_s,
+        speech_end_clock_s=second.speech_end_clock_s,
+    )
+
+
+async def _one(text: str) -> AsyncIterator[str]:
+    yield text
+
+
+async def _timed(
+    pieces: AsyncIterator[str], first: list[float], tracer: Tracer
+) -> AsyncIterator[str]:
+    async for piece in pieces:
+        if not first:
+            first.append(tracer.now())
+        yield piece

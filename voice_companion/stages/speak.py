@@ -1,0 +1,79 @@
+"""Speak: synthesise sentence by sentence and play each while the next is synthesised."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from voice_companion.audio.chunk import AudioChunk
+from voice_companion.audio.sinks import AudioSink
+from voice_companion.dialogue.sentences import speakable
+from voice_companion.engines import Synthesizer
+from voice_companion.errors import TtsError
+
+log = logging.getLogger(__name__)
+
+AUDIBLE_PEAK = 64
+"""A chunk whose peak stays below this (int16) is silence for the `first_audio` mark."""
+
+
+@dataclass
+class SpeechProgress:
+    """What has been said so far in one turn; read after an interruption to know what was heard."""
+
+    played: list[str] = field(default_factory=list)
+    first_audio_t: float | None = None
+    tts_first_s: float | None = None
+    first_sentence_t: float | None = None
+
+    @property
+    def heard_text(self) -> str:
+        return " ".join(self.played)
+
+
+async def speak(
+    sentences: AsyncIterator[str],
+    synthesizer: Synthesizer,
+    sink: AudioSink,
+    progress: SpeechProgress,
+    now: Callable[[], float],
+    pause_ms: int = 0,
+) -> None:
+    """Synthesise and play ``sentences`` in order; two stages run side by side, so sentence
+    n+1 is synthesised while sentence n plays. A sentence piper cannot say is skipped."""
+    ready: asyncio.Queue[tuple[str, AudioChunk] | None] = asyncio.Queue(maxsize=2)
+
+    async def synthesize_all() -> None:
+        async for sentence in sentences:
+            if progress.first_sentence_t is None:
+                progress.first_sentence_t = now()
+            text = speakable(sentence)
+            if not text:
+                continue
+            started = now()
+            try:
+                audio = await asyncio.to_thread(synthesizer.synthesize, text)
+            except TtsError as exc:
+                log.warning("skipped a sentence the voice could not say: %s", exc)
+                continue
+            if progress.tts_first_s is None:
+                progress.tts_first_s = now() - started
+            await ready.put((sentence, audio))
+        await ready.put(None)
+
+    async def play_all() -> None:
+        pause = AudioChunk.silence(pause_ms / 1000, synthesizer.rate_hz) if pause_ms else None
+        while (item := await ready.get()) is not None:
+            sentence, audio = item
+            if progress.first_audio_t is None and audio.peak() >= AUDIBLE_PEAK:
+                progress.first_audio_t = now()
+            await sink.write(audio)
+            progress.played.append(sentence)
+            if pause is not None:
+                await sink.write(pause)
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(synthesize_all(), name="synthesize")
+        group.create_task(play_all(), name="play")
