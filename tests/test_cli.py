@@ -194,3 +194,11 @@ def test_say_long_text_and_nothing_to_say(tmp_path: Path) -> None:
     nothing = cli(tmp_path, "say", "😊 \x01 ** ##", "--output", str(tmp_path / "n.wav"))
     assert "nothing to say" in one_line_error(nothing, 2)
     assert not (tmp_path / "n.wav").exists()
+
+
+def test_the_xdg_config_file_is_read_when_no_config_is_given(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg-config" / "voice-companion"
+    xdg.mkdir(parents=True)
+    (xdg / "companion.toml").write_text("[stt]\nbeam_size = 0\n")
+    line = one_line_error(cli(tmp_path, "transcribe", "x.wav", config=None), 2)
+    assert "stt.beam_size = 0" in line and "companion.toml" in line

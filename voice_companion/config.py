@@ -222,7 +222,7 @@ def _build_section(
         values[key] = _convert(f"{env_key}", fields[key], _parse_env(fields[key], env_value))
     for key, value in table.items():
         if key not in values:
-            values[key] = _convert(f"{name}.{key}", fields[key], value)
+            values[key] = _convert(f"{source}: {name}.{key}", fields[key], value)
     return section_type(**values)
 
 
