@@ -226,10 +226,12 @@ class Session:
         interrupted = True
         stop_model = threading.Event()
         try:
-            if text:
-                replies = self._reply_sentences(text, first_token, stop_model)
-            else:
+            if not text:
                 replies = _one(self._config.dialogue.not_heard)
+            elif (answer := self._dialogue.command_reply(text)) is not None:
+                replies = _one(answer)
+            else:
+                replies = self._reply_sentences(text, first_token, stop_model)
             self.state = State.SPEAKING
             await speak(
                 replies,

@@ -48,6 +48,11 @@ class Dialogue:
     def history(self) -> History:
         return self._history
 
+    def command_reply(self, user_text: str) -> str | None:
+        """The answer to a voice command ("forget that", ...), handled before the model;
+        None when ``user_text`` is ordinary conversation."""
+        return None
+
     def messages_for(self, user_text: str) -> list[ChatMessage]:
         """The chat prompt answering ``user_text``: persona, history, recollections, new text."""
         recent = self._history.recent()

@@ -1,4 +1,4 @@
-"""Command line: the only module that prints for humans.
+"""Command line: the only package that prints for humans (one module per command group).
 
 Exit codes: 0 success, 1 the work failed (unreadable input, an engine error), 2 usage or
 configuration error, 130 interrupted. A user's mistake gets one line on stderr, never a
