@@ -1,0 +1,1 @@
+"""Running as a service: systemd readiness and watchdog notifications, shutdown signals."""
