@@ -173,7 +173,7 @@ def test_barge_in_cancels_the_turn_and_history_keeps_what_was_heard(
 ) -> None:
     config = shipped_config(tmp_path)
     scripted = SlowScriptedModel(
-        [f"This is sentence number {n} of a long story." for n in range(1, 30)], 0.02
+        [f"This is sentence number {n} of a long story." for n in range(1, 200)], 0.02
     )
     sink, tracer = PacedSink(), Tracer()
     dialogue = app.build_dialogue(config)
@@ -207,7 +207,7 @@ def test_barge_in_cancels_the_turn_and_history_keeps_what_was_heard(
     assert reply["interrupted"] is True
     heard = str(reply["text"])
     assert heard.startswith("This is sentence number 1 of a long story.")
-    assert "sentence number 29" not in heard
+    assert "sentence number 199" not in heard
     assert sink.flushes == 1
     assert scripted.ended.wait(5), "the model was not told to stop"
     assert scripted.yielded < len(scripted.words)

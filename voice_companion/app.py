@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.audio.sinks import WavFileSink
@@ -19,11 +20,17 @@ from voice_companion.dialogue.persona import Persona
 from voice_companion.engines import ChatModel, FrameClassifier, Synthesizer, Transcriber
 from voice_companion.session import Engines, Session
 from voice_companion.stages.endpointer import Endpointer
-from voice_companion.stages.listen import listen
+from voice_companion.stages.listen import EchoGuard, Listener, ListeningMode, listen
 from voice_companion.stages.think import stream_pieces
 from voice_companion.trace import Tracer
 
+if TYPE_CHECKING:
+    from voice_companion.daemon import Daemon
+
 log = logging.getLogger(__name__)
+
+FRAME_MS = 30
+"""Listening frame length: webrtcvad takes 10, 20 or 30 ms."""
 
 PROMPT_BUDGET_SHARE = 0.75
 """Share of the model's context given to the prompt; the rest is left for the reply."""
@@ -112,8 +119,69 @@ def build_dialogue(config: Config) -> Dialogue:
     )
 
 
-def build_endpointer(config: Config, classifier: FrameClassifier) -> Endpointer:
-    return Endpointer(config.vad, classifier.frame_ms, STT_RATE_HZ)
+def build_listener(
+    config: Config,
+    mode: ListeningMode = ListeningMode.HANDS_FREE,
+    guard: EchoGuard | None = None,
+    playing: Callable[[], bool] = lambda: False,
+) -> Listener:
+    classifier = build_classifier(config)
+    return Listener(
+        classifier,
+        Endpointer(config.vad, classifier.frame_ms, STT_RATE_HZ),
+        mode=mode,
+        preroll_ms=config.vad.preroll_ms,
+        min_utterance_ms=config.vad.min_utterance_ms,
+        guard=guard,
+        playing=playing,
+    )
+
+
+def check_devices(config: Config) -> None:
+    """Fail early, in one line, when there is no microphone or speaker to use."""
+    from voice_companion.engines.audio_device import find_device
+
+    find_device(config.audio.input_device, "input")
+    find_device(config.audio.output_device, "output")
+
+
+def build_daemon(
+    config: Config, engines: Engines, control_path: Path, trace_path: Path | None = None
+) -> Daemon:
+    from voice_companion.audio.microphone import Microphone, open_device
+    from voice_companion.audio.speaker import SpeakerSink
+    from voice_companion.daemon import Daemon
+    from voice_companion.engines.audio_device import PlaybackStream, find_device
+    from voice_companion.service.notify import Notifier
+
+    audio = config.audio
+    output = find_device(audio.output_device, "output")
+    sink = SpeakerSink(PlaybackStream(output))
+    guard = EchoGuard(audio.barge_in_margin_db) if audio.barge_in == "guarded" else None
+    listener = build_listener(config, ListeningMode(audio.mode), guard, lambda: sink.playing)
+    session = Session(
+        config,
+        engines,
+        build_dialogue(config),
+        sink,
+        Tracer(trace_path),
+        barge_in=audio.barge_in != "off",
+    )
+    microphone = Microphone(
+        open_device(audio.input_device), FRAME_MS, audio.stall_s, audio.reopen_max_s
+    )
+    description = {
+        "input_device": audio.input_device,
+        "output_device": output.name,
+        "models": {
+            "stt": config.stt.model,
+            "llm": config.llm.model if config.llm.backend == "openai" else config.llm.model_path,
+            "tts": config.tts.voice,
+        },
+    }
+    return Daemon(
+        config, session, listener, microphone, sink, control_path, Notifier.from_env(), description
+    )
 
 
 @dataclass(frozen=True)
@@ -132,18 +200,17 @@ async def run_recording(
 ) -> RunSummary:
     """Answer every utterance of ``recording`` as if a microphone heard it; write the
     companion's voice to ``output``."""
-    classifier = build_classifier(config)
-    endpointer = build_endpointer(config, classifier)
+    listener = build_listener(config)
     tracer = Tracer(trace_path)
     sink = WavFileSink(output)
     session = Session(config, engines, build_dialogue(config), sink, tracer)
     # A microphone keeps hearing the room after the user stops: feed enough silence for the
     # end of speech to be detected the way it would be live.
     tail_s = config.vad.end_silence_ms / 1000 + 0.3
-    frames = recording_frames(recording, classifier.frame_ms, realtime, tail_s)
+    frames = recording_frames(recording, FRAME_MS, realtime, tail_s)
     try:
         tracer.start()
-        await session.run(listen(frames, classifier, endpointer))
+        await session.run(listen(frames, listener))
         await sink.close()
     finally:
         tracer.close()

@@ -49,6 +49,21 @@ class PersonaConfig:
 
 
 @dataclass(frozen=True)
+class AudioConfig:
+    """Live microphone and speaker, listening mode and barge-in."""
+
+    input_device: str = "default"
+    output_device: str = "default"
+    mode: str = field(
+        default="hands_free", metadata=_one_of("hands_free", "push_to_talk", "muted")
+    )
+    barge_in: str = field(default="guarded", metadata=_one_of("guarded", "full", "off"))
+    barge_in_margin_db: float = field(default=10.0, metadata=_rng(0.0, 60.0))
+    stall_s: float = field(default=3.0, metadata=_rng(0.5, 60.0))
+    reopen_max_s: float = field(default=30.0, metadata=_rng(1.0, 3600.0))
+
+
+@dataclass(frozen=True)
 class VadConfig:
     """Voice-activity detection and endpointing (webrtcvad frames confirmed by Silero)."""
 
@@ -114,13 +129,43 @@ class DialogueConfig:
 
 
 @dataclass(frozen=True)
+class MemoryConfig:
+    """Long-term memory: every turn kept in ``memory.db`` in the data dir, recalled by meaning.
+
+    Ranking fuses three ranked lists (reciprocal rank fusion): full-text BM25, dense vectors
+    (all-MiniLM-L6-v2) and recency; each ``*_weight`` scales one list, 0.0 turns it off.
+    """
+
+    enabled: bool = True
+    recall_limit: int = field(default=5, metadata=_rng(0, 50))
+    """Memories quoted in each prompt."""
+    dense: bool = True
+    """Embed turns with the bundled MiniLM model; false keeps BM25 + recency only."""
+    bm25_weight: float = field(default=1.0, metadata=_rng(0.0, 10.0))
+    dense_weight: float = field(default=1.0, metadata=_rng(0.0, 10.0))
+    recency_weight: float = field(default=0.2, metadata=_rng(0.0, 10.0))
+    candidates: int = field(default=50, metadata=_rng(5, 1000))
+    """Turns each method proposes before fusion."""
+    embed_threads: int = field(default=1, metadata=_rng(0, 256))
+    """CPU threads for the embedding model, 0 means one per core."""
+    llm_facts: bool = False
+    """Also ask the language model to extract facts (for capable models only)."""
+    notes_max_tokens: int = field(default=200, metadata=_rng(0, 4000))
+    """Prompt tokens for what is known about the user (profile and facts)."""
+    busy_timeout_ms: int = field(default=5000, metadata=_rng(0, 600_000))
+    """How long to wait for another process holding the database, milliseconds."""
+
+
+@dataclass(frozen=True)
 class Config:
     persona: PersonaConfig = field(default_factory=PersonaConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
     vad: VadConfig = field(default_factory=VadConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     dialogue: DialogueConfig = field(default_factory=DialogueConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     data_dir: Path = field(default_factory=lambda: default_data_dir())
     source: str = "defaults"
     """Where the file part came from, for messages."""
@@ -128,11 +173,13 @@ class Config:
 
 SECTIONS: dict[str, type[Any]] = {
     "persona": PersonaConfig,
+    "audio": AudioConfig,
     "vad": VadConfig,
     "stt": SttConfig,
     "llm": LlmConfig,
     "tts": TtsConfig,
     "dialogue": DialogueConfig,
+    "memory": MemoryConfig,
 }
 
 

@@ -7,11 +7,18 @@
     ├── ConfigError                a user's configuration is wrong (exit code 2)
     │   └── ModelNotFoundError     a configured model file or folder does not exist
     ├── AudioError                 audio could not be read, decoded or written
-    │   └── AudioFileError         an input file is missing, empty or not audio
+    │   ├── AudioFileError         an input file is missing, empty or not audio
+    │   └── AudioDeviceError       no usable microphone or speaker
+    ├── ControlError               the control socket failed, or a request on it is malformed
+    ├── MemoryStoreError           the long-term memory (memory.db) cannot be used
+    │   ├── MemoryBusyError        the database stayed locked past the busy timeout
+    │   ├── MemoryNotFoundError    no memory has the id that was asked for
+    │   └── MemoryFormatError      an export or LoCoMo file is malformed
     └── EngineError                a third-party engine failed at run time
         ├── VadError
         ├── SttError
         ├── TtsError
+        ├── EmbedderError          the sentence-embedding model failed
         └── LlmError
             └── LlmTimeoutError    the model did not answer in time
 
@@ -44,6 +51,26 @@ class AudioFileError(AudioError):
     """An input recording is missing, empty, or not audio."""
 
 
+class AudioDeviceError(AudioError):
+    """No usable audio device, or it could not be opened."""
+
+
+class MemoryStoreError(CompanionError):
+    """The long-term memory database cannot be opened, read or written."""
+
+
+class MemoryBusyError(MemoryStoreError):
+    """Another process kept the memory database locked for longer than the busy timeout."""
+
+
+class MemoryNotFoundError(MemoryStoreError):
+    """No turn or fact has the id that was asked for."""
+
+
+class MemoryFormatError(MemoryStoreError):
+    """A memory export or a LoCoMo conversation file is not in the expected layout."""
+
+
 class EngineError(CompanionError):
     """A third-party engine failed while running."""
 
@@ -60,9 +87,17 @@ class TtsError(EngineError):
     """Text-to-speech failed."""
 
 
+class EmbedderError(EngineError):
+    """The sentence-embedding model could not be loaded or run."""
+
+
 class LlmError(EngineError):
     """The language model failed or returned something unusable."""
 
 
 class LlmTimeoutError(LlmError):
     """The language model did not answer within its timeout."""
+
+
+class ControlError(CompanionError):
+    """The control socket could not be served or reached, or a request on it is malformed."""

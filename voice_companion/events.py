@@ -49,3 +49,74 @@ class InputEnded:
 
 
 Event = SpeechStarted | UtteranceEnded | UtteranceDiscarded | InputEnded
+
+
+# Commands from the control socket (push-to-talk from a hotkey, mute, ...): imperative names.
+
+
+@dataclass(frozen=True)
+class PttPress:
+    """Push-to-talk pressed: start listening now (interrupting a reply)."""
+
+
+@dataclass(frozen=True)
+class PttRelease:
+    """Push-to-talk released: the utterance is over."""
+
+
+@dataclass(frozen=True)
+class PttToggle:
+    """Push-to-talk toggled: press if released, release if pressed."""
+
+
+@dataclass(frozen=True)
+class Mute:
+    """Stop listening until unmuted."""
+
+
+@dataclass(frozen=True)
+class Unmute:
+    """Listen again."""
+
+
+@dataclass(frozen=True)
+class Say:
+    """Speak this text aloud (as the companion)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class StopSpeaking:
+    """Stop the current reply, as barge-in would."""
+
+
+@dataclass(frozen=True)
+class Quit:
+    """Shut the daemon down gracefully."""
+
+
+@dataclass(frozen=True)
+class ReportStatus:
+    """Answer with the current state (mode, listening/thinking/speaking, persona)."""
+
+
+@dataclass(frozen=True)
+class SwitchPersona:
+    """Switch to the persona with this name."""
+
+    name: str
+
+
+Command = (
+    PttPress
+    | PttRelease
+    | PttToggle
+    | Mute
+    | Unmute
+    | Say
+    | StopSpeaking
+    | Quit
+    | ReportStatus
+    | SwitchPersona
+)

@@ -26,6 +26,7 @@ from voice_companion.errors import LlmError, SttError
 from voice_companion.events import (
     Event,
     InputEnded,
+    Say,
     SpeechStarted,
     UtteranceDiscarded,
     UtteranceEnded,
@@ -78,7 +79,7 @@ class Session:
         self._tracer = tracer
         self._barge_in = barge_in
         self._resume_s = config.dialogue.resume_ms / 1000
-        self._waiting: deque[UtteranceEnded] = deque()
+        self._waiting: deque[UtteranceEnded | Say] = deque()
         self._wake = asyncio.Event()
         self._user_speaking = False
         self._input_over = False
@@ -128,7 +129,10 @@ class Session:
                     endpoint_wait_s=round(detected_t - end_t, 4),
                 )
                 last = self._waiting[-1] if self._waiting else None
-                if last is not None and event.start_s - last.speech_end_s <= self._resume_s:
+                if (
+                    isinstance(last, UtteranceEnded)
+                    and event.start_s - last.speech_end_s <= self._resume_s
+                ):
                     self._waiting[-1] = _joined(last, event)
                 else:
                     self._waiting.append(event)
@@ -146,6 +150,23 @@ class Session:
                 self._wake.set()
                 if self.state is State.LISTENING:
                     self.state = State.IDLE
+
+    def say(self, text: str) -> None:
+        """Speak ``text`` as soon as the current turn is over (``say`` on the control socket)."""
+        self._waiting.append(Say(text))
+        self._wake.set()
+
+    async def _announce(self, text: str, progress: SpeechProgress) -> None:
+        self.state = State.SPEAKING
+        await speak(
+            _one(text),
+            self._engines.synthesizer,
+            self._sink,
+            progress,
+            self._tracer.now,
+            self._config.tts.sentence_pause_ms,
+        )
+        self._tracer.emit("said", text=progress.heard_text)
 
     def _resumes_unheard_turn(self, start_s: float) -> bool:
         utterance, progress = self._turn_utterance, self._turn_progress
@@ -178,6 +199,7 @@ class Session:
             return
         task.cancel()
         await self._sink.flush()
+        self._tracer.emit("interrupted")
         await asyncio.gather(task, return_exceptions=True)
 
     async def _turn_worker(self) -> None:
@@ -188,10 +210,14 @@ class Session:
                     return
                 self._wake.clear()
                 await self._wake.wait()
-            utterance = self._waiting.popleft()
+            item = self._waiting.popleft()
             progress = SpeechProgress()
-            self._turn_utterance, self._turn_progress = utterance, progress
-            self._turn_task = asyncio.create_task(self._turn(utterance, progress), name="turn")
+            if isinstance(item, Say):
+                turn = self._announce(item.text, progress)
+            else:
+                self._turn_utterance, self._turn_progress = item, progress
+                turn = self._turn(item, progress)
+            self._turn_task = asyncio.create_task(turn, name="turn")
             try:
                 await self._turn_task
             except asyncio.CancelledError:

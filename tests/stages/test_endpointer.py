@@ -79,16 +79,13 @@ def test_input_ending_mid_speech_closes_the_utterance() -> None:
 
 
 def collect(recording: AudioChunk, tmp_path: Path, **env: str) -> list[object]:
-    from voice_companion.app import build_classifier, build_endpointer
+    from voice_companion.app import FRAME_MS, build_listener
 
     config = shipped_config(tmp_path, **env)
-    classifier = build_classifier(config)
 
     async def go() -> list[object]:
-        frames = recording_frames(
-            recording, classifier.frame_ms, realtime=False, tail_silence_s=1.0
-        )
-        events = listen(frames, classifier, build_endpointer(config, classifier))
+        frames = recording_frames(recording, FRAME_MS, realtime=False, tail_silence_s=1.0)
+        events = listen(frames, build_listener(config))
         return [event async for event in events]
 
     return asyncio.run(asyncio.wait_for(go(), 60))

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from voice_companion import __version__
+from voice_companion.cli import control
 from voice_companion.config import Config, load_config
 from voice_companion.errors import CompanionError, ConfigError, UsageError
 
@@ -87,13 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--json", action="store_true", help="print each reply as a JSON line")
 
-    say = commands.add_parser("say", help="speak TEXT into a WAV file")
+    say = commands.add_parser("say", help="speak TEXT now (or into a WAV file with --output)")
     say.add_argument("text", metavar="TEXT", help="what to say ('-' reads stdin)")
-    say.add_argument("--output", type=Path, metavar="FILE", required=True, help="WAV file to write")
+    say.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write a WAV file instead of asking the running companion to say it",
+    )
 
     transcribe = commands.add_parser("transcribe", help="print what a recording says")
     transcribe.add_argument("file", type=Path, metavar="FILE")
     transcribe.add_argument("--json", action="store_true", help="print a JSON object")
+    control.add_parsers(commands)
     return parser
 
 
@@ -150,14 +157,9 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def _cmd_run(config: Config, args: argparse.Namespace) -> int:
     if args.input is None:
-        if args.output or args.realtime or args.trace:
-            raise UsageError("--output, --realtime and --trace need --input FILE")
-        print(
-            "voice-companion: the live microphone is not wired up yet; "
-            "opening the text chat instead (run --input FILE answers a recording)",
-            file=sys.stderr,
-        )
-        return _cmd_chat(config, argparse.Namespace(json=False))
+        if args.output or args.realtime:
+            raise UsageError("--output and --realtime need --input FILE")
+        return _run_live(config, args)
     if args.output is None:
         raise UsageError("--input needs --output FILE for the companion's voice")
     from voice_companion import app
@@ -178,6 +180,26 @@ def _cmd_run(config: Config, args: argparse.Namespace) -> int:
             summary.output_s,
             args.output,
         )
+    return EXIT_OK
+
+
+def _run_live(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion import app
+    from voice_companion.control.server import default_socket_path
+    from voice_companion.errors import AudioDeviceError
+
+    control_path = default_socket_path()
+    try:
+        app.check_devices(config)
+    except AudioDeviceError as exc:
+        if not sys.stdin.isatty():
+            raise
+        print(f"voice-companion: {exc}", file=sys.stderr)
+        print("voice-companion: opening the text chat instead (Ctrl-D to leave)", file=sys.stderr)
+        return _cmd_chat(config, argparse.Namespace(json=False))
+    engines = app.build_engines(config)
+    daemon = app.build_daemon(config, engines, control_path, args.trace)
+    asyncio.run(daemon.run())
     return EXIT_OK
 
 
@@ -226,6 +248,11 @@ def _cmd_say(config: Config, args: argparse.Namespace) -> int:
     from voice_companion.engines.decode import write_wav
 
     text = sys.stdin.read() if args.text == "-" else args.text
+    if args.output is None:
+        if not text.strip():
+            raise UsageError("nothing to say")
+        control.send({"cmd": "say", "text": text})
+        return EXIT_OK
     splitter = SentenceSplitter(max_chars=config.dialogue.sentence_max_chars)
     pieces = [*splitter.feed(text), splitter.flush() or ""]
     sentences = [s for s in (speakable(p) for p in pieces) if s]
@@ -263,4 +290,10 @@ def _cmd_transcribe(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": _cmd_run, "chat": _cmd_chat, "say": _cmd_say, "transcribe": _cmd_transcribe}
+COMMANDS = {
+    "run": _cmd_run,
+    "chat": _cmd_chat,
+    "say": _cmd_say,
+    "transcribe": _cmd_transcribe,
+    **control.COMMANDS,
+}

@@ -62,6 +62,20 @@ class Endpointer:
             return [self._finish()]
         return []
 
+    def skip(self) -> None:
+        """One frame passed unheard (muted, or push-to-talk owns the microphone): time moves
+        on, and any speech in progress is dropped without an event."""
+        self._position += 1
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget speech in progress and the start window; keep the position."""
+        self._in_speech = False
+        self._utterance = []
+        self._window.clear()
+        self._preroll.clear()
+        self._silent_run = 0
+
     def finish(self) -> list[Decision]:
         """End of input: close an utterance that is still open."""
         return [self._finish()] if self._in_speech else []

@@ -1,45 +1,197 @@
-"""Listen: frames → speech decisions → endpointing events."""
+"""Listen: frames → speech decisions → endpointing events, by listening mode.
+
+Hands-free, VAD decides where utterances begin and end; push-to-talk, a press and a release
+do; muted, no frame goes any further than this module. While the companion is speaking, an
+echo guard keeps its own voice, heard back through the microphone, from counting as the user.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
-from voice_companion.audio.chunk import AudioChunk
+from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.engines import FrameClassifier
-from voice_companion.events import Event, InputEnded, UtteranceEnded
+from voice_companion.events import (
+    Event,
+    InputEnded,
+    SpeechStarted,
+    UtteranceDiscarded,
+    UtteranceEnded,
+)
 from voice_companion.stages.endpointer import Endpointer
 
 ARRIVALS_KEPT = 1024
 """Frames whose arrival time is remembered (30 s of 30 ms frames, beyond any end silence)."""
 
 
-async def listen(
-    frames: AsyncIterator[AudioChunk],
-    classifier: FrameClassifier,
-    endpointer: Endpointer,
-    clock: Callable[[], float] = time.monotonic,
-) -> AsyncIterator[Event]:
-    """Classify each frame and yield what the endpointer decides, then ``InputEnded``.
+class ListeningMode(enum.Enum):
+    HANDS_FREE = "hands_free"
+    PUSH_TO_TALK = "push_to_talk"
+    MUTED = "muted"
 
-    Each ended utterance is stamped with the clock reading at which its last voiced frame
-    arrived: the moment the user stopped speaking, from which response latency is measured.
-    The classifier runs inline: one 30 ms frame costs well under a millisecond, less than a
-    hop to a worker thread would.
-    """
-    classifier.reset()
-    arrivals: deque[float] = deque(maxlen=ARRIVALS_KEPT)
-    frame_s = classifier.frame_ms / 1000
+
+class EchoGuard:
+    """While the companion speaks, a voiced frame counts only if it is ``margin_db`` louder
+    than the echo level, measured from the microphone during playback itself."""
+
+    WARMUP_FRAMES = 5
+    """Frames at the start of playback that only measure (150 ms)."""
+    EMA_WEIGHT = 0.1
+
+    def __init__(self, margin_db: float, floor_rms: float = 100.0) -> None:
+        self._ratio = 10 ** (margin_db / 20)
+        self._floor_rms = floor_rms
+        self.echo_rms = floor_rms
+        self._playing_frames = 0
+
+    def check(self, frame: AudioChunk, voiced: bool, playing: bool) -> bool:
+        if not playing:
+            self._playing_frames = 0
+            return voiced
+        level = frame.rms()
+        self._playing_frames += 1
+        if self._playing_frames <= self.WARMUP_FRAMES:
+            self.echo_rms = max(self.echo_rms if self._playing_frames > 1 else 0.0, level)
+            self.echo_rms = max(self.echo_rms, self._floor_rms)
+            return False
+        loud = level > self.echo_rms * self._ratio
+        if not (voiced and loud):
+            self.echo_rms = max(
+                self._floor_rms, (1 - self.EMA_WEIGHT) * self.echo_rms + self.EMA_WEIGHT * level
+            )
+        return voiced and loud
+
+
+class Listener:
+    def __init__(
+        self,
+        classifier: FrameClassifier,
+        endpointer: Endpointer,
+        mode: ListeningMode = ListeningMode.HANDS_FREE,
+        preroll_ms: int = 500,
+        min_utterance_ms: int = 300,
+        guard: EchoGuard | None = None,
+        playing: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._classifier = classifier
+        classifier.reset()
+        self._endpointer = endpointer
+        self.mode = mode
+        self._frame_s = classifier.frame_ms / 1000
+        preroll_frames = max(1, round(preroll_ms / 1000 / self._frame_s))
+        self._preroll: deque[AudioChunk] = deque(maxlen=preroll_frames)
+        self._min_utterance_s = min_utterance_ms / 1000
+        self._guard = guard
+        self._playing = playing
+        self._clock = clock
+        self._arrivals: deque[float] = deque(maxlen=ARRIVALS_KEPT)
+        self._pressed_at: int | None = None  # frame index of a push-to-talk press
+        self._held: list[AudioChunk] = []
+        self._frames = 0
+        self.frames_heard = 0
+        """Frames that reached voice-activity detection (none while muted)."""
+
+    @property
+    def position_s(self) -> float:
+        return self._frames * self._frame_s
+
+    @property
+    def pressed(self) -> bool:
+        return self._pressed_at is not None
+
+    def push(self, frame: AudioChunk) -> list[Event]:
+        self._frames += 1
+        self._arrivals.append(self._clock())
+        if self.mode is ListeningMode.MUTED:
+            self._endpointer.skip()
+            return []
+        if self._pressed_at is not None:
+            self._held.append(frame)
+            self._endpointer.skip()
+            return []
+        self._preroll.append(frame)
+        if self.mode is ListeningMode.PUSH_TO_TALK:
+            self._endpointer.skip()
+            return []
+        self.frames_heard += 1
+        voiced = self._classifier.is_speech(frame)
+        if self._guard is not None:
+            voiced = self._guard.check(frame, voiced, self._playing())
+        return [self._stamped(d) for d in self._endpointer.push(frame, voiced)]
+
+    def finish(self) -> list[Event]:
+        """End of input: close what is open."""
+        if self._pressed_at is not None:
+            return self.release()
+        return [self._stamped(d) for d in self._endpointer.finish()]
+
+    def press(self) -> list[Event]:
+        """Push-to-talk pressed: everything until the release is one utterance (pre-roll
+        included, since people start talking as they press). Works in hands-free mode too."""
+        if self.mode is ListeningMode.MUTED or self._pressed_at is not None:
+            return []
+        self._endpointer.reset()
+        self._pressed_at = self._frames
+        self._held = list(self._preroll)
+        return [SpeechStarted(start_s=self.position_s)]
+
+    def release(self) -> list[Event]:
+        if self._pressed_at is None:
+            return []
+        start_s = self._pressed_at * self._frame_s
+        self._pressed_at = None
+        audio = AudioChunk.concat(self._held, STT_RATE_HZ)
+        self._held = []
+        self._preroll.clear()
+        if self.position_s - start_s < self._min_utterance_s:
+            return [UtteranceDiscarded(start_s=start_s, voiced_s=self.position_s - start_s)]
+        return [
+            UtteranceEnded(
+                audio=audio,
+                start_s=start_s,
+                speech_end_s=self.position_s,
+                detected_s=self.position_s,
+                speech_end_clock_s=self._arrivals[-1] if self._arrivals else None,
+            )
+        ]
+
+    def toggle(self) -> list[Event]:
+        return self.release() if self.pressed else self.press()
+
+    def set_mode(self, mode: ListeningMode) -> list[Event]:
+        """Switch mode; muting drops an utterance in progress (its audio never goes further)."""
+        events: list[Event] = []
+        if mode is ListeningMode.MUTED and self._pressed_at is not None:
+            start_s = self._pressed_at * self._frame_s
+            events.append(UtteranceDiscarded(start_s=start_s, voiced_s=0.0))
+            self._pressed_at = None
+            self._held = []
+        if mode is not ListeningMode.HANDS_FREE:
+            self._endpointer.reset()
+        if mode is ListeningMode.MUTED:
+            self._preroll.clear()
+        self.mode = mode
+        return events
+
+    def _stamped(self, decision: Event) -> Event:
+        if not isinstance(decision, UtteranceEnded):
+            return decision
+        back = round((decision.detected_s - decision.speech_end_s) / self._frame_s)
+        arrived = self._arrivals[max(0, len(self._arrivals) - 1 - back)]
+        return dataclasses.replace(decision, speech_end_clock_s=arrived)
+
+
+async def listen(frames: AsyncIterator[AudioChunk], listener: Listener) -> AsyncIterator[Event]:
+    """Events heard in ``frames``, then ``InputEnded``. The classifier runs inline: one 30 ms
+    frame costs about 0.1 ms, less than a hop to a worker thread would."""
     async for frame in frames:
-        arrivals.append(clock())
-        for decision in endpointer.push(frame, classifier.is_speech(frame)):
-            if isinstance(decision, UtteranceEnded):
-                back = round((decision.detected_s - decision.speech_end_s) / frame_s)
-                arrived = arrivals[max(0, len(arrivals) - 1 - back)]
-                decision = dataclasses.replace(decision, speech_end_clock_s=arrived)
-            yield decision
-    for decision in endpointer.finish():
-        yield decision
-    yield InputEnded(at_s=endpointer.position_s)
+        for event in listener.push(frame):
+            yield event
+    for event in listener.finish():
+        yield event
+    yield InputEnded(at_s=listener.position_s)

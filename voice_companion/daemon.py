@@ -1,0 +1,173 @@
+"""The live companion: microphone → listener → session → speaker, steered by the control socket.
+
+Owns the long-lived tasks (hearing, turn-taking, watchdog) and shuts them down in order on
+`quit`, SIGTERM or SIGINT. Push-to-talk, mute and `say` arrive as commands; the session
+still owns interruption.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from voice_companion.audio.microphone import Microphone
+from voice_companion.audio.sinks import AudioSink
+from voice_companion.config import Config
+from voice_companion.control.server import ControlServer
+from voice_companion.errors import ControlError
+from voice_companion.events import (
+    Command,
+    Event,
+    Mute,
+    PttPress,
+    PttRelease,
+    PttToggle,
+    Quit,
+    ReportStatus,
+    Say,
+    SpeechStarted,
+    StopSpeaking,
+    SwitchPersona,
+    Unmute,
+)
+from voice_companion.service.notify import Notifier
+from voice_companion.service.signals import install_signal_handlers
+from voice_companion.session import Session
+from voice_companion.stages.listen import Listener, ListeningMode
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        session: Session,
+        listener: Listener,
+        microphone: Microphone,
+        sink: AudioSink,
+        control_path: Path,
+        notifier: Notifier,
+        description: dict[str, Any],
+    ) -> None:
+        self._config = config
+        self.session = session
+        self.listener = listener
+        self._microphone = microphone
+        self._sink = sink
+        self._control_path = control_path
+        self._notifier = notifier
+        self._description = description
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._stop = asyncio.Event()
+        self._started = time.monotonic()
+        self._unmuted_mode = (
+            listener.mode if listener.mode is not ListeningMode.MUTED else ListeningMode.HANDS_FREE
+        )
+
+    async def run(self) -> None:
+        """Serve until asked to stop; then stop every task and return."""
+        remove_handlers = install_signal_handlers(lambda _sig: self._stop.set())
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            async with ControlServer(self._control_path, self.handle):
+                tasks = [
+                    asyncio.create_task(self.session.run(self._queued()), name="session"),
+                    asyncio.create_task(self._hear(), name="hear"),
+                ]
+                watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+                self._notifier.ready("listening")
+                log.info("ready; control socket at %s", self._control_path)
+                stop = asyncio.create_task(self._stop.wait(), name="stop")
+                done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+                tasks.append(watchdog)
+                for task in done:
+                    if task is not stop and task.exception() is not None:
+                        log.error("the %s task failed: %s", task.get_name(), task.exception())
+                stop.cancel()
+                self._notifier.stopping("shutting down")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._sink.close()
+            remove_handlers()
+            self._notifier.close()
+
+    async def _queued(self) -> AsyncIterator[Event]:
+        while True:
+            yield await self._events.get()
+
+    async def _hear(self) -> None:
+        async for frame in self._microphone.frames():
+            for event in self.listener.push(frame):
+                self._events.put_nowait(event)
+
+    async def _watchdog(self) -> None:
+        """Ping systemd's watchdog only while audio flows: a daemon that hears nothing for
+        long is restarted."""
+        interval_s = self._notifier.watchdog_interval_s
+        if interval_s is None:
+            return
+        while True:
+            if time.monotonic() - self._microphone.last_frame_clock_s < interval_s:
+                self._notifier.watchdog()
+            await asyncio.sleep(interval_s / 2)
+
+    async def handle(self, command: Command) -> dict[str, Any]:
+        """Carry out one control command; the reply's fields (errors are raised)."""
+        listener = self.listener
+        match command:
+            case PttPress():
+                await self._press(listener.press())
+            case PttRelease():
+                self._post(listener.release())
+            case PttToggle():
+                if listener.pressed:
+                    self._post(listener.release())
+                else:
+                    await self._press(listener.press())
+            case Mute():
+                if listener.mode is not ListeningMode.MUTED:
+                    self._unmuted_mode = listener.mode
+                self._post(listener.set_mode(ListeningMode.MUTED))
+            case Unmute():
+                self._post(listener.set_mode(self._unmuted_mode))
+            case Say(text=text):
+                self.session.say(text)
+            case StopSpeaking():
+                await self.session.interrupt()
+            case Quit():
+                self._stop.set()
+            case ReportStatus():
+                return self.status()
+            case SwitchPersona():
+                raise ControlError("switching personas is not available yet")
+        return {"mode": listener.mode.value, "pressed": listener.pressed}
+
+    async def _press(self, events: list[Event]) -> None:
+        # A press always interrupts, whatever the barge-in setting: the user asked to talk.
+        if any(isinstance(e, SpeechStarted) for e in events):
+            await self.session.interrupt()
+        self._post(events)
+
+    def _post(self, events: list[Event]) -> None:
+        for event in events:
+            self._events.put_nowait(event)
+
+    def status(self) -> dict[str, Any]:
+        timings = self.session.last_timings.as_dict()
+        return {
+            "state": self.session.state.value,
+            "mode": self.listener.mode.value,
+            "pressed": self.listener.pressed,
+            "microphone": self._microphone.status,
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "turns": self.session.turns_done,
+            "last_turn": timings if self.session.turns_done else None,
+            **self._description,
+        }
