@@ -165,6 +165,7 @@ class Daemon:
             "state": self.session.state.value,
             "mode": self.listener.mode.value,
             "pressed": self.listener.pressed,
+            "frames_heard": self.listener.frames_heard,
             "microphone": self._microphone.status,
             "uptime_s": round(time.monotonic() - self._started, 1),
             "turns": self.session.turns_done,

@@ -151,6 +151,9 @@ class Session:
                 if self.state is State.LISTENING:
                     self.state = State.IDLE
 
+    def _first_audio(self, t: float) -> None:
+        self._tracer.emit("first_audio", t=t)
+
     def say(self, text: str) -> None:
         """Speak ``text`` as soon as the current turn is over (``say`` on the control socket)."""
         self._waiting.append(Say(text))
@@ -165,6 +168,7 @@ class Session:
             progress,
             self._tracer.now,
             self._config.tts.sentence_pause_ms,
+            self._first_audio,
         )
         self._tracer.emit("said", text=progress.heard_text)
 
@@ -248,6 +252,9 @@ class Session:
         stt_done = tracer.now()
         tracer.emit("transcript", text=text, stt_s=round(stt_done - started, 4))
         log.debug("heard: %s", text)
+        if text:
+            # Kept now, before any reply: nothing the user said is lost if the reply fails.
+            self._dialogue.record_user(text, duration_s=utterance.audio.duration_s)
         first_token: list[float] = []
         interrupted = True
         stop_model = threading.Event()
@@ -266,6 +273,7 @@ class Session:
                 progress,
                 tracer.now,
                 self._config.tts.sentence_pause_ms,
+                self._first_audio,
             )
             interrupted = False
         finally:
@@ -274,6 +282,8 @@ class Session:
                 self._finish_turn(
                     text, progress, interrupted, started, end_t, stt_done, first_token
                 )
+            elif text:
+                self._dialogue.retract_user()  # it comes again, joined with what followed
 
     def _finish_turn(
         self,
@@ -289,11 +299,9 @@ class Session:
         tracer = self._tracer
         heard = progress.heard_text
         if text:
-            self._dialogue.record_exchange(text, heard, interrupted=interrupted)
+            self._dialogue.record_reply(heard, interrupted=interrupted)
         log.debug("said: %s", heard)
         tracer.emit("reply", text=heard, interrupted=interrupted)
-        if progress.first_audio_t is not None:
-            tracer.emit("first_audio", t=progress.first_audio_t)
         timings = TurnTimings(
             endpoint_wait_s=started - end_t,
             stt_s=stt_done - started,

@@ -39,16 +39,28 @@ class PulseRig:
 
     def pactl(self, *args: str) -> str:
         return subprocess.run(
-            ["pactl", *args], env=self.env, capture_output=True, text=True, timeout=10,
+            ["pactl", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
             check=True,
         ).stdout.strip()
 
     def start(self) -> None:
         subprocess.run(
-            ["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
-             "--load=module-native-protocol-unix",
-             "--load=module-null-sink sink_name=spk"],
-            env=self.env, check=True, timeout=30, capture_output=True,
+            [
+                "pulseaudio",
+                "--daemonize=yes",
+                "--exit-idle-time=-1",
+                "-n",
+                "--load=module-native-protocol-unix",
+                "--load=module-null-sink sink_name=spk",
+            ],
+            env=self.env,
+            check=True,
+            timeout=30,
+            capture_output=True,
         )
         self.load_mic()
         self.pactl("set-default-sink", "spk")
@@ -57,8 +69,13 @@ class PulseRig:
 
     def load_mic(self) -> None:
         self.mic_module = self.pactl(
-            "load-module", "module-pipe-source", "source_name=mic", f"file={self.fifo}",
-            "format=s16le", f"rate={RATE}", "channels=1",
+            "load-module",
+            "module-pipe-source",
+            "source_name=mic",
+            f"file={self.fifo}",
+            "format=s16le",
+            f"rate={RATE}",
+            "channels=1",
         )
         self.pactl("set-default-source", "mic")
         self._feeding.set()
@@ -69,6 +86,13 @@ class PulseRig:
         if self.mic_module:
             self.pactl("unload-module", self.mic_module)
             self.mic_module = None
+
+    def pause_feed(self) -> None:
+        """Stop writing to the fifo: the microphone delivers no frames at all."""
+        self._feeding.clear()
+
+    def resume_feed(self) -> None:
+        self._feeding.set()
 
     def say(self, chunk: AudioChunk) -> float:
         """Queue speech for the microphone; returns the monotonic time its last sample will
@@ -132,8 +156,16 @@ class PulseRig:
     def record(self, path: Path) -> subprocess.Popen[bytes]:
         """Record the speaker (the null sink's monitor) as raw 16 kHz mono s16le."""
         return subprocess.Popen(
-            ["parec", "-d", "spk.monitor", "--format=s16le", f"--rate={RATE}",
-             "--channels=1", "--latency-msec=20", str(path)],
+            [
+                "parec",
+                "-d",
+                "spk.monitor",
+                "--format=s16le",
+                f"--rate={RATE}",
+                "--channels=1",
+                "--latency-msec=20",
+                str(path),
+            ],
             env=self.env,
         )
 
@@ -141,8 +173,9 @@ class PulseRig:
         self._stop.set()
         if self._feeder is not None:
             self._feeder.join(5)
-        subprocess.run(["pulseaudio", "--kill"], env=self.env, timeout=10, check=False,
-                       capture_output=True)
+        subprocess.run(
+            ["pulseaudio", "--kill"], env=self.env, timeout=10, check=False, capture_output=True
+        )
         shutil.rmtree(self.runtime, ignore_errors=True)
 
 

@@ -15,6 +15,10 @@ from voice_companion.errors import TtsError
 
 log = logging.getLogger(__name__)
 
+PIECE_S = 0.4
+"""Sentences are written to the sink in pieces this long, so an interruption knows, to
+within a piece, how much of a sentence was heard."""
+
 AUDIBLE_PEAK = 64
 """A chunk whose peak stays below this (int16) is silence for the `first_audio` mark."""
 
@@ -24,13 +28,20 @@ class SpeechProgress:
     """What has been said so far in one turn; read after an interruption to know what was heard."""
 
     played: list[str] = field(default_factory=list)
+    playing: str = ""
+    """The sentence being played now, and how much of its audio has been played (0 to 1)."""
+    playing_share: float = 0.0
     first_audio_t: float | None = None
     tts_first_s: float | None = None
     first_sentence_t: float | None = None
 
     @property
     def heard_text(self) -> str:
-        return " ".join(self.played)
+        """Whole sentences played, then the words of the current one in proportion to the
+        share of its audio played (the sink returns from a write once it is heard)."""
+        words = self.playing.split()
+        partial = " ".join(words[: round(len(words) * self.playing_share)])
+        return " ".join([*self.played, partial] if partial else self.played)
 
 
 async def speak(
@@ -40,6 +51,7 @@ async def speak(
     progress: SpeechProgress,
     now: Callable[[], float],
     pause_ms: int = 0,
+    on_first_audio: Callable[[float], object] = lambda _t: None,
 ) -> None:
     """Synthesise and play ``sentences`` in order; two stages run side by side, so sentence
     n+1 is synthesised while sentence n plays. A sentence piper cannot say is skipped."""
@@ -69,8 +81,14 @@ async def speak(
             sentence, audio = item
             if progress.first_audio_t is None and audio.peak() >= AUDIBLE_PEAK:
                 progress.first_audio_t = now()
-            await sink.write(audio)
+                on_first_audio(progress.first_audio_t)
+            progress.playing, progress.playing_share = sentence, 0.0
+            piece = max(1, round(PIECE_S * audio.rate_hz))
+            for start in range(0, len(audio), piece):
+                await sink.write(AudioChunk(audio.samples[start : start + piece], audio.rate_hz))
+                progress.playing_share = min(1.0, (start + piece) / len(audio))
             progress.played.append(sentence)
+            progress.playing, progress.playing_share = "", 0.0
             if pause is not None:
                 await sink.write(pause)
 
