@@ -3,6 +3,7 @@ into and whose speaker is a null sink we record. Everything in the companion is 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from pathlib import Path
@@ -142,10 +143,8 @@ def test_ready_watchdog_and_sigterm(rig: PulseRig, tmp_path: Path) -> None:
     def drain(seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(TimeoutError):
                 messages.append((time.monotonic(), listener.recv(4096).decode()))
-            except TimeoutError:
-                pass
 
     daemon = start(rig, tmp_path, NOTIFY_SOCKET=str(notify), WATCHDOG_USEC="2000000")
     try:
