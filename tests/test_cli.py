@@ -202,3 +202,26 @@ def test_the_xdg_config_file_is_read_when_no_config_is_given(tmp_path: Path) -> 
     (xdg / "companion.toml").write_text("[stt]\nbeam_size = 0\n")
     line = one_line_error(cli(tmp_path, "transcribe", "x.wav", config=None), 2)
     assert "stt.beam_size = 0" in line and "companion.toml" in line
+
+
+def test_service_install_writes_a_unit_that_systemd_accepts(tmp_path: Path) -> None:
+    import shlex
+    import shutil
+
+    env_home = tmp_path / "xdg-config"
+    result = cli(tmp_path, "service", "install", "--no-start")
+    assert result.returncode == 0, result.stderr
+    unit = env_home / "systemd" / "user" / "voice-companion.service"
+    text = unit.read_text()
+    assert "Type=notify" in text and "WatchdogSec=" in text and "Restart=on-failure" in text
+    exec_line = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+    command = shlex.split(exec_line.removeprefix("ExecStart="))
+    assert command[-1] == "run"
+    # the command line it will run is this installation, with this config and data dir
+    version = subprocess.run([*command[:-1], "--version"], capture_output=True, text=True,
+                             timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("voice-companion ")
+    if shutil.which("systemd-analyze"):
+        verify = subprocess.run(["systemd-analyze", "verify", str(unit)],
+                                capture_output=True, text=True, timeout=60)
+        assert verify.returncode == 0, verify.stderr

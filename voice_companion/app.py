@@ -15,7 +15,7 @@ from voice_companion.audio.sinks import WavFileSink
 from voice_companion.audio.sources import recording_frames
 from voice_companion.config import BUNDLED, Config, threads_for
 from voice_companion.dialogue.dialogue import Dialogue
-from voice_companion.dialogue.memory import NoMemory
+from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.persona import Persona
 from voice_companion.engines import ChatModel, FrameClassifier, Synthesizer, Transcriber
 from voice_companion.session import Engines, Session
@@ -112,11 +112,23 @@ def build_engines(config: Config) -> Engines:
 def build_dialogue(config: Config) -> Dialogue:
     return Dialogue(
         persona=Persona.from_config(config.persona),
-        memory=NoMemory(),
+        memory=build_memory(config),
         history_turns=config.dialogue.history_turns,
         budget_tokens=int(config.llm.context_tokens * PROMPT_BUDGET_SHARE),
         conversation_id=uuid.uuid4().hex,
+        recall_limit=config.memory.recall_limit,
+        notes_max_tokens=config.memory.notes_max_tokens,
     )
+
+
+def build_memory(config: Config) -> MemoryStore:
+    """Long-term memory in ``memory.db`` in the data dir, or none when ``memory.enabled`` is off."""
+    if not config.memory.enabled:
+        return NoMemory()
+    from voice_companion.memory.longterm import LongTermMemory
+
+    llm = build_model(config) if config.memory.llm_facts else None
+    return LongTermMemory.open(config.data_dir, config.memory, llm=llm)
 
 
 def build_listener(
@@ -157,7 +169,11 @@ def build_daemon(
     audio = config.audio
     output = find_device(audio.output_device, "output")
     sink = SpeakerSink(PlaybackStream(output))
-    guard = EchoGuard(audio.barge_in_margin_db) if audio.barge_in == "guarded" else None
+    guard = (
+        EchoGuard(audio.barge_in_margin_db, lambda: sink.level_rms)
+        if audio.barge_in == "guarded"
+        else None
+    )
     listener = build_listener(config, ListeningMode(audio.mode), guard, lambda: sink.playing)
     session = Session(
         config,
@@ -225,7 +241,13 @@ async def reply_text(
     from voice_companion.errors import LlmError
 
     said: list[str] = []
+    dialogue.record_user(text)  # kept before the reply: not lost if the reply fails
+    answer = dialogue.command_reply(text)
     try:
+        if answer is not None:  # a memory command: answered without the model
+            said.append(answer)
+            yield answer
+            return
         async for piece in stream_pieces(
             model, dialogue.messages_for(text), config.llm.read_timeout_s
         ):
@@ -237,4 +259,4 @@ async def reply_text(
             said.append(config.llm.apology)
             yield config.llm.apology
     finally:
-        dialogue.record_exchange(text, "".join(said).strip(), interrupted=False)
+        dialogue.record_reply("".join(said).strip(), interrupted=False)

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from voice_companion import __version__
-from voice_companion.cli import control
+from voice_companion.cli import control, service
+from voice_companion.cli import memory as memory_cli
 from voice_companion.config import Config, load_config
 from voice_companion.errors import CompanionError, ConfigError, UsageError
 
@@ -101,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("file", type=Path, metavar="FILE")
     transcribe.add_argument("--json", action="store_true", help="print a JSON object")
     control.add_parsers(commands)
+    service.add_parsers(commands)
+    memory_cli.add_parsers(commands)
     return parser
 
 
@@ -296,4 +299,6 @@ COMMANDS = {
     "say": _cmd_say,
     "transcribe": _cmd_transcribe,
     **control.COMMANDS,
+    **service.COMMANDS,
+    **memory_cli.COMMANDS,
 }

@@ -36,34 +36,49 @@ class ListeningMode(enum.Enum):
 
 class EchoGuard:
     """While the companion speaks, a voiced frame counts only if it is ``margin_db`` louder
-    than the echo level, measured from the microphone during playback itself."""
+    than the echo expected from what is being played.
 
-    WARMUP_FRAMES = 5
-    """Frames at the start of playback that only measure (150 ms)."""
-    EMA_WEIGHT = 0.1
+    The expected echo is the loudest playback level of the last ``window_s`` times the
+    coupling between speaker and microphone, which is measured at the start of each reply
+    (the user rarely talks over its first 300 ms) and kept from reply to reply. Measuring the
+    echo from the microphone alone fails both ways: a mean sinks in the pauses between words
+    and lets the next loud word through, and a peak learns the user's own voice as "echo".
+    """
 
-    def __init__(self, margin_db: float, floor_rms: float = 100.0) -> None:
+    WARMUP_FRAMES = 10
+    """Frames at the start of playback that only measure the coupling (300 ms)."""
+
+    def __init__(
+        self,
+        margin_db: float,
+        playback_level: Callable[[], float],
+        window_s: float = 0.3,
+        floor_rms: float = 100.0,
+    ) -> None:
         self._ratio = 10 ** (margin_db / 20)
+        self._playback_level = playback_level
         self._floor_rms = floor_rms
-        self.echo_rms = floor_rms
+        self._recent: deque[float] = deque(maxlen=max(1, round(window_s / 0.03)))
+        self.coupling = 0.0
         self._playing_frames = 0
+
+    def expected_echo_rms(self) -> float:
+        return max(self._floor_rms, self.coupling * max(self._recent, default=0.0))
 
     def check(self, frame: AudioChunk, voiced: bool, playing: bool) -> bool:
         if not playing:
             self._playing_frames = 0
+            self._recent.clear()
             return voiced
+        self._recent.append(self._playback_level())
         level = frame.rms()
         self._playing_frames += 1
+        reference = max(self._recent)
         if self._playing_frames <= self.WARMUP_FRAMES:
-            self.echo_rms = max(self.echo_rms if self._playing_frames > 1 else 0.0, level)
-            self.echo_rms = max(self.echo_rms, self._floor_rms)
+            if reference > self._floor_rms:
+                self.coupling = max(self.coupling, level / reference)
             return False
-        loud = level > self.echo_rms * self._ratio
-        if not (voiced and loud):
-            self.echo_rms = max(
-                self._floor_rms, (1 - self.EMA_WEIGHT) * self.echo_rms + self.EMA_WEIGHT * level
-            )
-        return voiced and loud
+        return voiced and level > self.expected_echo_rms() * self._ratio
 
 
 class Listener:

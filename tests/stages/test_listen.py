@@ -1,0 +1,108 @@
+"""Listening modes and the echo guard, on real speech with the real VAD."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import shipped_config
+from voice_companion.app import FRAME_MS, build_listener
+from voice_companion.audio.chunk import AudioChunk
+from voice_companion.engines.decode import read_audio
+from voice_companion.events import SpeechStarted, UtteranceEnded
+from voice_companion.stages.listen import EchoGuard, ListeningMode
+
+RATE = 16_000
+FRAME = RATE * FRAME_MS // 1000
+
+
+def frames(chunk: AudioChunk) -> list[AudioChunk]:
+    return [
+        AudioChunk(chunk.samples[i : i + FRAME], RATE)
+        for i in range(0, len(chunk) - FRAME + 1, FRAME)
+    ]
+
+
+def scaled(chunk: AudioChunk, gain: float) -> AudioChunk:
+    return AudioChunk((chunk.samples.astype(np.float64) * gain).astype(np.int16), RATE)
+
+
+def mixed(a: AudioChunk, b: AudioChunk) -> AudioChunk:
+    n = min(len(a), len(b))
+    total = a.samples[:n].astype(np.int32) + b.samples[:n].astype(np.int32)
+    return AudioChunk(np.clip(total, -32768, 32767).astype(np.int16), RATE)
+
+
+@pytest.fixture(scope="module")
+def played() -> AudioChunk:
+    """What the companion says through the speaker."""
+    from voice_companion.engines import bundled
+    from voice_companion.engines.resample import resample
+    from voice_companion.engines.tts import PiperSynthesizer
+
+    voice = PiperSynthesizer(bundled.piper_voice_path())
+    speech = voice.synthesize(
+        "Let me tell you a long story about the sea, the wind, and a lighthouse keeper "
+        "who counted every ship that passed his window."
+    )
+    return resample(speech, RATE)
+
+
+class Playback:
+    """The speaker's level, frame by frame, as the speaker sink reports it."""
+
+    def __init__(self, played: AudioChunk) -> None:
+        self.levels = [f.rms() for f in frames(played)]
+        self.index = -1
+
+    def level(self) -> float:
+        self.index += 1
+        return self.levels[min(self.index, len(self.levels) - 1)]
+
+
+def started(events: list[object]) -> bool:
+    return any(isinstance(e, SpeechStarted) for e in events)
+
+
+def test_its_own_voice_does_not_interrupt_it_but_the_user_does(
+    played: AudioChunk, jfk_path: Path, tmp_path: Path
+) -> None:
+    config = shipped_config(tmp_path)
+    echo = scaled(played, 0.1)  # the microphone hears the speaker 20 dB down
+    # Without the guard, the echo alone is taken for the user: the guard is needed.
+    unguarded = build_listener(config, playing=lambda: True)
+    assert started([e for f in frames(echo) for e in unguarded.push(f)])
+    guard = EchoGuard(10.0, Playback(played).level)
+    guarded = build_listener(config, guard=guard, playing=lambda: True)
+    assert not started([e for f in frames(echo) for e in guarded.push(f)])
+    assert guard.coupling == pytest.approx(0.1, rel=0.2)
+    # The user talking over the reply is clearly louder than the echo: barge-in.
+    guard = EchoGuard(10.0, Playback(played).level)
+    guarded = build_listener(config, guard=guard, playing=lambda: True)
+    over = mixed(read_audio(jfk_path), echo)
+    assert started([e for f in frames(over) for e in guarded.push(f)])
+
+
+def test_push_to_talk_and_mute(jfk_path: Path, tmp_path: Path) -> None:
+    config = shipped_config(tmp_path)
+    speech = frames(read_audio(jfk_path))
+    listener = build_listener(config, mode=ListeningMode.PUSH_TO_TALK)
+    assert not [e for f in speech[:100] for e in listener.push(f)]  # no press, nothing
+    assert started(listener.press())
+    for f in speech[100:200]:
+        assert not listener.push(f)
+    (ended,) = listener.release()
+    assert isinstance(ended, UtteranceEnded)
+    # the pre-roll before the press is kept: people start talking as they press
+    assert ended.audio.duration_s == pytest.approx(
+        100 * 0.03 + config.vad.preroll_ms / 1000, abs=0.031
+    )
+    muted = build_listener(config, mode=ListeningMode.MUTED)
+    assert muted.press() == []
+    assert not [e for f in speech for e in muted.push(f)]
+    assert muted.frames_heard == 0
+    assert muted.set_mode(ListeningMode.HANDS_FREE) == []
+    events = [e for f in speech for e in muted.push(f)] + muted.finish()
+    assert any(isinstance(e, UtteranceEnded) for e in events)
