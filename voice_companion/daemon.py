@@ -80,6 +80,8 @@ class Daemon:
                     asyncio.create_task(self._hear(), name="hear"),
                 ]
                 watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+                if self._config.push_to_talk.key:
+                    tasks.append(asyncio.create_task(self._keyboard(), name="ptt-keyboard"))
                 self._notifier.ready("listening")
                 log.info("ready; control socket at %s", self._control_path)
                 stop = asyncio.create_task(self._stop.wait(), name="stop")
@@ -106,6 +108,26 @@ class Daemon:
         async for frame in self._microphone.frames():
             for event in self.listener.push(frame):
                 self._events.put_nowait(event)
+
+    async def _keyboard(self) -> None:
+        from voice_companion.control.keyboard import KeyboardTrigger, key_code
+
+        ptt = self._config.push_to_talk
+        commands: set[asyncio.Task[dict[str, Any]]] = set()
+
+        def run(command: Command) -> None:
+            task = asyncio.create_task(self.handle(command), name="ptt-key-command")
+            commands.add(task)
+            task.add_done_callback(commands.discard)
+
+        toggle = ptt.action == "toggle"
+        trigger = KeyboardTrigger(
+            key_code(ptt.key),
+            ptt.keyboard,
+            on_press=lambda: run(PttToggle() if toggle else PttPress()),
+            on_release=lambda: None if toggle else run(PttRelease()),
+        )
+        await trigger.run()
 
     async def _watchdog(self) -> None:
         """Ping systemd's watchdog only while audio flows: a daemon that hears nothing for
