@@ -64,6 +64,15 @@ class AudioConfig:
 
 
 @dataclass(frozen=True)
+class PushToTalkConfig:
+    """Push-to-talk from a keyboard key via evdev (the control socket works without it)."""
+
+    key: str = ""
+    keyboard: str = ""
+    action: str = field(default="hold", metadata=_one_of("hold", "toggle"))
+
+
+@dataclass(frozen=True)
 class VadConfig:
     """Voice-activity detection and endpointing (webrtcvad frames confirmed by Silero)."""
 
@@ -132,8 +141,8 @@ class DialogueConfig:
 class MemoryConfig:
     """Long-term memory: every turn kept in ``memory.db`` in the data dir, recalled by meaning.
 
-    Ranking fuses three ranked lists (reciprocal rank fusion): full-text BM25, dense vectors
-    (all-MiniLM-L6-v2) and recency; each ``*_weight`` scales one list, 0.0 turns it off.
+    Ranking sums three scores, each scaled to 0..1: full-text BM25, dense-vector similarity
+    (all-MiniLM-L6-v2) and recency; each ``*_weight`` scales one, 0.0 turns it off.
     """
 
     enabled: bool = True
@@ -160,6 +169,7 @@ class MemoryConfig:
 class Config:
     persona: PersonaConfig = field(default_factory=PersonaConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    push_to_talk: PushToTalkConfig = field(default_factory=PushToTalkConfig)
     vad: VadConfig = field(default_factory=VadConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
@@ -174,6 +184,7 @@ class Config:
 SECTIONS: dict[str, type[Any]] = {
     "persona": PersonaConfig,
     "audio": AudioConfig,
+    "push_to_talk": PushToTalkConfig,
     "vad": VadConfig,
     "stt": SttConfig,
     "llm": LlmConfig,
@@ -228,6 +239,10 @@ def load_config(
         source=source,
     )
     check_model_paths(config)
+    if config.push_to_talk.key:
+        from voice_companion.control.keyboard import key_code
+
+        key_code(config.push_to_talk.key)
     return config
 
 

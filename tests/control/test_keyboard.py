@@ -42,7 +42,7 @@ def key_event(code: int, value: int) -> bytes:
 def test_key_names() -> None:
     assert key_code("F12") == 88 == key_code("KEY_F12") == key_code("88")
     assert key_code("rightctrl") == KEY_CODES["RIGHTCTRL"] == 97
-    with pytest.raises(ConfigError, match="push_to_talk.key = 'F99'"):
+    with pytest.raises(ConfigError, match=r"push_to_talk\.key = 'F99'"):
         key_code("F99")
 
 
