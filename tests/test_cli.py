@@ -23,10 +23,12 @@ def cli(
     stdin: str = "",
     config: Path | None = SHIPPED_CONFIG,
     timeout: float = 300,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_COMPANION_")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
+    env.update(extra_env or {})
     head = ["--config", str(config)] if config else []
     return subprocess.run(
         [
@@ -218,10 +220,29 @@ def test_service_install_writes_a_unit_that_systemd_accepts(tmp_path: Path) -> N
     command = shlex.split(exec_line.removeprefix("ExecStart="))
     assert command[-1] == "run"
     # the command line it will run is this installation, with this config and data dir
-    version = subprocess.run([*command[:-1], "--version"], capture_output=True, text=True,
-                             timeout=60)
+    version = subprocess.run(
+        [*command[:-1], "--version"], capture_output=True, text=True, timeout=60
+    )
     assert version.returncode == 0 and version.stdout.startswith("voice-companion ")
     if shutil.which("systemd-analyze"):
-        verify = subprocess.run(["systemd-analyze", "verify", str(unit)],
-                                capture_output=True, text=True, timeout=60)
+        verify = subprocess.run(
+            ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+        )
         assert verify.returncode == 0, verify.stderr
+
+
+def test_run_without_any_sound_device_says_so_in_one_line(tmp_path: Path) -> None:
+    runtime = tmp_path / "rt"
+    runtime.mkdir(mode=0o700)
+    env = {"XDG_RUNTIME_DIR": str(runtime), "PULSE_SERVER": "unix:/nonexistent/native"}
+    result = cli(tmp_path, "run", extra_env=env)
+    line = one_line_error(result, 1)
+    assert "no audio" in line and "PulseAudio or PipeWire" in line
+
+
+def test_control_commands_without_a_running_companion(tmp_path: Path) -> None:
+    runtime = tmp_path / "rt"
+    runtime.mkdir(mode=0o700)
+    for args in (("status",), ("ptt", "toggle"), ("mute",), ("say", "hello"), ("quit",)):
+        result = cli(tmp_path, *args, extra_env={"XDG_RUNTIME_DIR": str(runtime)})
+        assert "not running" in one_line_error(result, 1)

@@ -193,15 +193,14 @@ def _run_live(config: Config, args: argparse.Namespace) -> int:
 
     control_path = default_socket_path()
     try:
-        app.check_devices(config)
+        app.check_devices(config)  # before loading the models: a quick answer
+        daemon = app.build_daemon(config, app.build_engines(config), control_path, args.trace)
     except AudioDeviceError as exc:
         if not sys.stdin.isatty():
             raise
         print(f"voice-companion: {exc}", file=sys.stderr)
         print("voice-companion: opening the text chat instead (Ctrl-D to leave)", file=sys.stderr)
         return _cmd_chat(config, argparse.Namespace(json=False))
-    engines = app.build_engines(config)
-    daemon = app.build_daemon(config, engines, control_path, args.trace)
     asyncio.run(daemon.run())
     return EXIT_OK
 
