@@ -41,7 +41,7 @@ finally:
 
 
 def run_answering(
-    tmp_path: Path, jfk_path: Path, prefix: list[str]
+    tmp_path: Path, jfk_path: Path, prefix: list[str], *flags: str
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_COMPANION_")}
     env["AUDIT_LOG"] = str(tmp_path / "audit.json")
@@ -52,6 +52,7 @@ def run_answering(
             sys.executable,
             "-c",
             AUDITED,
+            *flags,
             "--config",
             str(SHIPPED_CONFIG),
             "--data-dir",
@@ -130,3 +131,6 @@ def test_no_words_of_the_conversation_in_the_log_at_the_default_level(
     distinctive = {w for w in words(said) if len(w) >= 7}
     assert distinctive, "the conversation had words to look for"
     assert not distinctive & log_words, distinctive & log_words
+    # The canary can sing: at debug level (-vv) the same words are there.
+    debug = run_answering(tmp_path, jfk_path, [], "-vv")
+    assert distinctive & set(words(debug.stderr))
