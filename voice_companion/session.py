@@ -161,16 +161,20 @@ class Session:
 
     async def _announce(self, text: str, progress: SpeechProgress) -> None:
         self.state = State.SPEAKING
-        await speak(
-            _one(text),
-            self._engines.synthesizer,
-            self._sink,
-            progress,
-            self._tracer.now,
-            self._config.tts.sentence_pause_ms,
-            self._first_audio,
-        )
-        self._tracer.emit("said", text=progress.heard_text)
+        interrupted = True
+        try:
+            await speak(
+                _one(text),
+                self._engines.synthesizer,
+                self._sink,
+                progress,
+                self._tracer.now,
+                self._config.tts.sentence_pause_ms,
+                self._first_audio,
+            )
+            interrupted = False
+        finally:
+            self._tracer.emit("said", text=progress.heard_text, interrupted=interrupted)
 
     def _resumes_unheard_turn(self, start_s: float) -> bool:
         utterance, progress = self._turn_utterance, self._turn_progress

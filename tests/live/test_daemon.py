@@ -129,6 +129,15 @@ def test_push_to_talk_hold_and_toggle_and_mute(
         assert status["frames_heard"] == heard
         assert len(daemon.events("transcript")) == 2
         assert daemon.send("unmute")["mode"] == "push_to_talk"
+        # `say` speaks now; `stop` silences it.
+        spoken = len(daemon.events("first_audio"))
+        daemon.send("say", text="This is a test of speaking on request. " * 6)
+        daemon.wait_for(lambda: len(daemon.events("first_audio")) > spoken, 30, "speaking")
+        time.sleep(1.5)
+        daemon.send("stop")
+        said = daemon.wait_for(lambda: daemon.events("said"), 30, "the announcement")[-1]
+        assert said["text"].startswith("This is a test")
+        assert len(said["text"]) < len("This is a test of speaking on request. " * 6)
     finally:
         assert daemon.stop() == 0
 
