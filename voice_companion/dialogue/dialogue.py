@@ -1,24 +1,47 @@
-"""The dialogue core: what to send the model for a user's words, and what to remember after.
+"""The dialogue core: what to send the model for a user's words, and what to remember.
 
-Synchronous, pure logic. The async stage that streams the model's reply and speaks it calls
-``messages_for`` before the reply and ``record_exchange`` after it (with only the part the user
-heard, when they interrupted).
+Synchronous, pure logic. The session calls ``record_user`` as soon as the user's words are
+transcribed (so nothing they said is lost if the reply fails), ``command_reply`` for the memory
+commands answered without the model, ``messages_for`` before the reply, and ``record_reply``
+after it with only the part the user heard. ``record_exchange`` does both records at once.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
+from voice_companion.dialogue import commands
+from voice_companion.dialogue.commands import (
+    Command,
+    Confirm,
+    Decline,
+    ForgetLast,
+    ForgetTopic,
+    RecallAboutMe,
+)
 from voice_companion.dialogue.history import History, Turn
 from voice_companion.dialogue.memory import MemoryStore, Recollection
 from voice_companion.dialogue.persona import Persona
-from voice_companion.dialogue.prompt import build_messages, prompt_tokens
+from voice_companion.dialogue.prompt import build_messages, estimate_tokens, prompt_tokens
 from voice_companion.engines import ChatMessage
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RECALL_LIMIT = 5
 """Recollections asked of the memory store per turn."""
+DEFAULT_NOTES_MAX_TOKENS = 200
+SUMMARY_FACTS = 6
+"""Facts said aloud for "what do you remember about me?"."""
+
+
+@dataclass
+class _Pending:
+    """The user's words, recorded, not yet answered."""
+
+    turn: Turn
+    stored_id: int | None
+    command: Command | None
 
 
 class Dialogue:
@@ -32,6 +55,7 @@ class Dialogue:
         budget_tokens: int,
         conversation_id: str,
         recall_limit: int = DEFAULT_RECALL_LIMIT,
+        notes_max_tokens: int = DEFAULT_NOTES_MAX_TOKENS,
     ) -> None:
         if budget_tokens <= 0:
             raise ValueError(f"budget_tokens must be positive, got {budget_tokens}")
@@ -43,50 +67,191 @@ class Dialogue:
         self._history = History(history_turns)
         self._budget_tokens = budget_tokens
         self._recall_limit = recall_limit
+        self._notes_max_tokens = notes_max_tokens
+        self._pending: _Pending | None = None
+        self._awaiting: ForgetTopic | None = None
+        # The last user turn that was stored, and the reply stored after it: "forget that".
+        self._last_stored: list[tuple[Turn, int | None]] = []
 
     @property
     def history(self) -> History:
         return self._history
 
-    def command_reply(self, user_text: str) -> str | None:
-        """The answer to a voice command ("forget that", ...), handled before the model;
-        None when ``user_text`` is ordinary conversation."""
-        return None
+    @property
+    def memory(self) -> MemoryStore:
+        return self._memory
 
-    def messages_for(self, user_text: str) -> list[ChatMessage]:
-        """The chat prompt answering ``user_text``: persona, history, recollections, new text."""
-        recent = self._history.recent()
-        recollections: list[Recollection] = []
-        if user_text.strip() and self._recall_limit:
-            # Turns still in the history are already in the prompt; quoting them again as
-            # memories would only spend tokens.
-            in_history = {t.text.strip() for t in recent}
-            recollections = [
-                r
-                for r in self._memory.recall(user_text, self._recall_limit)
-                if r.text.strip() not in in_history
-            ]
-        messages = build_messages(
-            self.persona, recent, recollections, user_text, self._budget_tokens
-        )
-        log.debug(
-            "prompt: %d messages, about %d tokens, %d recollections offered",
-            len(messages),
-            prompt_tokens(messages),
-            len(recollections),
-        )
-        return messages
+    # -- recording --------------------------------------------------------------------------
+
+    def record_user(self, text: str, duration_s: float | None = None) -> None:
+        """Keep the user's words now, before any reply. Memory commands are not kept."""
+        text = text.strip()
+        if not text:
+            return
+        command = commands.parse(text, awaiting_answer=self._awaiting is not None)
+        if command is None and self._awaiting is not None:
+            log.info("forgetting cancelled: the user moved on")
+            self._awaiting = None
+        turn = Turn("user", text, duration_s=duration_s)
+        stored_id: int | None = None
+        if command is None:
+            self._history.append(turn)
+            stored_id = self._memory.record(turn, self.conversation_id)
+            self._last_stored = [(turn, stored_id)]
+        self._pending = _Pending(turn, stored_id, command)
+
+    def record_reply(self, heard: str, interrupted: bool) -> None:
+        """Keep the part of the reply the user heard (nothing, when they heard nothing)."""
+        pending, self._pending = self._pending, None
+        if pending is not None and pending.command is not None:
+            return  # a memory command and its answer are not memories
+        heard = heard.strip()
+        if not heard:
+            return
+        turn = Turn("assistant", heard, interrupted=interrupted)
+        self._history.append(turn)
+        stored_id = self._memory.record(turn, self.conversation_id)
+        if pending is not None:
+            self._last_stored.append((turn, stored_id))
+
+    def retract_user(self) -> None:
+        """The user went on speaking: their recorded words will come again, joined with the
+        rest, so take this partial turn back out of the history and the store."""
+        pending, self._pending = self._pending, None
+        if pending is None or pending.command is not None:
+            return
+        self._history.discard([pending.turn])
+        if pending.stored_id is not None:
+            self._memory.retract(pending.stored_id)
+        self._last_stored = []
 
     def record_exchange(self, user_text: str, reply_heard: str, interrupted: bool) -> None:
         """Remember a finished turn: the user's words, and the part of the reply they heard.
 
         An empty reply (nothing was heard) records the user's words alone.
         """
-        turns: list[Turn] = []
-        if user_text.strip():
-            turns.append(Turn("user", user_text.strip()))
-        if reply_heard.strip():
-            turns.append(Turn("assistant", reply_heard.strip(), interrupted=interrupted))
-        for turn in turns:
-            self._history.append(turn)
-            self._memory.record(turn, self.conversation_id)
+        pending = self._pending
+        if pending is None or pending.turn.text != user_text.strip():
+            self.record_user(user_text)
+        self.record_reply(reply_heard, interrupted)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def command_reply(self, user_text: str) -> str | None:
+        """The answer to a memory command ("forget that", ...), handled before the model;
+        None when ``user_text`` is ordinary conversation."""
+        pending = self._pending
+        if pending is not None and pending.turn.text == user_text.strip():
+            command = pending.command
+        else:
+            command = commands.parse(user_text, awaiting_answer=self._awaiting is not None)
+            if command is not None:
+                self._pending = _Pending(Turn("user", user_text.strip()), None, command)
+        match command:
+            case None:
+                return None
+            case RecallAboutMe():
+                return self._what_i_remember()
+            case ForgetLast():
+                return self._forget_last()
+            case ForgetTopic():
+                return self._ask_to_forget(command)
+            case Confirm():
+                return self._forget_topic()
+            case Decline():
+                self._awaiting = None
+                return "All right, I'll keep it."
+
+    def _what_i_remember(self) -> str:
+        facts = self._memory.summary(SUMMARY_FACTS)
+        if not facts:
+            return "I don't know much about you yet. Tell me about yourself!"
+        listed = facts[0] if len(facts) == 1 else ", ".join(facts[:-1]) + " and " + facts[-1]
+        return f"I remember that {listed}. You can ask me to forget any of it."
+
+    def _forget_last(self) -> str:
+        stored = self._last_stored
+        self._last_stored = []
+        if not stored:
+            return "There's nothing for me to forget just now."
+        self._history.discard([turn for turn, _ in stored])
+        ids = [i for _, i in stored if i is not None]
+        self._memory.forget(ids, ())
+        log.info("forgot the last exchange (%d stored turns)", len(ids))
+        return "Okay, I've forgotten that."
+
+    def _ask_to_forget(self, command: ForgetTopic) -> str:
+        found = self._memory.topic_matches(command.topic)
+        in_history = self._history_about(command.topic)
+        phrase = command.phrase or command.topic
+        if not found and not in_history:
+            self._awaiting = None
+            return f"I don't remember anything about {phrase}."
+        self._awaiting = command
+        count = max(len(found), len(in_history))
+        things = "one thing" if count == 1 else f"{count} things"
+        return f"I remember {things} about {phrase}. Shall I forget it all, for good?"
+
+    def _forget_topic(self) -> str:
+        command, self._awaiting = self._awaiting, None
+        if command is None:
+            return "Okay."
+        found = self._memory.topic_matches(command.topic)
+        self._memory.forget(found.turn_ids, found.fact_ids)
+        self._history.discard(self._history_about(command.topic))
+        self._last_stored = []
+        log.info("forgot a topic: %d turns, %d facts", len(found.turn_ids), len(found.fact_ids))
+        return f"Done. I've forgotten everything about {command.phrase or command.topic}."
+
+    def _history_about(self, topic: str) -> list[Turn]:
+        needle = topic.lower()
+        return [t for t in self._history.recent() if needle in t.text.lower()]
+
+    # -- the prompt -------------------------------------------------------------------------
+
+    def messages_for(self, user_text: str) -> list[ChatMessage]:
+        """The chat prompt answering ``user_text``: persona, notes about the user, history,
+        recollections, then the new text."""
+        recent = self._history.recent()
+        pending = self._pending
+        exclude_id: int | None = None
+        if pending is not None and pending.turn.text == user_text.strip():
+            exclude_id = pending.stored_id
+            if recent and recent[-1] is pending.turn:
+                recent = recent[:-1]  # recorded already: it is the new text, not history
+        recollections: list[Recollection] = []
+        if user_text.strip() and self._recall_limit:
+            # Turns still in the history are already in the prompt; quoting them again as
+            # memories would only spend tokens.
+            in_history = {t.text.strip() for t in self._history.recent()}
+            recollections = [
+                r
+                for r in self._memory.recall(
+                    user_text, self._recall_limit + (exclude_id is not None)
+                )
+                if r.text.strip() not in in_history
+                and (exclude_id is None or r.turn_id != exclude_id)
+            ][: self._recall_limit]
+        notes = self._fit_notes(self._memory.notes())
+        messages = build_messages(
+            self.persona, recent, recollections, user_text, self._budget_tokens, notes
+        )
+        log.debug(
+            "prompt: %d messages, about %d tokens, %d recollections and %d notes offered",
+            len(messages),
+            prompt_tokens(messages),
+            len(recollections),
+            len(notes),
+        )
+        return messages
+
+    def _fit_notes(self, notes: list[str]) -> list[str]:
+        kept: list[str] = []
+        spent = 0
+        for note in notes:
+            cost = estimate_tokens(note) + 1
+            if spent + cost > self._notes_max_tokens:
+                break
+            kept.append(note)
+            spent += cost
+        return kept

@@ -20,6 +20,8 @@ class Turn:
     role: Speaker
     text: str
     interrupted: bool = False
+    duration_s: float | None = None
+    """How long the user spoke, seconds, for a spoken user turn."""
 
 
 class History:
@@ -52,6 +54,12 @@ class History:
             if turn.role == "user":
                 return turn
         return None
+
+    def discard(self, turns: list[Turn]) -> None:
+        """Drop these turns (the user asked to forget them)."""
+        kept = [t for t in self._turns if not any(t is d for d in turns)]
+        self._turns.clear()
+        self._turns.extend(kept)
 
     def clear(self) -> None:
         self._turns.clear()

@@ -1,11 +1,13 @@
 """The seam for long-term memory: what the dialogue needs from a store, and a store of nothing.
 
-A concrete store (SQLite, with search) implements ``MemoryStore``; the dialogue only records
-turns and recalls text. Whatever is recalled is quoted to the model as data, never obeyed.
+A concrete store (``voice_companion.memory.longterm``: SQLite, hybrid search, facts) implements
+``MemoryStore``; the dialogue records turns, recalls text, reads notes about the user and
+forgets on request. Whatever is recalled is quoted to the model as data, never obeyed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -18,33 +20,82 @@ class Recollection:
     """Something said in an earlier conversation, with its receipt.
 
     ``speaker`` is "user" or "assistant"; ``source_id`` identifies the stored turn it came
-    from, so every memory can be traced, edited or erased.
+    from, so every memory can be traced, edited or erased. ``turn_id`` is its id in the store.
     """
 
     text: str
     when: datetime
     speaker: str
     source_id: str
+    turn_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TopicMatches:
+    """What the store holds about a topic: turn ids and fact ids."""
+
+    turn_ids: tuple[int, ...] = ()
+    fact_ids: tuple[int, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.turn_ids) + len(self.fact_ids)
 
 
 @runtime_checkable
 class MemoryStore(Protocol):
     """Long-term memory as the dialogue sees it."""
 
-    def record(self, turn: Turn, conversation_id: str) -> None:
-        """Keep one turn of the conversation ``conversation_id``."""
+    def record(self, turn: Turn, conversation_id: str) -> int | None:
+        """Keep one turn of the conversation ``conversation_id``, durably, now; its id in the
+        store (None when the store keeps nothing)."""
         ...
 
     def recall(self, query: str, limit: int) -> list[Recollection]:
         """Up to ``limit`` recollections relevant to ``query``, best first."""
         ...
 
+    def retract(self, turn_id: int) -> None:
+        """Remove a turn just recorded that is being replaced (the user went on speaking)."""
+        ...
+
+    def notes(self) -> list[str]:
+        """What is known about the user (profile, then facts), as short third-person lines with
+        the user's own words in quotes; most important first."""
+        ...
+
+    def summary(self, limit: int) -> list[str]:
+        """Up to ``limit`` facts about the user, in the second person, to be said aloud."""
+        ...
+
+    def topic_matches(self, topic: str) -> TopicMatches:
+        """Stored turns and facts about ``topic``."""
+        ...
+
+    def forget(self, turn_ids: Sequence[int], fact_ids: Sequence[int]) -> int:
+        """Erase these turns and facts for real; how many were erased."""
+        ...
+
 
 class NoMemory:
     """The default store: remembers nothing beyond the current conversation's history."""
 
-    def record(self, turn: Turn, conversation_id: str) -> None:
+    def record(self, turn: Turn, conversation_id: str) -> int | None:
         return None
 
     def recall(self, query: str, limit: int) -> list[Recollection]:
         return []
+
+    def retract(self, turn_id: int) -> None:
+        return None
+
+    def notes(self) -> list[str]:
+        return []
+
+    def summary(self, limit: int) -> list[str]:
+        return []
+
+    def topic_matches(self, topic: str) -> TopicMatches:
+        return TopicMatches()
+
+    def forget(self, turn_ids: Sequence[int], fact_ids: Sequence[int]) -> int:
+        return 0

@@ -1,0 +1,12 @@
+"""Long-term memory: every turn kept in SQLite on the user's disk, recalled by words and meaning.
+
+::
+
+    store.py      memory.db: schema migrations, turns, facts, cached embeddings, real deletion
+    retrieval.py  hybrid search: BM25 (FTS5) + dense vectors + recency, fused into one ranking
+    facts.py      durable facts about the user from what they said (rules; optionally the LLM)
+    profile.py    who the user is to the companion: name, reply length, tone, topics, mood
+    longterm.py   LongTermMemory: the dialogue's MemoryStore over all of the above
+    transfer.py   export / import (JSON), LoCoMo conversations in
+    bench.py      recall@k and latency over LoCoMo-format conversations
+"""

@@ -1,0 +1,279 @@
+"""LongTermMemory: the dialogue's ``MemoryStore`` over memory.db.
+
+Recording a turn commits it (durably) and runs the rule-based fact extractor at once; the
+embedding of the turn, and the LLM fact extractor when enabled, run afterwards on a background
+thread ("memory-indexer"), off the reply's critical path. A turn not embedded yet (or whose
+embedding was lost in a crash) is still found by its words, and is embedded later: on the next
+record, or by ``index_pending``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from voice_companion.config import MemoryConfig, threads_for
+from voice_companion.dialogue.history import Turn
+from voice_companion.dialogue.memory import Recollection, TopicMatches
+from voice_companion.engines import ChatModel
+from voice_companion.engines.embedder import DIMENSIONS, MODEL_ID, Embedder, Vectors
+from voice_companion.errors import CompanionError, EmbedderError
+from voice_companion.memory.facts import FactBook, FactExtractor, LlmExtractor, RuleExtractor
+from voice_companion.memory.facts import describe as describe_fact
+from voice_companion.memory.profile import build_profile
+from voice_companion.memory.retrieval import Hit, RankWeights, Retriever, fts_query, vector_blob
+from voice_companion.memory.store import FILENAME, Fact, MemoryDb, NewTurn, StoredTurn
+
+log = logging.getLogger(__name__)
+
+MIN_SIMILARITY = 0.3
+"""A recollection found only by meaning must be at least this similar (cosine) to be quoted."""
+INDEX_BATCH = 32
+NOTES_FACTS = 12
+
+
+def now() -> datetime:
+    """The local time, with its UTC offset."""
+    return datetime.now().astimezone()
+
+
+@functools.lru_cache(maxsize=4)
+def shared_minilm(threads: int) -> Embedder:
+    """One MiniLM per process (and thread count): every store in the process shares it."""
+    from voice_companion.engines.embedder import MiniLmEmbedder
+
+    return MiniLmEmbedder(threads=threads)
+
+
+class LazyEmbedder:
+    """The bundled MiniLM, loaded on first use (0.3-0.5 s), so opening memory is instant."""
+
+    model_id = MODEL_ID
+    dimensions = DIMENSIONS
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._failed: EmbedderError | None = None
+
+    def load(self) -> Embedder:
+        with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            try:
+                return shared_minilm(self._threads)
+            except EmbedderError as exc:
+                log.warning("%s; memory falls back to word search", exc)
+                self._failed = exc
+                raise
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return self.load().embed(texts)
+
+
+class LongTermMemory:
+    """Every turn on disk, recalled by words, meaning and time; facts and a profile on top."""
+
+    def __init__(
+        self,
+        db: MemoryDb,
+        config: MemoryConfig,
+        embedder: Embedder | None = None,
+        llm: ChatModel | None = None,
+        clock: Callable[[], datetime] = now,
+    ) -> None:
+        self.db = db
+        self.config = config
+        if embedder is None and config.dense:
+            embedder = LazyEmbedder(threads_for(config.embed_threads))
+        self._embedder = embedder if config.dense else None
+        self.retriever = Retriever(
+            db,
+            self._embedder,
+            RankWeights(config.bm25_weight, config.dense_weight, config.recency_weight),
+            config.candidates,
+        )
+        self._rules: list[FactExtractor] = [RuleExtractor()]
+        self._llm_extractor = LlmExtractor(llm) if llm is not None else None
+        self.facts = FactBook(db, self._rules)
+        self._clock = clock
+        self._llm_queue: list[StoredTurn] = []
+        self._worker: threading.Thread | None = None
+        self._worker_lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        config: MemoryConfig,
+        embedder: Embedder | None = None,
+        llm: ChatModel | None = None,
+    ) -> LongTermMemory:
+        return cls(MemoryDb(data_dir / FILENAME, config.busy_timeout_ms), config, embedder, llm)
+
+    def close(self) -> None:
+        """Finish the background work in hand, then close the database."""
+        self._closed = True
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout=30)
+        self.db.close()
+
+    # -- MemoryStore ------------------------------------------------------------------------
+
+    def record(self, turn: Turn, conversation_id: str) -> int | None:
+        at = self._clock()
+        seq = self.db.count_turns(conversation_id) + 1
+        stored = self.db.add_turn(
+            NewTurn(
+                conversation_id=conversation_id,
+                at=at,
+                speaker=turn.role,
+                text=turn.text,
+                source_id=f"{conversation_id[:8]}:{seq}",
+                duration_s=turn.duration_s,
+                interrupted=turn.interrupted,
+            )
+        )
+        if turn.role == "user":
+            self.facts.learn(stored)
+            if self._llm_extractor is not None:
+                with self._worker_lock:
+                    self._llm_queue.append(stored)
+        self._kick()
+        return stored.id
+
+    def recall(self, query: str, limit: int) -> list[Recollection]:
+        hits = self.search(query, limit)
+        return [
+            Recollection(h.turn.text, h.turn.at, h.turn.speaker, h.turn.source_id, h.turn.id)
+            for h in hits
+            if h.bm25_rank is not None or (h.similarity or 0.0) >= MIN_SIMILARITY
+        ]
+
+    def retract(self, turn_id: int) -> None:
+        self.db.retract_turn(turn_id)
+
+    def notes(self) -> list[str]:
+        facts = self.db.facts(valid_only=True)
+        profile = build_profile(facts, self._user_turns(), self._clock())
+        lines = profile.notes()
+        shown = [f for f in _by_importance(facts) if f.kind not in ("name", "preferred_name")]
+        for fact in shown[:NOTES_FACTS]:
+            sentence = describe_fact(fact, you=False, quote=True)
+            lines.append(sentence[:1].upper() + sentence[1:] + ".")
+        return lines
+
+    def summary(self, limit: int) -> list[str]:
+        facts = _by_importance(self.db.facts(valid_only=True))
+        return [describe_fact(f, you=True) for f in facts[:limit]]
+
+    def topic_matches(self, topic: str) -> TopicMatches:
+        topic = " ".join(topic.split())
+        words = fts_query(topic).replace(" OR ", " AND ")
+        turn_ids = set(self.db.matching_turn_ids(topic, words or None))
+        fact_ids = set(self.db.matching_fact_ids(topic))
+        # The turns a matching fact was learnt from go with it.
+        for fact_id in fact_ids:
+            turn_ids.update(self.db.fact(fact_id).source_turn_ids)
+        # ... and so do the facts learnt from a matching turn.
+        fact_ids.update(self.db.facts_from_turns(sorted(turn_ids)))
+        return TopicMatches(tuple(sorted(turn_ids)), tuple(sorted(fact_ids)))
+
+    def forget(self, turn_ids: Sequence[int], fact_ids: Sequence[int]) -> int:
+        turns, facts = self.db.forget(turn_ids, fact_ids)
+        return turns + facts
+
+    # -- beyond the seam --------------------------------------------------------------------
+
+    def search(self, query: str, limit: int, mode: str = "hybrid") -> list[Hit]:
+        if mode not in ("hybrid", "bm25", "dense"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        try:
+            return self.retriever.search(query, limit, mode)  # type: ignore[arg-type]
+        except EmbedderError:
+            return self.retriever.search(query, limit, "bm25")
+
+    def index_pending(self, batch: int = INDEX_BATCH) -> int:
+        """Embed every turn that has no cached vector yet, now; how many were embedded."""
+        if self._embedder is None:
+            return 0
+        done = 0
+        while rows := self.db.unembedded(self._embedder.model_id, batch):
+            vectors = self._embedder.embed([text for _, text in rows])
+            self.db.put_embeddings(
+                self._embedder.model_id,
+                [(turn_id, vector_blob(v)) for (turn_id, _), v in zip(rows, vectors, strict=True)],
+            )
+            done += len(rows)
+        return done
+
+    def learn_facts_again(self) -> int:
+        """Run the fact extractors over every stored user turn (after an import)."""
+        stored = 0
+        for turn in self.db.turns():
+            stored += self.facts.learn(turn)
+        return stored
+
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """Wait for the background indexer to finish what it has (tests, export)."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout_s)
+            return not worker.is_alive()
+        return True
+
+    def _user_turns(self) -> list[StoredTurn]:
+        return [t for t in self.db.turns(limit=400) if t.speaker == "user"]
+
+    # -- the background indexer -------------------------------------------------------------
+
+    def _kick(self) -> None:
+        if self._closed or (self._embedder is None and self._llm_extractor is None):
+            return
+        with self._worker_lock:
+            if self._worker is not None and self._worker.is_alive():
+                self._again = True
+                return
+            self._again = False
+            self._worker = threading.Thread(target=self._work, name="memory-indexer", daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        """Embed new turns and run the LLM extractor, then end (restarted on the next turn)."""
+        try:
+            while True:
+                self.index_pending()
+                with self._worker_lock:
+                    queued, self._llm_queue = self._llm_queue, []
+                for turn in queued:
+                    if self._llm_extractor is not None:
+                        self.facts.learn(turn, [self._llm_extractor])
+                with self._worker_lock:
+                    if not self._again and not self._llm_queue:
+                        return
+                    self._again = False
+        except EmbedderError:
+            return  # already logged once; word search still works
+        except CompanionError as exc:
+            log.warning("memory indexing stopped: %s", exc)
+        except Exception:
+            log.exception("memory indexing failed")
+
+    _again = False
+
+
+_IMPORTANCE = {
+    "preferred_name": 0, "name": 1, "relation": 2, "work": 3, "location": 4, "event": 5,
+    "plan": 6, "health": 7, "like": 8, "dislike": 9, "age": 10, "preference": 11,
+}  # fmt: skip
+
+
+def _by_importance(facts: Sequence[Fact]) -> list[Fact]:
+    """Most important kinds first; within a kind, the most recent first."""
+    return sorted(facts, key=lambda f: (_IMPORTANCE.get(f.kind, 99), -f.valid_from.timestamp()))

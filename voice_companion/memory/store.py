@@ -1,0 +1,725 @@
+"""memory.db: the one file that holds what the user said, what was learnt from it, and nothing else.
+
+SQLite in WAL mode with ``synchronous=FULL`` (a committed turn survives a crash or power loss),
+foreign keys on, ``secure_delete`` on (deleted text is overwritten, not just unlinked), and a
+versioned schema migrated forward on open. Other processes (the CLI while the daemon runs) open
+the same file; writers wait up to ``busy_timeout_ms`` for each other.
+
+Forgetting is real: ``forget_turns`` deletes the rows, rebuilds the full-text index (so no
+term of the forgotten text is left in its segments) and checkpoints the write-ahead log with
+TRUNCATE, so the text is gone from ``memory.db`` and ``memory.db-wal`` alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from voice_companion.errors import MemoryBusyError, MemoryNotFoundError, MemoryStoreError
+
+log = logging.getLogger(__name__)
+
+FILENAME = "memory.db"
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: conversations, turns with a full-text index, cached embeddings, facts with receipts.
+    (
+        """CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT 'live'
+        )""",
+        """CREATE TABLE turns (
+            id INTEGER PRIMARY KEY,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            ts REAL NOT NULL,
+            speaker TEXT NOT NULL,
+            text TEXT NOT NULL,
+            duration_s REAL,
+            interrupted INTEGER NOT NULL DEFAULT 0,
+            source_id TEXT NOT NULL
+        )""",
+        "CREATE INDEX turns_conversation ON turns(conversation_id, id)",
+        "CREATE INDEX turns_ts ON turns(ts)",
+        "CREATE INDEX turns_source ON turns(source_id)",
+        """CREATE VIRTUAL TABLE turns_fts USING fts5(
+            text, content='turns', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        )""",
+        """CREATE TRIGGER turns_fts_insert AFTER INSERT ON turns BEGIN
+            INSERT INTO turns_fts(rowid, text) VALUES (new.id, new.text);
+        END""",
+        """CREATE TRIGGER turns_fts_delete AFTER DELETE ON turns BEGIN
+            INSERT INTO turns_fts(turns_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        END""",
+        """CREATE TRIGGER turns_fts_update AFTER UPDATE OF text ON turns BEGIN
+            INSERT INTO turns_fts(turns_fts, rowid, text) VALUES ('delete', old.id, old.text);
+            INSERT INTO turns_fts(rowid, text) VALUES (new.id, new.text);
+        END""",
+        """CREATE TABLE embeddings (
+            turn_id INTEGER PRIMARY KEY REFERENCES turns(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL
+        )""",
+        """CREATE TABLE facts (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            valid_from TEXT NOT NULL,
+            valid_to TEXT,
+            event_date TEXT,
+            superseded_by INTEGER REFERENCES facts(id) ON DELETE SET NULL,
+            extractor TEXT NOT NULL
+        )""",
+        "CREATE INDEX facts_key ON facts(key)",
+        """CREATE TABLE fact_sources (
+            fact_id INTEGER NOT NULL REFERENCES facts(id) ON DELETE CASCADE,
+            turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+            PRIMARY KEY (fact_id, turn_id)
+        )""",
+        "CREATE INDEX fact_sources_turn ON fact_sources(turn_id)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class StoredTurn:
+    """One stored turn with its receipt: where (conversation, source id) and when it was said.
+
+    ``speaker`` is "user" or "assistant" for live conversations, the speaker's name for
+    imported ones. For the assistant, ``text`` is what the user heard; ``interrupted`` says
+    they cut it short. ``duration_s`` is the length of the spoken utterance, when spoken.
+    """
+
+    id: int
+    conversation_id: str
+    at: datetime
+    speaker: str
+    text: str
+    duration_s: float | None
+    interrupted: bool
+    source_id: str
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Something durable about the user, with the turns it came from.
+
+    ``key`` names what the fact is about (``name``, ``relation:sister``, ``taste:coffee``);
+    a newer fact with the same single-valued key supersedes an older one: the older one is
+    kept, with ``valid_to`` set and ``superseded_by`` pointing at the newer one.
+    """
+
+    id: int
+    kind: str
+    key: str
+    value: str
+    valid_from: datetime
+    valid_to: datetime | None
+    event_date: date | None
+    superseded_by: int | None
+    extractor: str
+    source_turn_ids: tuple[int, ...]
+
+    @property
+    def valid(self) -> bool:
+        return self.valid_to is None
+
+
+@dataclass(frozen=True)
+class NewTurn:
+    """A turn to store (bulk import)."""
+
+    conversation_id: str
+    at: datetime
+    speaker: str
+    text: str
+    source_id: str
+    duration_s: float | None = None
+    interrupted: bool = False
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    conversations: int
+    turns: int
+    user_turns: int
+    embedded_turns: int
+    facts: int
+    valid_facts: int
+    first: datetime | None
+    last: datetime | None
+    db_bytes: int
+    wal_bytes: int
+
+
+class MemoryDb:
+    """A connection to memory.db, usable from several threads (one lock serialises them)."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._lock = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MemoryStoreError(f"cannot create the folder for {path}: {exc}") from exc
+        try:
+            self._conn = sqlite3.connect(
+                path,
+                timeout=busy_timeout_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise MemoryStoreError(f"cannot open {path}: {exc}") from exc
+        try:
+            with self._errors():
+                self._setup()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")
+        mode = self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        if str(mode).lower() != "wal":
+            raise MemoryStoreError(f"{self.path}: cannot switch to WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise MemoryStoreError(
+                f"{self.path} has memory schema version {version}, newer than this "
+                f"voice-companion understands ({SCHEMA_VERSION}): upgrade voice-companion"
+            )
+        while version < SCHEMA_VERSION:
+            with self.transaction() as conn:
+                # Another process may have migrated while we waited for the write lock.
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version >= SCHEMA_VERSION:
+                    break
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version}")
+                log.info("memory.db schema migrated to version %d", version)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> MemoryDb:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            if "locked" in message or "busy" in message:
+                raise MemoryBusyError(
+                    f"{self.path} is locked by another process (waited "
+                    f"{self._busy_timeout_ms} ms); try again"
+                ) from exc
+            raise MemoryStoreError(f"{self.path}: {message}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise MemoryStoreError(
+                f"{self.path} is not a usable memory database ({exc}); move it aside to start "
+                "afresh, or restore it from an export"
+            ) from exc
+
+    def _retry(self, action: Any) -> Any:
+        """Run ``action``; on SQLITE_BUSY that the busy handler could not absorb (WAL snapshot
+        conflicts), retry a few times with back-off before giving up."""
+        delay_s = 0.02
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                message = str(exc)
+                if ("locked" not in message and "busy" not in message) or (
+                    time.monotonic() >= deadline
+                ):
+                    raise
+                time.sleep(delay_s)
+                delay_s = min(delay_s * 2, 0.5)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE: take the write lock up front)."""
+        with self._lock, self._errors():
+            self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors():
+            yield self._conn
+
+    # -- conversations and turns ------------------------------------------------------------
+
+    def ensure_conversation(
+        self, conversation_id: str, started_at: datetime, source: str = "live"
+    ) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, ?)",
+                (conversation_id, started_at.isoformat(), source),
+            )
+
+    def add_turn(self, turn: NewTurn) -> StoredTurn:
+        """Store one turn, durably (committed and synced before this returns)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, 'live')",
+                (turn.conversation_id, turn.at.isoformat()),
+            )
+            turn_id = self._insert_turn(conn, turn)
+        return self.turn(turn_id)
+
+    def add_turns(self, turns: Iterable[NewTurn]) -> list[int]:
+        """Store many turns in one transaction (imports); their conversations must exist."""
+        with self.transaction() as conn:
+            return [self._insert_turn(conn, t) for t in turns]
+
+    @staticmethod
+    def _insert_turn(conn: sqlite3.Connection, turn: NewTurn) -> int:
+        cursor = conn.execute(
+            "INSERT INTO turns(id, conversation_id, at, ts, speaker, text, duration_s,"
+            " interrupted, source_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                turn.id,
+                turn.conversation_id,
+                turn.at.isoformat(),
+                turn.at.timestamp(),
+                turn.speaker,
+                turn.text,
+                turn.duration_s,
+                int(turn.interrupted),
+                turn.source_id,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def count_turns(self, conversation_id: str | None = None) -> int:
+        with self.reading() as conn:
+            if conversation_id is None:
+                row = conn.execute("SELECT count(*) FROM turns").fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT count(*) FROM turns WHERE conversation_id = ?", (conversation_id,)
+                ).fetchone()
+            return int(row[0])
+
+    def turn(self, turn_id: int) -> StoredTurn:
+        found = self.turns_by_id([turn_id])
+        if turn_id not in found:
+            raise MemoryNotFoundError(f"no remembered turn has id {turn_id}")
+        return found[turn_id]
+
+    def turns_by_id(self, ids: Sequence[int]) -> dict[int, StoredTurn]:
+        out: dict[int, StoredTurn] = {}
+        with self.reading() as conn:
+            for chunk in _chunks(list(ids), 500):
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(f"{_TURN_SELECT} WHERE id IN ({marks})", chunk):
+                    turn = _turn(row)
+                    out[turn.id] = turn
+        return out
+
+    def turns(
+        self,
+        limit: int | None = None,
+        conversation_id: str | None = None,
+        newest_first: bool = False,
+    ) -> list[StoredTurn]:
+        """Turns in the order they were said (the newest ``limit`` of them, when given)."""
+        where, args = (
+            ("WHERE conversation_id = ?", [conversation_id])
+            if conversation_id
+            else (
+                "",
+                [],
+            )
+        )
+        sql = f"{_TURN_SELECT} {where} ORDER BY id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self.reading() as conn:
+            rows = [_turn(r) for r in conn.execute(sql, args)]
+        return rows if newest_first else rows[::-1]
+
+    def last_turn(self, conversation_id: str, speaker: str) -> StoredTurn | None:
+        with self.reading() as conn:
+            row = conn.execute(
+                f"{_TURN_SELECT} WHERE conversation_id = ? AND speaker = ? ORDER BY id DESC"
+                " LIMIT 1",
+                (conversation_id, speaker),
+            ).fetchone()
+        return None if row is None else _turn(row)
+
+    def conversations(self) -> list[tuple[str, datetime, str]]:
+        with self.reading() as conn:
+            rows = conn.execute("SELECT id, started_at, source FROM conversations ORDER BY rowid")
+            return [(r[0], datetime.fromisoformat(r[1]), r[2]) for r in rows]
+
+    # -- search -----------------------------------------------------------------------------
+
+    def search_text(self, match: str, limit: int) -> list[tuple[int, float]]:
+        """BM25 over the full-text index: (turn id, score) best first; higher is better."""
+        if not match:
+            return []
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT rowid, bm25(turns_fts) FROM turns_fts WHERE turns_fts MATCH ?"
+                " ORDER BY bm25(turns_fts) LIMIT ?",
+                (match, limit),
+            ).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def newest_turn_ids(self, limit: int) -> list[int]:
+        with self.reading() as conn:
+            rows = conn.execute("SELECT id FROM turns ORDER BY ts DESC, id DESC LIMIT ?", (limit,))
+            return [int(r[0]) for r in rows]
+
+    def matching_turn_ids(self, needle: str, match: str | None = None) -> list[int]:
+        """Turns containing ``needle`` (case-insensitive substring) or, when given, matching
+        the full-text query ``match``."""
+        ids: set[int] = set()
+        with self.reading() as conn:
+            if needle.strip():
+                rows = conn.execute(
+                    "SELECT id FROM turns WHERE instr(lower(text), lower(?)) > 0", (needle.strip(),)
+                )
+                ids.update(int(r[0]) for r in rows)
+            if match:
+                rows = conn.execute("SELECT rowid FROM turns_fts WHERE turns_fts MATCH ?", (match,))
+                ids.update(int(r[0]) for r in rows)
+        return sorted(ids)
+
+    # -- embeddings -------------------------------------------------------------------------
+
+    def unembedded(self, model: str, limit: int) -> list[tuple[int, str]]:
+        """Turns with no cached vector from ``model`` yet, oldest first, as (id, text to
+        embed): a named speaker (imported conversations) is part of what was said."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT t.id, CASE WHEN t.speaker IN ('user', 'assistant') THEN t.text"
+                " ELSE t.speaker || ': ' || t.text END FROM turns t LEFT JOIN embeddings e"
+                " ON e.turn_id = t.id AND e.model = ? WHERE e.turn_id IS NULL"
+                " ORDER BY t.id LIMIT ?",
+                (model, limit),
+            ).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    def put_embeddings(self, model: str, vectors: Iterable[tuple[int, bytes]]) -> None:
+        with self.transaction() as conn:
+            # A turn forgotten meanwhile has no row to attach to: skip it, silently.
+            conn.executemany(
+                "INSERT OR REPLACE INTO embeddings(turn_id, model, vector)"
+                " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM turns WHERE id = ?)",
+                [(tid, model, blob, tid) for tid, blob in vectors],
+            )
+
+    def embeddings_since(self, model: str, after_id: int) -> list[tuple[int, bytes]]:
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT turn_id, vector FROM embeddings WHERE model = ? AND turn_id > ?"
+                " ORDER BY turn_id",
+                (model, after_id),
+            ).fetchall()
+        return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    def embedding_state(self, model: str) -> tuple[int, int]:
+        """(count, highest turn id) of cached vectors: a cheap fingerprint for caches."""
+        with self.reading() as conn:
+            row = conn.execute(
+                "SELECT count(*), coalesce(max(turn_id), 0) FROM embeddings WHERE model = ?",
+                (model,),
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    # -- facts ------------------------------------------------------------------------------
+
+    def add_fact(
+        self,
+        kind: str,
+        key: str,
+        value: str,
+        valid_from: datetime,
+        source_turn_ids: Sequence[int],
+        extractor: str,
+        event_date: date | None = None,
+        supersedes: Sequence[int] = (),
+        fact_id: int | None = None,
+        valid_to: datetime | None = None,
+        superseded_by: int | None = None,
+    ) -> int:
+        """Store a fact; ``supersedes`` are older facts it replaces (kept, marked invalid)."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO facts(id, kind, key, value, valid_from, valid_to, event_date,"
+                " superseded_by, extractor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    fact_id,
+                    kind,
+                    key,
+                    value,
+                    valid_from.isoformat(),
+                    valid_to.isoformat() if valid_to else None,
+                    event_date.isoformat() if event_date else None,
+                    superseded_by,
+                    extractor,
+                ),
+            )
+            new_id = int(cursor.lastrowid or 0)
+            conn.executemany(
+                "INSERT OR IGNORE INTO fact_sources(fact_id, turn_id) VALUES (?, ?)",
+                [(new_id, t) for t in source_turn_ids],
+            )
+            conn.executemany(
+                "UPDATE facts SET valid_to = ?, superseded_by = ? WHERE id = ?",
+                [(valid_from.isoformat(), new_id, old) for old in supersedes],
+            )
+        return new_id
+
+    def add_fact_source(self, fact_id: int, turn_id: int) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO fact_sources(fact_id, turn_id) VALUES (?, ?)",
+                (fact_id, turn_id),
+            )
+
+    def facts(self, valid_only: bool = True, key: str | None = None) -> list[Fact]:
+        """Facts, oldest first."""
+        clauses, args = [], []
+        if valid_only:
+            clauses.append("valid_to IS NULL")
+        if key is not None:
+            clauses.append("key = ?")
+            args.append(key)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self.reading() as conn:
+            rows = conn.execute(f"{_FACT_SELECT} {where} ORDER BY id", args).fetchall()
+            sources = _fact_sources(conn, [int(r[0]) for r in rows])
+        return [_fact(r, sources.get(int(r[0]), ())) for r in rows]
+
+    def fact(self, fact_id: int) -> Fact:
+        with self.reading() as conn:
+            row = conn.execute(f"{_FACT_SELECT} WHERE id = ?", (fact_id,)).fetchone()
+            if row is None:
+                raise MemoryNotFoundError(f"no remembered fact has id f{fact_id}")
+            sources = _fact_sources(conn, [fact_id])
+        return _fact(row, sources.get(fact_id, ()))
+
+    def facts_from_turns(self, turn_ids: Sequence[int]) -> list[int]:
+        out: set[int] = set()
+        with self.reading() as conn:
+            for chunk in _chunks(list(turn_ids), 500):
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT fact_id FROM fact_sources WHERE turn_id IN ({marks})", chunk
+                )
+                out.update(int(r[0]) for r in rows)
+        return sorted(out)
+
+    def matching_fact_ids(self, needle: str) -> list[int]:
+        needle = needle.strip().lower()
+        if not needle:
+            return []
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT id FROM facts WHERE instr(lower(value), ?) > 0"
+                " OR instr(lower(replace(key, '_', ' ')), ?) > 0",
+                (needle, needle),
+            )
+            return sorted(int(r[0]) for r in rows)
+
+    # -- forgetting -------------------------------------------------------------------------
+
+    def forget(self, turn_ids: Sequence[int] = (), fact_ids: Sequence[int] = ()) -> tuple[int, int]:
+        """Delete turns and facts for real; facts learnt from a deleted turn go with it.
+
+        A fact that an erased fact had superseded is valid again. Returns the numbers of
+        turns and facts deleted. The text is overwritten in the database file (secure_delete),
+        the full-text index is rebuilt without it, and the write-ahead log is truncated.
+        """
+        turn_ids = sorted(set(turn_ids))
+        with self.transaction() as conn:
+            fact_set = set(fact_ids) | set(self.facts_from_turns(turn_ids))
+            deleted_facts = 0
+            for chunk in _chunks(sorted(fact_set), 500):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    "UPDATE facts SET valid_to = NULL, superseded_by = NULL"
+                    f" WHERE superseded_by IN ({marks})",
+                    chunk,
+                )
+                deleted_facts += conn.execute(
+                    f"DELETE FROM facts WHERE id IN ({marks})", chunk
+                ).rowcount
+            deleted_turns = 0
+            for chunk in _chunks(turn_ids, 500):
+                marks = ",".join("?" * len(chunk))
+                deleted_turns += conn.execute(
+                    f"DELETE FROM turns WHERE id IN ({marks})", chunk
+                ).rowcount
+            conn.execute(
+                "DELETE FROM conversations WHERE id NOT IN (SELECT conversation_id FROM turns)"
+            )
+            if deleted_turns:
+                # Deleting from an external-content FTS5 index leaves the old terms in its
+                # segments until they merge; rebuilding writes the index afresh.
+                conn.execute("INSERT INTO turns_fts(turns_fts) VALUES ('rebuild')")
+        if deleted_turns or deleted_facts:
+            self.checkpoint()
+        return deleted_turns, deleted_facts
+
+    def retract_turn(self, turn_id: int) -> None:
+        """Remove a turn that was stored but then superseded by a longer version of itself
+        (the user resumed speaking): an ordinary delete, not a forgetting."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM turns WHERE id = ?", (turn_id,))
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database and truncate it to zero bytes.
+
+        Readers in other processes can hold the log open for a moment; wait for them up to
+        the busy timeout, then say so rather than leave forgotten text behind silently.
+        """
+        deadline = time.monotonic() + max(self._busy_timeout_ms, 1000) / 1000
+        with self._lock, self._errors():
+            while True:
+                busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    return
+                if time.monotonic() >= deadline:
+                    raise MemoryBusyError(
+                        f"{self.path}: another process is reading the memory; the deletion is "
+                        "committed but its old pages stay in memory.db-wal until that process "
+                        "lets go: run `voice-companion memory forget` again later"
+                    )
+                time.sleep(0.05)
+
+    # -- everything -------------------------------------------------------------------------
+
+    def stats(self) -> MemoryStats:
+        with self.reading() as conn:
+
+            def one(sql: str) -> Any:
+                return conn.execute(sql).fetchone()[0]
+
+            first, last = conn.execute("SELECT min(at), max(at) FROM turns").fetchone()
+            stats = MemoryStats(
+                conversations=int(one("SELECT count(*) FROM conversations")),
+                turns=int(one("SELECT count(*) FROM turns")),
+                user_turns=int(one("SELECT count(*) FROM turns WHERE speaker = 'user'")),
+                embedded_turns=int(one("SELECT count(*) FROM embeddings")),
+                facts=int(one("SELECT count(*) FROM facts")),
+                valid_facts=int(one("SELECT count(*) FROM facts WHERE valid_to IS NULL")),
+                first=datetime.fromisoformat(first) if first else None,
+                last=datetime.fromisoformat(last) if last else None,
+                db_bytes=_size(self.path),
+                wal_bytes=_size(self.path.with_name(self.path.name + "-wal")),
+            )
+        return stats
+
+
+_TURN_SELECT = (
+    "SELECT id, conversation_id, at, speaker, text, duration_s, interrupted, source_id FROM turns"
+)
+_FACT_SELECT = (
+    "SELECT id, kind, key, value, valid_from, valid_to, event_date, superseded_by, extractor"
+    " FROM facts"
+)
+
+
+def _turn(row: Sequence[Any]) -> StoredTurn:
+    return StoredTurn(
+        id=int(row[0]),
+        conversation_id=str(row[1]),
+        at=datetime.fromisoformat(row[2]),
+        speaker=str(row[3]),
+        text=str(row[4]),
+        duration_s=None if row[5] is None else float(row[5]),
+        interrupted=bool(row[6]),
+        source_id=str(row[7]),
+    )
+
+
+def _fact(row: Sequence[Any], sources: tuple[int, ...]) -> Fact:
+    return Fact(
+        id=int(row[0]),
+        kind=str(row[1]),
+        key=str(row[2]),
+        value=str(row[3]),
+        valid_from=datetime.fromisoformat(row[4]),
+        valid_to=datetime.fromisoformat(row[5]) if row[5] else None,
+        event_date=date.fromisoformat(row[6]) if row[6] else None,
+        superseded_by=None if row[7] is None else int(row[7]),
+        extractor=str(row[8]),
+        source_turn_ids=sources,
+    )
+
+
+def _fact_sources(conn: sqlite3.Connection, fact_ids: list[int]) -> dict[int, tuple[int, ...]]:
+    found: dict[int, list[int]] = {}
+    for chunk in _chunks(fact_ids, 500):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT fact_id, turn_id FROM fact_sources WHERE fact_id IN ({marks})"
+            " ORDER BY turn_id",
+            chunk,
+        )
+        for fact_id, turn_id in rows:
+            found.setdefault(int(fact_id), []).append(int(turn_id))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -1,0 +1,369 @@
+"""Memory in and out: one complete JSON export, its import, and LoCoMo conversations in.
+
+The export holds every conversation, turn and fact (with its source turns and validity), in id
+order, and nothing that depends on when it was written, so export → import → export gives the
+same file. Embeddings are not exported: they are derived, and recomputed after an import.
+
+LoCoMo (Maharana et al. 2024) is a JSON list of samples; each has ``conversation`` with
+``speaker_a``, ``speaker_b``, ``session_N_date_time`` ("1:56 pm on 8 May, 2023") and
+``session_N`` (a list of turns with ``speaker``, ``dia_id``, ``text``), and ``qa`` items with
+``question``, ``answer`` and ``evidence`` (dia_ids). Each turn keeps its dia_id as its source id
+and its session's date as its time (plus a second per turn, to keep them in order).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from voice_companion.errors import MemoryFormatError, MemoryStoreError
+from voice_companion.memory.store import MemoryDb, NewTurn
+
+FORMAT = "voice-companion-memory"
+VERSION = 1
+
+
+def export_data(db: MemoryDb) -> dict[str, Any]:
+    conversations = [
+        {"id": cid, "started_at": started.isoformat(), "source": source}
+        for cid, started, source in db.conversations()
+    ]
+    turns = [
+        {
+            "id": t.id,
+            "conversation_id": t.conversation_id,
+            "at": t.at.isoformat(),
+            "speaker": t.speaker,
+            "text": t.text,
+            "duration_s": t.duration_s,
+            "interrupted": t.interrupted,
+            "source_id": t.source_id,
+        }
+        for t in db.turns()
+    ]
+    facts = [
+        {
+            "id": f.id,
+            "kind": f.kind,
+            "key": f.key,
+            "value": f.value,
+            "valid_from": f.valid_from.isoformat(),
+            "valid_to": f.valid_to.isoformat() if f.valid_to else None,
+            "event_date": f.event_date.isoformat() if f.event_date else None,
+            "superseded_by": f.superseded_by,
+            "extractor": f.extractor,
+            "source_turn_ids": list(f.source_turn_ids),
+        }
+        for f in db.facts(valid_only=False)
+    ]
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "schema_version": db.schema_version,
+        "conversations": conversations,
+        "turns": turns,
+        "facts": facts,
+    }
+
+
+def export_file(db: MemoryDb, path: Path) -> dict[str, int]:
+    """Write the whole memory to ``path`` (atomically: a temporary file renamed into place)."""
+    data = export_data(db)
+    text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o600)  # it is as private as memory.db
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise MemoryStoreError(f"cannot write {path}: {exc}") from exc
+    return {"conversations": len(data["conversations"]), "turns": len(data["turns"]),
+            "facts": len(data["facts"])}  # fmt: skip
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MemoryFormatError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise MemoryFormatError(f"{path} is a directory, not a JSON file") from None
+    except json.JSONDecodeError as exc:
+        raise MemoryFormatError(f"{path} is not valid JSON: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MemoryFormatError(f"{path} cannot be read: {exc}") from None
+
+
+@dataclass(frozen=True)
+class _FactRow:
+    id: int
+    kind: str
+    key: str
+    value: str
+    valid_from: datetime
+    valid_to: datetime | None
+    event_date: date | None
+    superseded_by: int | None
+    extractor: str
+    sources: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Imported:
+    conversations: int
+    turns: int
+    facts: int
+
+
+def import_file(db: MemoryDb, path: Path) -> Imported:
+    """Restore an export. Into an empty memory the ids are kept (so a new export is
+    identical); into one that already holds turns, the imported ones get new ids."""
+    data = _read_json(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise MemoryFormatError(
+            f'{path} is not a voice-companion memory export (no "format": "{FORMAT}"); '
+            "for LoCoMo conversations use --format locomo"
+        )
+    if data.get("version") != VERSION:
+        raise MemoryFormatError(f"{path}: export version {data.get('version')!r} is not {VERSION}")
+    try:
+        conversations = [
+            (str(c["id"]), _when(c["started_at"]), str(c.get("source", "import")))
+            for c in _list(data, "conversations")
+        ]
+        turns = [
+            NewTurn(
+                conversation_id=str(t["conversation_id"]),
+                at=_when(t["at"]),
+                speaker=_text(t["speaker"]),
+                text=_text(t["text"]),
+                source_id=str(t["source_id"]),
+                duration_s=None if t.get("duration_s") is None else float(t["duration_s"]),
+                interrupted=bool(t.get("interrupted", False)),
+                id=int(t["id"]),
+            )
+            for t in _list(data, "turns")
+        ]
+        facts = [
+            _FactRow(
+                id=int(f["id"]),
+                kind=_text(f["kind"]),
+                key=_text(f["key"]),
+                value=_text(f["value"]),
+                valid_from=_when(f["valid_from"]),
+                valid_to=_when(f["valid_to"]) if f.get("valid_to") else None,
+                event_date=date.fromisoformat(f["event_date"]) if f.get("event_date") else None,
+                superseded_by=None if f.get("superseded_by") is None else int(f["superseded_by"]),
+                extractor=_text(f.get("extractor", "import")),
+                sources=tuple(int(s) for s in f.get("source_turn_ids", [])),
+            )
+            for f in _list(data, "facts")
+        ]
+    except MemoryFormatError as exc:
+        raise MemoryFormatError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MemoryFormatError(f"{path}: malformed memory export ({_why(exc)})") from None
+    known = {c[0] for c in conversations}
+    for t in turns:
+        if t.conversation_id not in known:
+            raise MemoryFormatError(
+                f"{path}: turn {t.id} belongs to conversation {t.conversation_id!r}, "
+                "which the file does not list"
+            )
+    keep_ids = db.count_turns() == 0 and not db.facts(valid_only=False)
+    turn_map: dict[int, int] = {}
+    fact_map: dict[int, int] = {}
+    with db.transaction() as conn:
+        for cid, started, source in conversations:
+            conn.execute(
+                "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, ?)",
+                (cid, started.isoformat(), source),
+            )
+        for t in turns:
+            new = t if keep_ids else NewTurn(**{**t.__dict__, "id": None})
+            turn_map[int(t.id or 0)] = MemoryDb._insert_turn(conn, new)
+        for f in facts:
+            cursor = conn.execute(
+                "INSERT INTO facts(id, kind, key, value, valid_from, valid_to, event_date,"
+                " superseded_by, extractor) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                (
+                    f.id if keep_ids else None,
+                    f.kind,
+                    f.key,
+                    f.value,
+                    f.valid_from.isoformat(),
+                    f.valid_to.isoformat() if f.valid_to else None,
+                    f.event_date.isoformat() if f.event_date else None,
+                    f.extractor,
+                ),
+            )
+            fact_map[f.id] = int(cursor.lastrowid or 0)
+        for f in facts:
+            if f.superseded_by is not None and f.superseded_by in fact_map:
+                conn.execute(
+                    "UPDATE facts SET superseded_by = ? WHERE id = ?",
+                    (fact_map[f.superseded_by], fact_map[f.id]),
+                )
+            for source_turn in f.sources:
+                if source_turn not in turn_map:
+                    raise MemoryFormatError(
+                        f"{path}: fact {f.id} comes from turn {source_turn}, which the file lacks"
+                    )
+                conn.execute(
+                    "INSERT OR IGNORE INTO fact_sources(fact_id, turn_id) VALUES (?, ?)",
+                    (fact_map[f.id], turn_map[source_turn]),
+                )
+    return Imported(len(conversations), len(turns), len(facts))
+
+
+# -- LoCoMo ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocomoQuestion:
+    question: str
+    answer: str
+    evidence: tuple[str, ...]
+    category: int | None
+
+
+@dataclass(frozen=True)
+class LocomoSample:
+    sample_id: str
+    speakers: tuple[str, str]
+    sessions: tuple[tuple[str, datetime, tuple[NewTurn, ...]], ...]
+    """(session name, its date, its turns)."""
+    questions: tuple[LocomoQuestion, ...]
+
+    @property
+    def turns(self) -> list[NewTurn]:
+        return [t for _, _, turns in self.sessions for t in turns]
+
+
+def parse_locomo_date(text: str) -> datetime:
+    """'1:56 pm on 8 May, 2023' (LoCoMo's session dates) as a local time."""
+    cleaned = " ".join(text.replace(",", " ").split())
+    for layout in ("%I:%M %p on %d %B %Y", "%I:%M%p on %d %B %Y", "%d %B %Y", "%B %d %Y"):
+        try:
+            return datetime.strptime(cleaned, layout).astimezone()
+        except ValueError:
+            continue
+    try:
+        return datetime.fromisoformat(text).astimezone()
+    except ValueError:
+        raise ValueError(f"cannot read the date {text!r}") from None
+
+
+def read_locomo(path: Path) -> list[LocomoSample]:
+    data = _read_json(path)
+    if not isinstance(data, list) or not data:
+        raise MemoryFormatError(f"{path}: a LoCoMo file is a non-empty JSON list of samples")
+    samples: list[LocomoSample] = []
+    for n, sample in enumerate(data):
+        where = f"{path}: sample {n}"
+        try:
+            samples.append(_locomo_sample(sample, n))
+        except MemoryFormatError as exc:
+            raise MemoryFormatError(f"{where}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MemoryFormatError(f"{where}: not in the LoCoMo layout ({_why(exc)})") from None
+    return samples
+
+
+def _locomo_sample(sample: Any, n: int) -> LocomoSample:
+    if not isinstance(sample, dict) or not isinstance(sample.get("conversation"), dict):
+        raise MemoryFormatError('no "conversation" object')
+    conv = sample["conversation"]
+    sample_id = str(sample.get("sample_id", n))
+    numbers = sorted(int(m.group(1)) for k in conv if (m := re.fullmatch(r"session_(\d+)", k)))
+    if not numbers:
+        raise MemoryFormatError('no "session_N" lists in "conversation"')
+    sessions = []
+    for number in numbers:
+        name = f"session_{number}"
+        when_text = conv.get(f"{name}_date_time")
+        if not isinstance(when_text, str):
+            raise MemoryFormatError(f'"{name}_date_time" is missing')
+        start = parse_locomo_date(when_text)
+        conversation_id = f"locomo-{sample_id}-{name}"
+        turns = []
+        for i, turn in enumerate(conv[name]):
+            text = _text(turn["text"])
+            if turn.get("blip_caption"):
+                text += f" [shares a photo: {_text(turn['blip_caption'])}]"
+            turns.append(
+                NewTurn(
+                    conversation_id=conversation_id,
+                    at=start + timedelta(seconds=i),
+                    speaker=_text(turn["speaker"]),
+                    text=text,
+                    source_id=_text(turn["dia_id"]),
+                )
+            )
+        sessions.append((conversation_id, start, tuple(turns)))
+    questions = tuple(
+        LocomoQuestion(
+            question=_text(q["question"]),
+            answer=str(q.get("answer", q.get("adversarial_answer", ""))),
+            evidence=tuple(str(e) for e in q.get("evidence", [])),
+            category=int(q["category"]) if q.get("category") is not None else None,
+        )
+        for q in sample.get("qa", [])
+    )
+    speakers = (str(conv.get("speaker_a", "")), str(conv.get("speaker_b", "")))
+    return LocomoSample(sample_id, speakers, tuple(sessions), questions)
+
+
+def import_locomo(db: MemoryDb, samples: list[LocomoSample]) -> Imported:
+    turns = 0
+    with db.transaction() as conn:
+        for sample in samples:
+            for conversation_id, start, session_turns in sample.sessions:
+                conn.execute(
+                    "INSERT OR IGNORE INTO conversations(id, started_at, source)"
+                    " VALUES (?, ?, 'locomo')",
+                    (conversation_id, start.isoformat()),
+                )
+                for t in session_turns:
+                    MemoryDb._insert_turn(conn, t)
+                    turns += 1
+    return Imported(sum(len(s.sessions) for s in samples), turns, 0)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        raise MemoryFormatError(f'"{key}" must be a list')
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {value!r}")
+    return value
+
+
+def _when(value: Any) -> datetime:
+    return datetime.fromisoformat(_text(value))
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing key {exc}"
+    return str(exc)
