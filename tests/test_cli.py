@@ -147,13 +147,6 @@ def test_run_on_ten_minutes_answers_the_speech_in_it(jfk_path: Path, tmp_path: P
     assert transcripts[0]["text"] and "country" in transcripts[0]["text"].lower()
 
 
-def test_run_without_input_opens_the_text_chat_and_says_why(tmp_path: Path) -> None:
-    result = cli(tmp_path, "run", stdin="Hello, how are you?\n")
-    assert result.returncode == 0, result.stderr
-    assert "text chat" in result.stderr
-    assert len(result.stdout.strip().splitlines()) == 1
-
-
 def test_chat_reads_lines_and_prints_one_reply_per_line(tmp_path: Path) -> None:
     result = cli(tmp_path, "chat", "--json", stdin="Hi there!\n\nWhat is your name?\n")
     assert result.returncode == 0, result.stderr
