@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import time
 import wave
 from pathlib import Path
 
@@ -239,3 +242,48 @@ def test_control_commands_without_a_running_companion(tmp_path: Path) -> None:
     for args in (("status",), ("ptt", "toggle"), ("mute",), ("say", "hello"), ("quit",)):
         result = cli(tmp_path, *args, extra_env={"XDG_RUNTIME_DIR": str(runtime)})
         assert "not running" in one_line_error(result, 1)
+
+
+@pytest.mark.skipif(not shutil.which("script"), reason="needs util-linux script for a terminal")
+def test_run_on_a_terminal_without_sound_offers_the_text_chat(tmp_path: Path) -> None:
+    runtime = tmp_path / "rt"
+    runtime.mkdir(mode=0o700)
+    command = shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "voice_companion",
+            "--config",
+            str(SHIPPED_CONFIG),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "run",
+        ]
+    )
+    env = {
+        **os.environ,
+        "XDG_RUNTIME_DIR": str(runtime),
+        "PULSE_SERVER": "unix:/nonexistent/native",
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+    }
+    # `script` gives the companion a terminal; we type one line, then Ctrl-D.
+    process = subprocess.Popen(
+        ["script", "-q", "-c", command, "/dev/null"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    time.sleep(5)
+    process.stdin.write(b"Hello there\n")
+    process.stdin.flush()
+    time.sleep(8)
+    process.stdin.write(b"\x04")
+    process.stdin.flush()
+    out, _ = process.communicate(timeout=60)
+    text = out.decode(errors="replace").replace("\r", "")
+    assert "no audio input device" in text and "opening the text chat" in text
+    assert "you: Hello there" in text
+    replies = [line for line in text.splitlines() if line.startswith("Robin: ")]
+    assert len(replies) >= 2  # the greeting and an answer
+    assert process.returncode == 0
