@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -72,7 +73,13 @@ def build_model(config: Config) -> ChatModel:
     return LlamaChatModel(
         model_path=path.expanduser(),
         context_tokens=llm.context_tokens,
-        threads=threads_for(llm.threads),
+        # Thread budget: the reply is generated while the voice speaks its first sentence, so
+        # generation and the voice share the cores half and half. llama.cpp's threads also
+        # busy-wait on each other: on 2 cores with anything else running, 2 threads evaluate
+        # a prompt 2-6 times slower than 1 does (measured), so prompt evaluation takes half
+        # the cores too. Speech-to-text runs alone and takes them all.
+        threads=threads_for(llm.threads, share=0.5),
+        batch_threads=threads_for(llm.batch_threads, share=0.5),
         max_reply_tokens=llm.max_reply_tokens,
         temperature=llm.temperature,
         repeat_penalty=llm.repeat_penalty,
@@ -85,7 +92,12 @@ def build_synthesizer(config: Config) -> Synthesizer:
 
     tts = config.tts
     path = bundled.piper_voice_path() if tts.voice == BUNDLED else Path(tts.voice).expanduser()
-    return PiperSynthesizer(path, speaker=tts.speaker, length_scale=tts.length_scale)
+    return PiperSynthesizer(
+        path,
+        speaker=tts.speaker,
+        length_scale=tts.length_scale,
+        threads=threads_for(tts.threads, share=0.5),
+    )
 
 
 def build_classifier(config: Config) -> FrameClassifier:
@@ -107,6 +119,44 @@ def build_engines(config: Config) -> Engines:
         return Engines(transcriber, model, synthesizer)
 
     return asyncio.run(load())
+
+
+WARM_UP_TEXT = "Hello there."
+"""Spoken, heard and answered once before the companion reports ready."""
+
+
+def warm_up(engines: Engines, dialogue: Dialogue, reply_pieces: int = 4) -> float:
+    """Run each model once so that the first turn is as fast as the tenth: one sentence of
+    speech synthesis, speech-to-text on that sentence, and a few tokens of a reply to the
+    real system prompt (which leaves the persona's prefix in llama.cpp's cache). Nothing is
+    recorded in the dialogue. Returns the seconds spent."""
+    import threading
+    import time
+
+    from voice_companion.audio.chunk import STT_RATE_HZ as rate
+    from voice_companion.engines.resample import resample
+    from voice_companion.errors import CompanionError
+
+    started = time.monotonic()
+    try:
+        speech = engines.synthesizer.synthesize(WARM_UP_TEXT)
+        engines.transcriber.transcribe(resample(speech, rate))
+        cancel = threading.Event()
+        stream = engines.model.stream(dialogue.messages_for(WARM_UP_TEXT), cancel)
+        try:
+            for n, _piece in enumerate(stream, 1):
+                if n >= reply_pieces:
+                    break
+        finally:
+            cancel.set()
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+    except CompanionError as exc:  # a cold first turn is slower, not broken
+        log.warning("warm-up failed (the first reply may be slow): %s", exc)
+    spent = time.monotonic() - started
+    log.info("models warmed up in %.2f s", spent)
+    return spent
 
 
 def build_dialogue(config: Config) -> Dialogue:
@@ -136,17 +186,35 @@ def build_listener(
     mode: ListeningMode = ListeningMode.HANDS_FREE,
     guard: EchoGuard | None = None,
     playing: Callable[[], bool] = lambda: False,
+    speculative: bool = False,
 ) -> Listener:
+    """The listener; ``speculative`` (the companion's own pipeline) closes an utterance as
+    early as its reply may start being prepared, and the session then holds the reply back
+    until the (adaptive) end-of-speech silence is over. Otherwise an utterance closes after
+    ``vad.end_silence_ms``."""
     classifier = build_classifier(config)
+    vad = config.vad
+    if speculative:
+        vad = dataclasses.replace(vad, end_silence_ms=first_end_silence_ms(config))
     return Listener(
         classifier,
-        Endpointer(config.vad, classifier.frame_ms, STT_RATE_HZ),
+        Endpointer(vad, classifier.frame_ms, STT_RATE_HZ),
         mode=mode,
         preroll_ms=config.vad.preroll_ms,
         min_utterance_ms=config.vad.min_utterance_ms,
         guard=guard,
         playing=playing,
     )
+
+
+def first_end_silence_ms(config: Config) -> int:
+    """Silence after which an utterance is closed and its turn starts (speculatively when
+    shorter than the end-of-speech silence the session then waits for)."""
+    vad = config.vad
+    shortest = vad.end_silence_ms
+    if vad.adaptive_end_silence:
+        shortest = min(shortest, vad.end_silence_min_ms)
+    return min(vad.speculate_ms, shortest) if vad.speculate_ms > 0 else shortest
 
 
 def check_devices(config: Config) -> None:
@@ -174,11 +242,15 @@ def build_daemon(
         if audio.barge_in == "guarded"
         else None
     )
-    listener = build_listener(config, ListeningMode(audio.mode), guard, lambda: sink.playing)
+    listener = build_listener(
+        config, ListeningMode(audio.mode), guard, lambda: sink.playing, speculative=True
+    )
+    dialogue = build_dialogue(config)
+    warm_up(engines, dialogue)  # before READY: the first turn is then as fast as the rest
     session = Session(
         config,
         engines,
-        build_dialogue(config),
+        dialogue,
         sink,
         Tracer(trace_path),
         barge_in=audio.barge_in != "off",
@@ -216,10 +288,12 @@ async def run_recording(
 ) -> RunSummary:
     """Answer every utterance of ``recording`` as if a microphone heard it; write the
     companion's voice to ``output``."""
-    listener = build_listener(config)
+    listener = build_listener(config, speculative=True)
     tracer = Tracer(trace_path)
     sink = WavFileSink(output)
-    session = Session(config, engines, build_dialogue(config), sink, tracer)
+    dialogue = build_dialogue(config)
+    warm_up(engines, dialogue)
+    session = Session(config, engines, dialogue, sink, tracer)
     # A microphone keeps hearing the room after the user stops: feed enough silence for the
     # end of speech to be detected the way it would be live.
     tail_s = config.vad.end_silence_ms / 1000 + 0.3

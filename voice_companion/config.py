@@ -80,6 +80,15 @@ class VadConfig:
     silero_threshold: float = field(default=0.5, metadata=_rng(0.0, 1.0))
     speech_start_ms: int = field(default=120, metadata=_rng(30, 1000))
     end_silence_ms: int = field(default=600, metadata=_rng(150, 5000))
+    """Silence after which the reply may be heard, when adaptation is off or cannot tell."""
+    adaptive_end_silence: bool = False
+    """Wait ``end_silence_min_ms`` after a complete-sounding sentence, ``end_silence_max_ms``
+    after a trailing "and", "um" or an unfinished phrase, ``end_silence_ms`` otherwise."""
+    end_silence_min_ms: int = field(default=400, metadata=_rng(150, 5000))
+    end_silence_max_ms: int = field(default=1200, metadata=_rng(150, 5000))
+    speculate_ms: int = field(default=0, metadata=_rng(0, 5000))
+    """Silence after which the reply starts being prepared (speech-to-text first) while the
+    end-of-speech silence runs on; dropped if the user resumes. 0: start at the end silence."""
     preroll_ms: int = field(default=500, metadata=_rng(0, 3000))
     min_utterance_ms: int = field(default=300, metadata=_rng(0, 10_000))
     max_utterance_s: float = field(default=25.0, metadata=_rng(1.0, 120.0))
@@ -106,6 +115,9 @@ class LlmConfig:
     model_path: str = BUNDLED
     context_tokens: int = field(default=2048, metadata=_rng(256, 131_072))
     threads: int = field(default=0, metadata=_rng(0, 256))
+    """Threads generating the reply; 0 means half the cores (the voice uses the rest)."""
+    batch_threads: int = field(default=0, metadata=_rng(0, 256))
+    """Threads evaluating the prompt; 0 means half the cores."""
     base_url: str = "http://127.0.0.1:11434/v1"
     model: str = ""
     api_key_env: str = ""
@@ -125,6 +137,8 @@ class TtsConfig:
     speaker: int = field(default=-1, metadata=_rng(-1, 10_000))
     length_scale: float = field(default=1.0, metadata=_rng(0.3, 3.0))
     sentence_pause_ms: int = field(default=150, metadata=_rng(0, 2000))
+    threads: int = field(default=0, metadata=_rng(0, 256))
+    """CPU threads for the voice (onnxruntime), 0 means half the cores."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,12 @@ class DialogueConfig:
     sentence_max_chars: int = field(default=160, metadata=_rng(20, 2000))
     not_heard: str = "Sorry, I didn't catch that."
     resume_ms: int = field(default=1500, metadata=_rng(0, 10_000))
+    backoff_ms: int = field(default=800, metadata=_rng(0, 10_000))
+    """Within ``resume_ms``, a reply heard for less than this stops when the user goes on,
+    and everything they said is answered as one (both started at once: it backs off)."""
+    first_clause_chars: int = field(default=16, metadata=_rng(0, 2000))
+    """The first spoken piece of a reply may end at a comma, colon, semicolon or dash once
+    it is this long, so speaking starts early; 0: only at a sentence end."""
 
 
 @dataclass(frozen=True)

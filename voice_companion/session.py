@@ -31,6 +31,7 @@ from voice_companion.events import (
     UtteranceDiscarded,
     UtteranceEnded,
 )
+from voice_companion.stages.endpointer import end_silence_ms
 from voice_companion.stages.speak import SpeechProgress, speak
 from voice_companion.stages.think import sentences, stream_pieces
 from voice_companion.trace import Tracer, TurnTimings
@@ -57,10 +58,13 @@ class Engines:
 class Session:
     """Turn-taking for one conversation.
 
-    Speech-to-text starts as soon as the user has been silent for the end-of-speech time, but
-    that turn is speculative until the reply is heard: if the user resumes within
-    ``dialogue.resume_ms`` before any of the reply was played, the turn is abandoned and both
-    utterances are answered together, as one.
+    A turn starts as soon as the listener closes the utterance, which (``vad.speculate_ms``)
+    can be well before the end-of-speech silence is over: speech-to-text, the model and the
+    voice get going, but nothing is played until the silence has lasted as long as the
+    transcript calls for (``stages.endpointer.end_silence_ms``: short after a complete
+    sentence, long after "and" or "um"). The turn stays speculative until the reply is heard:
+    if the user resumes within ``dialogue.resume_ms`` before any of the reply was played, the
+    turn is abandoned and both utterances are answered together, as one.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class Session:
         self._tracer = tracer
         self._barge_in = barge_in
         self._resume_s = config.dialogue.resume_ms / 1000
+        self._backoff_s = config.dialogue.backoff_ms / 1000
         self._waiting: deque[UtteranceEnded | Say] = deque()
         self._wake = asyncio.Event()
         self._user_speaking = False
@@ -177,19 +182,27 @@ class Session:
             self._tracer.emit("said", text=progress.heard_text, interrupted=interrupted)
 
     def _resumes_unheard_turn(self, start_s: float) -> bool:
+        """The user goes on within the resume window, before the reply was heard or when it
+        has only just started (both started at once: the companion backs off)."""
         utterance, progress = self._turn_utterance, self._turn_progress
-        if utterance is None or progress is None or progress.first_audio_t is not None:
+        if utterance is None or progress is None:
             return False
-        return start_s - utterance.speech_end_s <= self._resume_s
+        if start_s - utterance.speech_end_s > self._resume_s:
+            return False
+        heard_from = progress.first_audio_t
+        return heard_from is None or self._tracer.now() - heard_from <= self._backoff_s
 
     async def _abandon_turn(self) -> None:
-        """The user went on talking before hearing anything: answer it all together later."""
-        task, utterance = self._turn_task, self._turn_utterance
+        """The user went on talking before hearing the reply (or as it began): answer it all
+        together later."""
+        task, utterance, progress = self._turn_task, self._turn_utterance, self._turn_progress
         if task is None or utterance is None or task.done():
             return
         self._abandoning = task
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        if progress is not None and progress.first_audio_t is not None:
+            await self._sink.flush()  # it had just begun: stop it mid-word
         self._waiting.appendleft(utterance)
         self._tracer.emit("turn_abandoned", reason="user resumed speaking")
 
@@ -262,6 +275,16 @@ class Session:
         first_token: list[float] = []
         interrupted = True
         stop_model = threading.Event()
+        hold_s = end_silence_ms(text, self._config.vad) / 1000
+
+        async def hold() -> None:
+            # The turn may have started speculatively, before the end-of-speech silence was
+            # over: nothing is heard before it is (if the user resumes, the turn is dropped).
+            waited = max(0.0, end_t + hold_s - tracer.now())
+            if waited > 0:
+                await asyncio.sleep(waited)
+            tracer.emit("hold", target_s=round(hold_s, 3), waited_s=round(waited, 4))
+
         try:
             if not text:
                 replies = _one(self._config.dialogue.not_heard)
@@ -278,6 +301,7 @@ class Session:
                 tracer.now,
                 self._config.tts.sentence_pause_ms,
                 self._first_audio,
+                hold,
             )
             interrupted = False
         finally:
@@ -327,7 +351,10 @@ class Session:
         """The model's reply as sentences; a short apology instead of silence if it fails."""
         config = self._config
         messages = self._dialogue.messages_for(text)
-        splitter = SentenceSplitter(max_chars=config.dialogue.sentence_max_chars)
+        splitter = SentenceSplitter(
+            max_chars=config.dialogue.sentence_max_chars,
+            first_clause_chars=config.dialogue.first_clause_chars,
+        )
         produced = False
         said: set[str] = set()
         try:

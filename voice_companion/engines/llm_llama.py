@@ -15,13 +15,19 @@ log = logging.getLogger(__name__)
 
 _BUSY_TIMEOUT_S = 120.0
 """How long a new reply waits for an earlier, unfinished one to be closed or to finish."""
+SHIFT_MIN_TOKENS = 32
+"""Cached tokens worth keeping by shifting the cache when a block left the prompt's middle."""
 
 
 class LlamaChatModel:
     """Streams chat replies from a local GGUF model (satisfies ``ChatModel``).
 
     One ``Llama`` object lives as long as this adapter, so llama.cpp reuses the KV cache
-    for the prompt prefix shared with the previous turn (system prompt and history).
+    for the prompt prefix shared with the previous turn (system prompt and history). When the
+    history window slides (its oldest turn leaves the prompt), the cached turns after it are
+    kept too: the left turn's tokens are removed from the cache and the rest shifted into
+    place (llama.cpp's context shift), so a turn evaluates only what changed, not the whole
+    history. ``last_prompt_tokens`` and ``last_cached_tokens`` tell how much was reused.
     """
 
     def __init__(
@@ -32,6 +38,7 @@ class LlamaChatModel:
         max_reply_tokens: int,
         temperature: float,
         repeat_penalty: float = 1.1,
+        batch_threads: int = 0,
     ) -> None:
         if not model_path.is_file():
             raise ModelNotFoundError(f"llm.model_path: no such GGUF file: {model_path}")
@@ -49,13 +56,16 @@ class LlamaChatModel:
             raise LlmError(
                 f"llama-cpp-python cannot be imported ({exc}): run `make setup`"
             ) from exc
-        n_threads = threads if threads > 0 else None  # None: llama.cpp picks for this machine
+        # None: llama.cpp picks for this machine. ``threads`` generate the reply (the voice
+        # runs beside them); ``batch_threads`` evaluate the prompt (nothing else runs then).
+        n_threads = threads if threads > 0 else None
+        n_batch_threads = batch_threads if batch_threads > 0 else n_threads
         try:
             self._llama: Any = Llama(
                 model_path=str(model_path),
                 n_ctx=context_tokens,
                 n_threads=n_threads,
-                n_threads_batch=n_threads,
+                n_threads_batch=n_batch_threads,
                 verbose=False,
             )
         except ValueError as exc:
@@ -65,6 +75,47 @@ class LlamaChatModel:
             ) from exc
         except Exception as exc:  # ctypes and llama.cpp failures have no common type
             raise LlmError(f"cannot load {model_path}: {_first_line(exc)}") from exc
+        self.last_prompt_tokens = 0
+        self.last_cached_tokens = 0
+        generate = self._llama.generate
+
+        def generate_reusing_cache(tokens: Sequence[int], *args: Any, **kwargs: Any) -> Any:
+            tokens = list(tokens)
+            self._shift_cache(tokens)
+            return generate(tokens, *args, **kwargs)
+
+        # Our own Llama object: every completion it runs passes through the cache shift.
+        self._llama.generate = generate_reusing_cache  # type: ignore[method-assign]
+
+    def _shift_cache(self, tokens: list[int]) -> None:
+        """If the cached tokens are the new prompt's with one block removed after the common
+        prefix (the oldest history turn left the window), drop that block from the KV cache
+        and shift what follows into place; llama.cpp then evaluates only the new tail.
+
+        The shifted run's cache was computed beside the removed block (as in llama.cpp's own
+        context shift): close enough for a chat model. A block *replaced* (new notes about the
+        user) cannot be kept this way: llama.cpp only decodes at the end of a sequence."""
+        llama = self._llama
+        old = [int(t) for t in llama.input_ids[: llama.n_tokens]]
+        prefix = _common_prefix(old, tokens)
+        self.last_prompt_tokens, self.last_cached_tokens = len(tokens), prefix
+        start = _removed_block_end(old, tokens, prefix) if prefix else None
+        if start is None:
+            return
+        run = _common_prefix(old[start:], tokens[prefix:])
+        try:
+            ctx = llama._ctx
+            if not ctx.kv_cache_seq_rm(0, prefix, start):
+                return
+            ctx.kv_cache_seq_shift(0, start, start + run, prefix - start)
+            ctx.kv_cache_seq_rm(0, prefix + run, -1)
+        except Exception as exc:  # an older llama.cpp without context shift: evaluate all
+            log.debug("cannot shift the prompt cache: %s", exc)
+            llama.n_tokens = prefix
+            return
+        llama.input_ids[prefix : prefix + run] = old[start : start + run]
+        llama.n_tokens = prefix + run
+        self.last_cached_tokens = prefix + run
 
     def stream(self, messages: Sequence[ChatMessage], cancel: threading.Event) -> Iterator[str]:
         """Yield reply pieces as llama.cpp produces them; stop quietly once ``cancel`` is set."""
@@ -113,6 +164,31 @@ class LlamaChatModel:
                 f"({text}); shorten the history or raise llm.context_tokens"
             )
         return LlmError(f"llama.cpp failed: {text}")
+
+
+def _removed_block_end(old: list[int], new: list[int], prefix: int) -> int | None:
+    """Where the cached tokens ``old`` go on as ``new`` does after ``prefix``, once a block
+    is skipped: the index in ``old`` after that block, or None."""
+    probe = new[prefix : prefix + SHIFT_MIN_TOKENS]
+    if len(probe) < SHIFT_MIN_TOKENS:
+        return None
+    return next(
+        (
+            i
+            for i in range(prefix + 1, len(old) - SHIFT_MIN_TOKENS + 1)
+            if old[i : i + SHIFT_MIN_TOKENS] == probe
+        ),
+        None,
+    )
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _delta_content(chunk: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ class WhisperTranscriber:
 
         self.language = language
         self.beam_size = beam_size
+        # One transcription at a time: a speculative one the session abandoned may still be
+        # running in its worker thread, and two at once on the same cores only slow both.
+        self._lock = threading.Lock()
         model_ref = self._resolve(model, bundled.whisper_model_dir)
         try:
             from faster_whisper import WhisperModel
@@ -79,6 +83,10 @@ class WhisperTranscriber:
             from voice_companion.engines.resample import resample
 
             audio = resample(audio, STT_RATE_HZ)
+        with self._lock:
+            return self._transcribe(audio)
+
+    def _transcribe(self, audio: AudioChunk) -> Transcript:
         try:
             segments, _info = self._model.transcribe(
                 audio.to_float32(),

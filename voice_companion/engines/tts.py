@@ -14,10 +14,13 @@ from voice_companion.errors import ModelNotFoundError, TtsError
 class PiperSynthesizer:
     """Speaks text with a piper voice (satisfies ``Synthesizer``).
 
-    ``speaker`` -1 means the voice's default speaker; ``length_scale`` above 1 speaks slower.
+    ``speaker`` -1 means the voice's default speaker; ``length_scale`` above 1 speaks slower;
+    ``threads`` bounds onnxruntime's threads (0: its own default, one per core).
     """
 
-    def __init__(self, voice_path: Path, speaker: int = -1, length_scale: float = 1.0) -> None:
+    def __init__(
+        self, voice_path: Path, speaker: int = -1, length_scale: float = 1.0, threads: int = 0
+    ) -> None:
         if not voice_path.is_file():
             raise ModelNotFoundError(f"tts.voice: no such piper voice file: {voice_path}")
         sidecar = voice_path.with_name(voice_path.name + ".json")
@@ -28,11 +31,11 @@ class PiperSynthesizer:
         if length_scale <= 0:
             raise TtsError(f"length_scale must be above 0, got {length_scale}")
         try:
-            from piper import PiperVoice, SynthesisConfig
+            from piper import SynthesisConfig
         except ImportError as exc:
             raise TtsError(f"piper-tts cannot be imported ({exc}): run `make setup`") from exc
         try:
-            self._voice: Any = PiperVoice.load(voice_path)
+            self._voice: Any = _load_voice(voice_path, threads)
         except Exception as exc:  # json, onnxruntime and piper raise unrelated types
             raise TtsError(f"cannot load the piper voice {voice_path}: {_first_line(exc)}") from exc
         num_speakers = int(self._voice.config.num_speakers)
@@ -63,6 +66,29 @@ class PiperSynthesizer:
 
     def _empty(self) -> AudioChunk:
         return AudioChunk(np.zeros(0, dtype=np.int16), self.rate_hz)
+
+
+def _load_voice(voice_path: Path, threads: int) -> Any:
+    """``PiperVoice.load``, with onnxruntime's thread count set when ``threads`` > 0 (so
+    that the voice does not fight the language model for the cores it runs beside)."""
+    import json
+
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+
+    if threads <= 0:
+        return PiperVoice.load(voice_path)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    config = json.loads(voice_path.with_name(voice_path.name + ".json").read_text("utf-8"))
+    return PiperVoice(
+        config=PiperConfig.from_dict(config),
+        session=onnxruntime.InferenceSession(
+            str(voice_path), sess_options=options, providers=["CPUExecutionProvider"]
+        ),
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from voice_companion.audio.chunk import AudioChunk
@@ -52,9 +52,13 @@ async def speak(
     now: Callable[[], float],
     pause_ms: int = 0,
     on_first_audio: Callable[[float], object] = lambda _t: None,
+    before_first_audio: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Synthesise and play ``sentences`` in order; two stages run side by side, so sentence
-    n+1 is synthesised while sentence n plays. A sentence piper cannot say is skipped."""
+    n+1 is synthesised while sentence n plays. A sentence piper cannot say is skipped.
+
+    ``before_first_audio`` is awaited before anything reaches the sink (the session holds a
+    speculative reply there until the user's silence is long enough)."""
     ready: asyncio.Queue[tuple[str, AudioChunk] | None] = asyncio.Queue(maxsize=2)
 
     async def synthesize_all() -> None:
@@ -77,8 +81,12 @@ async def speak(
 
     async def play_all() -> None:
         pause = AudioChunk.silence(pause_ms / 1000, synthesizer.rate_hz) if pause_ms else None
+        held = before_first_audio is None
         while (item := await ready.get()) is not None:
             sentence, audio = item
+            if not held and before_first_audio is not None:
+                await before_first_audio()
+                held = True
             if progress.first_audio_t is None and audio.peak() >= AUDIBLE_PEAK:
                 progress.first_audio_t = now()
                 on_first_audio(progress.first_audio_t)

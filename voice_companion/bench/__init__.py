@@ -1,0 +1,1 @@
+"""Benchmarks that report numbers (tests never assert wall-clock times): ``latency``."""

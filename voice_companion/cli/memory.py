@@ -1,0 +1,407 @@
+"""`voice-companion memory ...` (see, search, forget, export, import) and `bench recall`.
+
+Ids: a turn is its number (``12``, or ``t12``), a fact is ``f`` and its number (``f3``).
+The memory database can be read and changed while the companion runs: SQLite's write-ahead
+log lets both in, and a writer waits up to ``memory.busy_timeout_ms`` for the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from voice_companion.config import Config
+from voice_companion.errors import CompanionError, UsageError
+
+log = logging.getLogger("voice_companion")
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def add_parsers(commands: Any) -> None:
+    """Add the ``memory`` and ``bench`` command groups to the top-level subparsers."""
+    memory = commands.add_parser(
+        "memory",
+        help="see, search, forget, export and import what the companion remembers",
+        description="Everything the companion remembers lives in memory.db in the data dir. "
+        "Ids: 12 (or t12) is a turn, f3 is a fact.",
+    )
+    actions = memory.add_subparsers(
+        dest="memory_command", metavar="ACTION", parser_class=type(memory)
+    )
+    actions.required = True
+
+    listing = actions.add_parser("list", help="facts about you, then the latest turns")
+    listing.add_argument("--limit", type=_positive, default=20, help="turns to show (20)")
+    what = listing.add_mutually_exclusive_group()
+    what.add_argument("--facts", action="store_true", help="only facts")
+    what.add_argument("--turns", action="store_true", help="only turns")
+    listing.add_argument("--all", action="store_true", help="include superseded facts")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+
+    search = actions.add_parser("search", help="find memories by words and meaning")
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument("--limit", type=_positive, default=5, metavar="K", help="hits (5)")
+    search.add_argument(
+        "--mode", choices=("hybrid", "bm25", "dense"), default="hybrid", help="ranking (hybrid)"
+    )
+    search.add_argument("--json", action="store_true", help="print JSON")
+
+    show = actions.add_parser("show", help="one turn or fact, with where it came from")
+    show.add_argument("id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print JSON")
+
+    forget = actions.add_parser(
+        "forget", help="erase turns or facts for real (gone from the disk, not just hidden)"
+    )
+    forget.add_argument("ids", nargs="*", metavar="ID")
+    forget.add_argument("--match", metavar="TEXT", help="every turn and fact containing TEXT")
+    forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    export = actions.add_parser("export", help="write everything to one JSON file")
+    export.add_argument("file", type=Path, metavar="FILE")
+
+    importing = actions.add_parser("import", help="restore an export, or load LoCoMo talks")
+    importing.add_argument("file", type=Path, metavar="FILE")
+    importing.add_argument(
+        "--format",
+        choices=("export", "locomo"),
+        default="export",
+        help="export: a file written by `memory export` (default); locomo: LoCoMo JSON",
+    )
+
+    stats = actions.add_parser("stats", help="how much is remembered, and the file sizes")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+
+    bench = commands.add_parser("bench", help="benchmarks")
+    kinds = bench.add_subparsers(dest="bench_command", metavar="BENCH", parser_class=type(bench))
+    kinds.required = True
+    recall = kinds.add_parser(
+        "recall",
+        help="memory recall@k and latency on LoCoMo-format conversations",
+        description="recall@k (share of each question's evidence turns in the top k), hybrid "
+        "beside the BM25-only floor, and retrieval latency as the store grows with synthetic "
+        "turns.",
+    )
+    recall.add_argument("file", type=Path, metavar="FILE", help="LoCoMo JSON file")
+    recall.add_argument("--k", type=_positive, default=5, help="top k (5)")
+    recall.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=(1000, 10_000, 100_000),
+        metavar="N,N,...",
+        help="store sizes for the latency test (1000,10000,100000)",
+    )
+    recall.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
+    recall.set_defaults(bench_handler=cmd_bench_recall)
+    # The other benchmarks join the same group; each sets its own ``bench_handler``.
+    from voice_companion.cli.bench import add_latency_parser
+
+    add_latency_parser(kinds)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    return tuple(_positive(part.strip()) for part in text.split(",") if part.strip())
+
+
+def _open(config: Config) -> Any:
+    from voice_companion.memory.longterm import LongTermMemory
+
+    return LongTermMemory.open(config.data_dir, config.memory)
+
+
+def _parse_id(text: str) -> tuple[str, int]:
+    raw = text.strip().lower()
+    kind = "fact" if raw.startswith("f") else "turn"
+    digits = raw[1:] if raw[:1] in ("f", "t") else raw
+    if not digits.isdigit():
+        raise UsageError(f"{text!r} is not a memory id (a turn: 12 or t12; a fact: f3)")
+    return kind, int(digits)
+
+
+def cmd_memory(config: Config, args: argparse.Namespace) -> int:
+    action = {
+        "list": _list,
+        "search": _search,
+        "show": _show,
+        "forget": _forget,
+        "export": _export,
+        "import": _import,
+        "stats": _stats,
+    }[args.memory_command]
+    memory = _open(config)
+    try:
+        return action(memory, args)
+    finally:
+        memory.close()
+
+
+def _turn_json(t: Any) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "date": t.at.isoformat(),
+        "speaker": t.speaker,
+        "text": t.text,
+        "source_id": t.source_id,
+        "conversation_id": t.conversation_id,
+        "duration_s": t.duration_s,
+        "interrupted": t.interrupted,
+    }
+
+
+def _fact_json(f: Any) -> dict[str, Any]:
+    from voice_companion.memory.facts import describe
+
+    return {
+        "id": f"f{f.id}",
+        "kind": f.kind,
+        "key": f.key,
+        "value": f.value,
+        "says": describe(f, you=True),
+        "valid_from": f.valid_from.isoformat(),
+        "valid_to": f.valid_to.isoformat() if f.valid_to else None,
+        "event_date": f.event_date.isoformat() if f.event_date else None,
+        "superseded_by": f"f{f.superseded_by}" if f.superseded_by else None,
+        "source_turn_ids": list(f.source_turn_ids),
+        "extractor": f.extractor,
+    }
+
+
+def _turn_line(t: Any) -> str:
+    flags = " (interrupted)" if t.interrupted else ""
+    text = " ".join(t.text.split())
+    return f"{t.id:>6}  {t.at:%Y-%m-%d %H:%M}  {t.speaker:<9}  [{t.source_id}]  {text}{flags}"
+
+
+def _fact_line(f: Any) -> str:
+    from voice_companion.memory.facts import describe
+
+    sources = ",".join(str(s) for s in f.source_turn_ids) or "-"
+    validity = "" if f.valid else f"  (no longer valid since {f.valid_to:%Y-%m-%d})"
+    fact_id = f"f{f.id}"
+    return f"{fact_id:>6}  {f.valid_from:%Y-%m-%d}  {describe(f)}  ← turn {sources}{validity}"
+
+
+def _list(memory: Any, args: argparse.Namespace) -> int:
+    facts = [] if args.turns else memory.db.facts(valid_only=not args.all)
+    turns = [] if args.facts else memory.db.turns(limit=args.limit)
+    if args.json:
+        print(
+            json.dumps(
+                {"facts": [_fact_json(f) for f in facts], "turns": [_turn_json(t) for t in turns]},
+                ensure_ascii=False,
+            )
+        )
+        return EXIT_OK
+    if not args.turns:
+        print("Facts:" if facts else "Facts: none yet")
+        for f in facts:
+            print(_fact_line(f))
+    if not args.facts:
+        if not args.turns:
+            print()
+        print(f"Latest {len(turns)} turns:" if turns else "Turns: none yet")
+        for t in turns:
+            print(_turn_line(t))
+    return EXIT_OK
+
+
+def _search(memory: Any, args: argparse.Namespace) -> int:
+    hits = memory.search(args.query, args.limit, args.mode)
+    if args.json:
+        rows = [
+            {
+                **_turn_json(h.turn),
+                "score": round(h.score, 6),
+                "bm25_rank": h.bm25_rank,
+                "dense_rank": h.dense_rank,
+                "similarity": None if h.similarity is None else round(h.similarity, 4),
+            }
+            for h in hits
+        ]
+        print(json.dumps(rows, ensure_ascii=False))
+        return EXIT_OK
+    if not hits:
+        print("nothing found")
+    for h in hits:
+        print(f"{h.score:.4f}  {_turn_line(h.turn)}")
+    return EXIT_OK
+
+
+def _show(memory: Any, args: argparse.Namespace) -> int:
+    kind, number = _parse_id(args.id)
+    if kind == "fact":
+        fact = memory.db.fact(number)
+        sources = memory.db.turns_by_id(list(fact.source_turn_ids))
+        if args.json:
+            data = _fact_json(fact)
+            data["sources"] = [_turn_json(sources[i]) for i in sorted(sources)]
+            print(json.dumps(data, ensure_ascii=False))
+            return EXIT_OK
+        print(_fact_line(fact))
+        print("learnt from:")
+        for turn_id in sorted(sources):
+            print(_turn_line(sources[turn_id]))
+        return EXIT_OK
+    turn = memory.db.turn(number)
+    learnt = [memory.db.fact(i) for i in memory.db.facts_from_turns([number])]
+    if args.json:
+        print(json.dumps({**_turn_json(turn), "facts": [_fact_json(f) for f in learnt]}))
+        return EXIT_OK
+    print(_turn_line(turn))
+    print(f"conversation {turn.conversation_id}", end="")
+    print(f", spoken for {turn.duration_s:.1f} s" if turn.duration_s else "")
+    for fact in learnt:
+        print("fact: " + _fact_line(fact))
+    return EXIT_OK
+
+
+def _forget(memory: Any, args: argparse.Namespace) -> int:
+    if not args.ids and not args.match:
+        raise UsageError("say what to forget: one or more ids, or --match TEXT")
+    turn_ids: set[int] = set()
+    fact_ids: set[int] = set()
+    for text in args.ids:
+        kind, number = _parse_id(text)
+        if kind == "fact":
+            memory.db.fact(number)  # raises when unknown
+            fact_ids.add(number)
+        else:
+            memory.db.turn(number)
+            turn_ids.add(number)
+    if args.match:
+        if not args.match.strip():
+            raise UsageError("--match needs some text")
+        turn_ids.update(memory.db.matching_turn_ids(args.match))
+        fact_ids.update(memory.db.matching_fact_ids(args.match))
+    fact_ids.update(memory.db.facts_from_turns(sorted(turn_ids)))
+    if not turn_ids and not fact_ids:
+        print(f"nothing matches {args.match!r}; nothing was forgotten")
+        return EXIT_OK
+    what = f"{len(turn_ids)} turn(s) and {len(fact_ids)} fact(s)"
+    if not args.yes:
+        print(f"Forget {what} for good? This cannot be undone. [y/N] ", end="", file=sys.stderr)
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            print("voice-companion: nothing was forgotten", file=sys.stderr)
+            return EXIT_FAILED
+    turns, facts = memory.db.forget(sorted(turn_ids), sorted(fact_ids))
+    print(f"forgot {turns} turn(s) and {facts} fact(s); they are gone from {memory.db.path}")
+    return EXIT_OK
+
+
+def _export(memory: Any, args: argparse.Namespace) -> int:
+    from voice_companion.memory.transfer import export_file
+
+    counts = export_file(memory.db, args.file)
+    print(
+        f"wrote {counts['turns']} turns, {counts['facts']} facts in "
+        f"{counts['conversations']} conversations to {args.file}"
+    )
+    return EXIT_OK
+
+
+def _import(memory: Any, args: argparse.Namespace) -> int:
+    from voice_companion.memory import transfer
+
+    if args.format == "locomo":
+        done = transfer.import_locomo(memory.db, transfer.read_locomo(args.file))
+    else:
+        done = transfer.import_file(memory.db, args.file)
+    log.info("imported %d turns; indexing them for search", done.turns)
+    try:
+        memory.index_pending()
+    except CompanionError as exc:  # the turns are in; search by words works without vectors
+        log.warning("the imported turns are kept but not indexed by meaning yet: %s", exc)
+    print(
+        f"imported {done.turns} turns and {done.facts} facts in "
+        f"{done.conversations} conversations from {args.file}"
+    )
+    return EXIT_OK
+
+
+def _stats(memory: Any, args: argparse.Namespace) -> int:
+    s = memory.db.stats()
+    data = {
+        "path": str(memory.db.path),
+        "conversations": s.conversations,
+        "turns": s.turns,
+        "user_turns": s.user_turns,
+        "embedded_turns": s.embedded_turns,
+        "facts": s.facts,
+        "valid_facts": s.valid_facts,
+        "first": s.first.isoformat() if s.first else None,
+        "last": s.last.isoformat() if s.last else None,
+        "db_bytes": s.db_bytes,
+        "wal_bytes": s.wal_bytes,
+        "schema_version": memory.db.schema_version,
+    }
+    if args.json:
+        print(json.dumps(data))
+        return EXIT_OK
+    for key, value in data.items():
+        print(f"{key:>15}: {value}")
+    return EXIT_OK
+
+
+def cmd_bench(config: Config, args: argparse.Namespace) -> int:
+    """`bench BENCH ...`: run the benchmark the subcommand chose."""
+    return int(args.bench_handler(config, args))
+
+
+def cmd_bench_recall(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion.config import threads_for
+    from voice_companion.memory import bench
+    from voice_companion.memory.longterm import shared_minilm
+    from voice_companion.memory.transfer import read_locomo
+
+    samples = read_locomo(args.file)
+    embedder = shared_minilm(threads_for(config.memory.embed_threads))
+    report = bench.run(samples, args.k, args.sizes, embedder, config.memory, log.info)
+    k = report.k
+    print(
+        f"recall@{k} over {report.questions} questions "
+        f"({report.locomo_turns} LoCoMo turns in {args.file.name})"
+    )
+    print(f"{'store turns':>12}  {'hybrid':>7}  {'bm25':>7}  {'hybrid ms p50/p95':>18}  "
+          f"{'bm25 ms p50/p95':>16}")  # fmt: skip
+    for row in report.sizes:
+        h, b = row.latency_ms["hybrid"], row.latency_ms["bm25"]
+        print(
+            f"{row.turns:>12}  {row.recall['hybrid']:>7.3f}  {row.recall['bm25']:>7.3f}  "
+            f"{h['p50']:>8.1f} / {h['p95']:<7.1f}  {b['p50']:>7.1f} / {b['p95']:<7.1f}"
+        )
+    print(f"by LoCoMo category (recall@{k}, at {report.locomo_turns} turns):")
+    for category, scores in report.by_category.items():
+        print(
+            f"{category:>12}  {scores['hybrid']:>7.3f}  {scores['bm25']:>7.3f}  "
+            f"({int(scores['questions'])} questions)"
+        )
+    print(
+        f"embedding: {report.embed_ms_per_turn:.1f} ms per turn (batched, off the reply's "
+        f"path); {report.embed_query_ms:.1f} ms per query"
+    )
+    if args.json:
+        try:
+            args.json.write_text(json.dumps(report.as_dict(), indent=1) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise CompanionError(f"cannot write {args.json}: {exc}") from exc
+    return EXIT_OK
+
+
+COMMANDS = {"memory": cmd_memory, "bench": cmd_bench}
