@@ -37,7 +37,9 @@ def add_latency_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder with manifest.json and the recordings (default: tests/data/utterances)",
     )
-    latency.add_argument("--limit", type=_positive, metavar="N", help="only the first N utterances")
+    latency.add_argument(
+        "--limit", type=positive_int, metavar="N", help="only the first N utterances"
+    )
     latency.add_argument("--no-baseline", action="store_true", help="skip the sequential baseline")
     latency.add_argument(
         "--cold", action="store_true", help="no warm-up before the first utterance"
@@ -120,7 +122,7 @@ def _num(value: float | int | None) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from voice_companion.cli.bench import positive_int
 from voice_companion.config import Config
 from voice_companion.errors import CompanionError, UsageError
 
@@ -36,7 +37,7 @@ def add_parsers(commands: Any) -> None:
     actions.required = True
 
     listing = actions.add_parser("list", help="facts about you, then the latest turns")
-    listing.add_argument("--limit", type=_positive, default=20, help="turns to show (20)")
+    listing.add_argument("--limit", type=positive_int, default=20, help="turns to show (20)")
     what = listing.add_mutually_exclusive_group()
     what.add_argument("--facts", action="store_true", help="only facts")
     what.add_argument("--turns", action="store_true", help="only turns")
@@ -45,7 +46,7 @@ def add_parsers(commands: Any) -> None:
 
     search = actions.add_parser("search", help="find memories by words and meaning")
     search.add_argument("query", metavar="QUERY")
-    search.add_argument("--limit", type=_positive, default=5, metavar="K", help="hits (5)")
+    search.add_argument("--limit", type=positive_int, default=5, metavar="K", help="hits (5)")
     search.add_argument(
         "--mode", choices=("hybrid", "bm25", "dense"), default="hybrid", help="ranking (hybrid)"
     )
@@ -88,7 +89,7 @@ def add_parsers(commands: Any) -> None:
         "turns.",
     )
     recall.add_argument("file", type=Path, metavar="FILE", help="LoCoMo JSON file")
-    recall.add_argument("--k", type=_positive, default=5, help="top k (5)")
+    recall.add_argument("--k", type=positive_int, default=5, help="top k (5)")
     recall.add_argument(
         "--sizes",
         type=_sizes,
@@ -104,18 +105,8 @@ def add_parsers(commands: Any) -> None:
     add_latency_parser(kinds)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
-
-
 def _sizes(text: str) -> tuple[int, ...]:
-    return tuple(_positive(part.strip()) for part in text.split(",") if part.strip())
+    return tuple(positive_int(part.strip()) for part in text.split(",") if part.strip())
 
 
 def _open(config: Config) -> Any:

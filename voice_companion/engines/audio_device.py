@@ -94,6 +94,26 @@ def find_device(name: str, direction: Direction) -> DeviceInfo:
     return matches[0]
 
 
+def _start(
+    stream_type: Any, device: DeviceInfo, block_ms: int, callback: Any, direction: Direction
+) -> Any:
+    """Open and start a mono int16 PortAudio stream at the device's own rate."""
+    rate_hz = device.default_rate_hz
+    try:
+        stream = stream_type(
+            device=device.index,
+            samplerate=rate_hz,
+            channels=1,
+            dtype="int16",
+            blocksize=rate_hz * block_ms // 1000,
+            callback=callback,
+        )
+        stream.start()
+    except Exception as exc:  # PortAudio errors have their own type
+        raise AudioDeviceError(f"cannot open {direction} device {device.name!r}: {exc}") from exc
+    return stream
+
+
 class CaptureStream:
     """Mono int16 capture; every block goes to ``deliver`` (called on PortAudio's thread)."""
 
@@ -105,18 +125,7 @@ class CaptureStream:
         def callback(indata: Any, frames: int, time: Any, status: Any) -> None:
             deliver(np.array(indata[:, 0], dtype=np.int16))
 
-        try:
-            self._stream: Any = sd.InputStream(
-                device=device.index,
-                samplerate=self.rate_hz,
-                channels=1,
-                dtype="int16",
-                blocksize=self.rate_hz * block_ms // 1000,
-                callback=callback,
-            )
-            self._stream.start()
-        except Exception as exc:
-            raise AudioDeviceError(f"cannot open input device {device.name!r}: {exc}") from exc
+        self._stream = _start(sd.InputStream, device, block_ms, callback, "input")
 
     @property
     def active(self) -> bool:
@@ -166,18 +175,7 @@ class PlaybackStream:
             for on_done in done:
                 on_done()
 
-        try:
-            self._stream: Any = sd.OutputStream(
-                device=device.index,
-                samplerate=self.rate_hz,
-                channels=1,
-                dtype="int16",
-                blocksize=self.rate_hz * block_ms // 1000,
-                callback=callback,
-            )
-            self._stream.start()
-        except Exception as exc:
-            raise AudioDeviceError(f"cannot open output device {device.name!r}: {exc}") from exc
+        self._stream = _start(sd.OutputStream, device, block_ms, callback, "output")
 
     @property
     def playing(self) -> bool:
