@@ -269,12 +269,35 @@ def _decode_json(blob: bytes, path: Path, what: str) -> object:
         text = blob.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CardError(f"{path}: the card {what} is not UTF-8 text") from None
+    # Checked before parsing: json's recursion on hostile nesting can exhaust the stack of
+    # whatever runs it (seen under pytest: an unraisable RecursionError) instead of failing.
+    if _nesting_depth(text) > MAX_NESTING:
+        raise CardError(f"{path}: the card {what} is nested too deeply")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise CardError(f"{path}: the card {what} is not valid JSON ({exc})") from None
     except RecursionError:
         raise CardError(f"{path}: the card {what} is nested too deeply") from None
+
+
+MAX_NESTING = 256
+"""Deepest nesting of lists and objects a card may have (real cards use under ten)."""
+
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of brackets outside strings (the regex skips strings whole)."""
+    depth = deepest = 0
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
 
 
 def _decode_chunk(value: bytes, keyword: str, path: Path) -> object:
