@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from voice_companion.errors import MemoryFormatError, MemoryStoreError
-from voice_companion.memory.store import MemoryDb, NewTurn
+from voice_companion.memory.store import Fact, MemoryDb, NewTurn
 
 FORMAT = "voice-companion-memory"
 VERSION = 1
@@ -108,20 +108,6 @@ def _read_json(path: Path) -> Any:
 
 
 @dataclass(frozen=True)
-class _FactRow:
-    id: int
-    kind: str
-    key: str
-    value: str
-    valid_from: datetime
-    valid_to: datetime | None
-    event_date: date | None
-    superseded_by: int | None
-    extractor: str
-    sources: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class Imported:
     conversations: int
     turns: int
@@ -158,7 +144,7 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
             for t in _list(data, "turns")
         ]
         facts = [
-            _FactRow(
+            Fact(
                 id=int(f["id"]),
                 kind=_text(f["kind"]),
                 key=_text(f["key"]),
@@ -168,7 +154,7 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
                 event_date=date.fromisoformat(f["event_date"]) if f.get("event_date") else None,
                 superseded_by=None if f.get("superseded_by") is None else int(f["superseded_by"]),
                 extractor=_text(f.get("extractor", "import")),
-                sources=tuple(int(s) for s in f.get("source_turn_ids", [])),
+                source_turn_ids=tuple(int(s) for s in f.get("source_turn_ids", [])),
             )
             for f in _list(data, "facts")
         ]
@@ -217,7 +203,7 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
                     "UPDATE facts SET superseded_by = ? WHERE id = ?",
                     (fact_map[f.superseded_by], fact_map[f.id]),
                 )
-            for source_turn in f.sources:
+            for source_turn in f.source_turn_ids:
                 if source_turn not in turn_map:
                     raise MemoryFormatError(
                         f"{path}: fact {f.id} comes from turn {source_turn}, which the file lacks"
