@@ -3,12 +3,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from voice_companion.engines import Synthesizer
 from voice_companion.engines.stt import WhisperTranscriber
 from voice_companion.engines.tts import PiperSynthesizer
-from voice_companion.errors import ModelNotFoundError
+from voice_companion.errors import ModelNotFoundError, TtsError
 
 SENTENCE = "The weather is lovely today, so let us walk to the park."
 
@@ -51,3 +52,25 @@ def test_voice_without_its_json(tmp_path: Path) -> None:
     voice.write_bytes(b"not really a model")
     with pytest.raises(ModelNotFoundError, match=r"voice\.onnx\.json"):
         PiperSynthesizer(voice)
+
+
+def test_without_noise_the_same_text_sounds_the_same() -> None:
+    from voice_companion.engines import bundled
+
+    steady = PiperSynthesizer(bundled.piper_voice_path(), noise_scale=0.0, noise_w_scale=0.0)
+    first, second = steady.synthesize(SENTENCE), steady.synthesize(SENTENCE)
+    assert len(first) > 0
+    assert np.array_equal(first.samples, second.samples)
+
+
+def test_the_voices_own_noise_varies_each_rendering(synthesizer: PiperSynthesizer) -> None:
+    # piper's noise is drawn inside the model, unseeded: two renderings differ.
+    first, second = synthesizer.synthesize(SENTENCE), synthesizer.synthesize(SENTENCE)
+    assert not (len(first) == len(second) and np.array_equal(first.samples, second.samples))
+
+
+def test_negative_noise_is_refused() -> None:
+    from voice_companion.engines import bundled
+
+    with pytest.raises(TtsError, match="noise_w_scale must be 0 or more"):
+        PiperSynthesizer(bundled.piper_voice_path(), noise_w_scale=-0.1)

@@ -16,10 +16,19 @@ class PiperSynthesizer:
 
     ``speaker`` -1 means the voice's default speaker; ``length_scale`` above 1 speaks slower;
     ``threads`` bounds onnxruntime's threads (0: its own default, one per core).
+    ``noise_scale`` (variation in the sound) and ``noise_w_scale`` (variation in the rhythm)
+    default to the voice's own values from its ``.onnx.json``; 0 for both makes the same text
+    sound the same every time.
     """
 
     def __init__(
-        self, voice_path: Path, speaker: int = -1, length_scale: float = 1.0, threads: int = 0
+        self,
+        voice_path: Path,
+        speaker: int = -1,
+        length_scale: float = 1.0,
+        threads: int = 0,
+        noise_scale: float | None = None,
+        noise_w_scale: float | None = None,
     ) -> None:
         if not voice_path.is_file():
             raise ModelNotFoundError(f"tts.voice: no such piper voice file: {voice_path}")
@@ -30,6 +39,9 @@ class PiperSynthesizer:
             )
         if length_scale <= 0:
             raise TtsError(f"length_scale must be above 0, got {length_scale}")
+        for label, noise in (("noise_scale", noise_scale), ("noise_w_scale", noise_w_scale)):
+            if noise is not None and noise < 0:
+                raise TtsError(f"{label} must be 0 or more, got {noise}")
         try:
             from piper import SynthesisConfig
         except ImportError as exc:
@@ -46,7 +58,10 @@ class PiperSynthesizer:
             )
         self.rate_hz: int = int(self._voice.config.sample_rate)
         self._syn_config: Any = SynthesisConfig(
-            speaker_id=None if speaker < 0 else speaker, length_scale=length_scale
+            speaker_id=None if speaker < 0 else speaker,
+            length_scale=length_scale,
+            noise_scale=noise_scale,
+            noise_w_scale=noise_w_scale,
         )
 
     def synthesize(self, text: str) -> AudioChunk:
