@@ -78,6 +78,19 @@ def add_parsers(commands: Any) -> None:
     stats = actions.add_parser("stats", help="how much is remembered, and the file sizes")
     stats.add_argument("--json", action="store_true", help="print JSON")
 
+    encrypt = actions.add_parser(
+        "encrypt",
+        help="encrypt memory.db in place with SQLCipher (for memory.encrypt = true)",
+        description="Convert a plaintext memory.db to SQLCipher, in place, leaving no plaintext "
+        "copy behind. The passphrase comes from memory.key_source (asked twice on a terminal). "
+        "Stop the companion first.",
+    )
+    encrypt.add_argument("--json", action="store_true", help="print JSON")
+    actions.add_parser(
+        "set-key",
+        help="store the memory passphrase in the OS keyring (asked twice on the terminal)",
+    )
+
     bench = commands.add_parser("bench", help="benchmarks")
     kinds = bench.add_subparsers(dest="bench_command", metavar="BENCH", parser_class=type(bench))
     kinds.required = True
@@ -100,9 +113,11 @@ def add_parsers(commands: Any) -> None:
     recall.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
     recall.set_defaults(bench_handler=cmd_bench_recall)
     # The other benchmarks join the same group; each sets its own ``bench_handler``.
-    from voice_companion.cli.bench import add_latency_parser
+    from voice_companion.cli.bench import add_crash_parser, add_latency_parser, add_soak_parser
 
     add_latency_parser(kinds)
+    add_soak_parser(kinds)
+    add_crash_parser(kinds)
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -110,9 +125,10 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _open(config: Config) -> Any:
+    from voice_companion.memory.encryption import open_memory_db
     from voice_companion.memory.longterm import LongTermMemory
 
-    return LongTermMemory.open(config.data_dir, config.memory)
+    return LongTermMemory(open_memory_db(config.data_dir, config.memory), config.memory)
 
 
 def _parse_id(text: str) -> tuple[str, int]:
@@ -133,7 +149,9 @@ def cmd_memory(config: Config, args: argparse.Namespace) -> int:
         "export": _export,
         "import": _import,
         "stats": _stats,
-    }[args.memory_command]
+    }.get(args.memory_command)
+    if action is None:  # the commands that change how memory.db is kept, not what is in it
+        return {"encrypt": _encrypt, "set-key": _set_key}[args.memory_command](config, args)
     memory = _open(config)
     try:
         return action(memory, args)
@@ -347,6 +365,31 @@ def _stats(memory: Any, args: argparse.Namespace) -> int:
         return EXIT_OK
     for key, value in data.items():
         print(f"{key:>15}: {value}")
+    return EXIT_OK
+
+
+def _encrypt(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion.memory.encryption import encrypt_in_place
+
+    done = encrypt_in_place(config.data_dir, config.memory)
+    if args.json:
+        print(json.dumps({"path": str(done.path), "turns": done.turns, "encrypted": True}))
+    else:
+        print(f"encrypted {done.path} ({done.turns} turns); no plaintext copy is left")
+    if not config.memory.encrypt:
+        print(
+            "voice-companion: now set memory.encrypt = true, or the companion will refuse "
+            "the encrypted file",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _set_key(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion.memory.encryption import store_key
+
+    backend = store_key()
+    print(f"stored the memory passphrase in the OS keyring ({backend})")
     return EXIT_OK
 
 
