@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from tests.memory.conftest import Clock
 from voice_companion.dialogue.history import Turn
+from voice_companion.dialogue.mood import MoodReader
 from voice_companion.engines import ChatModel
 from voice_companion.memory.facts import LlmExtractor, RuleExtractor, parse_llm_facts
 from voice_companion.memory.longterm import LongTermMemory
@@ -63,15 +64,25 @@ def test_a_contradiction_supersedes_and_keeps_the_old_fact(
 
 
 def test_profile_adapts_and_feeds_notes(memory: LongTermMemory, clock: Clock) -> None:
+    reader = MoodReader()  # the dialogue reads each user turn's mood; so does this test
+
+    def say(text: str) -> None:
+        memory.record(Turn("user", text, mood=reader.read(text)), "c1")
+
     for text in ("hey lol", "yeah cool", "haha nope", "gonna sleep", "omg haha"):
-        memory.record(Turn("user", text), "c1")
-    memory.record(Turn("user", "Call me Jo. I feel so sad and lonely today."), "c1")
+        say(text)  # Sunday 3 May: cheerful
+    clock.advance(days=1)
+    say("Call me Jo. I feel so sad and lonely today.")  # Monday: low
     notes = memory.notes()
     assert notes[0] == "The user likes to be called “Jo”."
     joined = " ".join(notes)
     assert "short replies" in joined and "casual" in joined and "playful" in joined
-    assert ": low" in joined
-    assert memory.summary(3) == ["you like to be called Jo"]
+    # Only past days: the notes sit ahead of the history and must not change within a day.
+    assert "mood on recent days: 3 May: good (happy)." in joined
+    assert memory.summary(3) == ["you like to be called Jo", "you seemed sad today"]
+    clock.advance(days=1)
+    assert "3 May: good (happy); 4 May: low (sad)." in " ".join(memory.notes())
+    assert memory.summary(3)[-1] == "you seemed sad yesterday"
 
 
 class CannedModel:

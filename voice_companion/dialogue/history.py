@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from voice_companion.dialogue.mood import MoodEstimate
 
 Speaker = Literal["user", "assistant"]
 
@@ -22,6 +24,9 @@ class Turn:
     interrupted: bool = False
     duration_s: float | None = None
     """How long the user spoke, seconds, for a spoken user turn."""
+    mood: MoodEstimate | None = field(default=None, compare=False)
+    """How the user seemed, for a user turn: read from it, not part of what was said (two
+    turns with the same words are equal whatever mood was read)."""
 
 
 class History:

@@ -78,12 +78,19 @@ def quote_recollection(rec: Recollection) -> str:
     return f"On {format_date(rec.when)} {who}: “{text}”"
 
 
-def final_user_content(user_text: str, recollections: Sequence[Recollection]) -> str:
-    """The last user message: quoted recollections (if any), then the new user text."""
-    if not recollections:
+def final_user_content(
+    user_text: str, recollections: Sequence[Recollection], hint: str | None = None
+) -> str:
+    """The last user message: quoted recollections (if any), the mood hint (if any), then the
+    new user text. The hint changes every turn, so it goes here and not ahead of the history."""
+    if not recollections and not hint:
         return user_text
-    lines = [MEMORY_HEADER, *(quote_recollection(r) for r in recollections)]
-    return "\n".join(lines) + "\n\n" + NOW_PREFIX + user_text
+    lines: list[str] = []
+    if recollections:
+        lines += [MEMORY_HEADER, *(quote_recollection(r) for r in recollections), ""]
+    if hint:
+        lines += [hint, ""]
+    return "\n".join(lines) + "\n" + NOW_PREFIX + user_text
 
 
 def notes_message(notes: Sequence[str]) -> ChatMessage | None:
@@ -102,11 +109,13 @@ def build_messages(
     user_text: str,
     budget_tokens: int,
     notes: Sequence[str] = (),
+    hint: str | None = None,
 ) -> list[ChatMessage]:
     """The chat prompt for one turn, fitted to ``budget_tokens`` (estimated).
 
     Order: the persona (system), notes about the user (profile and facts; they change rarely,
-    so the prefix stays cached), recent turns, then the recollections and the new words.
+    so the prefix stays cached), recent turns, then the recollections, the mood ``hint`` and
+    the new words.
     ``recollections`` are ranked best first, ``notes`` most important first. To fit, drop the
     oldest history turns (keeping the last exchange, which the new words most likely answer),
     then the lowest-ranked recollections, then the last notes, then the last exchange. The
@@ -127,7 +136,7 @@ def build_messages(
         return 0 if message is None else message_tokens(message)
 
     def total(start: int, kept: int, notes_kept: int) -> int:
-        final = ChatMessage("user", final_user_content(user_text, ranked[:kept]))
+        final = ChatMessage("user", final_user_content(user_text, ranked[:kept], hint))
         return fixed + notes_cost(notes_kept) + sum(costs[start:]) + message_tokens(final)
 
     start = _skip_assistant(past, 0)  # a prompt's history should open with the user
@@ -143,7 +152,7 @@ def build_messages(
     while total(start, kept, notes_kept) > budget_tokens and start < len(past):
         start = _skip_assistant(past, start + 1)
 
-    final = ChatMessage("user", final_user_content(user_text, ranked[:kept]))
+    final = ChatMessage("user", final_user_content(user_text, ranked[:kept], hint))
     about = notes_message(noted[:notes_kept])
     return [system, *([about] if about else []), *past[start:], final]
 

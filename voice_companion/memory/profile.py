@@ -2,8 +2,13 @@
 
 Built from their facts and their recent words, by plain counting (no model): the name they
 like to be called, how long they like replies, how formal and in what tone they talk, the
-topics they keep coming back to, and their mood over the last days. It is rebuilt when asked,
-never stored, so forgetting a turn or a fact also forgets what the profile drew from it.
+topics they keep coming back to, and their mood over the last days (from the mood estimate
+stored with each of their turns). It is rebuilt when asked, never stored, so forgetting a turn
+or a fact also forgets what the profile drew from it.
+
+The notes go ahead of the history in the prompt, where a change costs the model's cached
+prefix: they speak of past days only, so they stay the same all day. How the user feels right
+now reaches the model with their message instead.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final, Literal
 
+from voice_companion.dialogue.mood import NEGATIVE_LABELS, MoodLabel, describe
 from voice_companion.memory.retrieval import STOPWORDS
 from voice_companion.memory.store import Fact, StoredTurn
 
@@ -37,19 +43,6 @@ _FORMAL: Final = frozenset(
     str.split("please thank thanks kindly would could shall indeed certainly regards appreciate")
 )
 _LAUGH: Final = re.compile(r"\b(?:ha(?:ha)+|lol|lmao|hehe)\b|😂|😄", re.I)
-_POSITIVE: Final = frozenset(
-    str.split(
-        """good great happy glad love loved lovely excited fun nice wonderful amazing better relaxed
-    proud grateful calm enjoyed fantastic awesome brilliant cheerful hopeful thrilled"""
-    )
-)
-_NEGATIVE: Final = frozenset(
-    str.split(
-        """sad tired bad awful terrible lonely stressed anxious worried upset angry hurt pain sick
-    exhausted depressed miserable cramps cry cried crying scared afraid bored frustrated
-    annoyed horrible worse headache ill"""
-    )
-)
 _GENERIC: Final = frozenset(
     str.split(
         """today yesterday tomorrow time thing things something anything much going want need
@@ -59,16 +52,42 @@ _GENERIC: Final = frozenset(
 )
 
 
+MOOD_LOW: Final = -0.2
+MOOD_GOOD: Final = 0.2
+"""A day's mean valence at or past these is a low or a good day."""
+MIN_VALENCE: Final = 0.05
+"""Turns with |valence| below this (VADER's own neutral band) do not sway the day."""
+_WEEKDAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class DayMood:
+    """How the user seemed on one day: ``level`` from the mean valence of their turns,
+    ``label`` the most frequent notable mood (None when nothing stood out), ``spoken`` when
+    that was heard in their voice at least once."""
+
+    day: date
+    level: Mood
+    label: MoodLabel | None = None
+    spoken: bool = False
+
+    def note(self) -> str:
+        felt = f" ({describe(self.label)})" if self.label else ""
+        return f"{self.day.day} {self.day.strftime('%b')}: {self.level}{felt}"
+
+
 @dataclass(frozen=True)
 class Profile:
-    """How to talk to this user. ``mood`` is (day, mood) for recent days with words."""
+    """How to talk to this user. ``mood`` holds recent days with a mood, oldest first."""
 
     call_them: str | None
     reply_length: ReplyLength
     formality: Formality
     tone: str
     topics: tuple[str, ...]
-    mood: tuple[tuple[date, Mood], ...]
+    mood: tuple[DayMood, ...]
+    today: date | None = None
+    """Days from this one on are left out of the notes (they are still being lived)."""
 
     def notes(self) -> list[str]:
         """The profile as short third-person notes for the prompt (names quoted as said)."""
@@ -89,8 +108,9 @@ class Profile:
         if self.topics:
             quoted = ", ".join(f"“{_flat(t)}”" for t in self.topics)
             lines.append(f"Topics the user often talks about: {quoted}.")
-        if self.mood:
-            recent = "; ".join(f"{d.day} {d.strftime('%b')}: {m}" for d, m in self.mood[-3:])
+        past = [d for d in self.mood if self.today is None or d.day < self.today]
+        if past:
+            recent = "; ".join(d.note() for d in past[-3:])
             lines.append(f"The user's mood on recent days: {recent}.")
         return lines
 
@@ -109,6 +129,7 @@ def build_profile(
         tone=_tone(recent),
         topics=_topics(user_turns, now),
         mood=_mood(user_turns, now),
+        today=now.date(),
     )
 
 
@@ -163,25 +184,48 @@ def _topics(turns: Sequence[StoredTurn], now: datetime, top: int = 5) -> tuple[s
     return tuple(w for w, n in counts.most_common(top) if n >= 3)
 
 
-def _mood(turns: Sequence[StoredTurn], now: datetime) -> tuple[tuple[date, Mood], ...]:
+def _mood(turns: Sequence[StoredTurn], now: datetime) -> tuple[DayMood, ...]:
     since = (now - timedelta(days=MOOD_DAYS)).date()
-    days: dict[date, list[int]] = {}
+    days: dict[date, list[StoredTurn]] = {}
     for t in turns:
-        day = t.at.date()
-        if day < since:
-            continue
-        words = _words(t.text)
-        tally = days.setdefault(day, [0, 0])
-        tally[0] += sum(w in _POSITIVE for w in words)
-        tally[1] += sum(w in _NEGATIVE for w in words)
-    out: list[tuple[date, Mood]] = []
+        if t.mood is not None and t.at.date() >= since:
+            days.setdefault(t.at.date(), []).append(t)
+    out: list[DayMood] = []
     for day in sorted(days):
-        pos, neg = days[day]
-        if pos + neg == 0:
+        moods = [t.mood for t in days[day] if t.mood is not None]
+        swaying = [m.valence for m in moods if abs(m.valence) >= MIN_VALENCE]
+        mean = sum(swaying) / len(swaying) if swaying else 0.0
+        notable = [m for m in moods if m.label not in ("neutral", "calm")]
+        label: MoodLabel | None = None
+        if notable:
+            counts = Counter(m.label for m in notable)
+            top = max(counts.values())
+            # Ties go to the latest of them: how the day ended.
+            label = next(m.label for m in reversed(notable) if counts[m.label] == top)
+        if not swaying and label is None:
             continue
-        score = (pos - neg) / (pos + neg)
-        out.append((day, "low" if score <= -0.3 else "good" if score >= 0.3 else "mixed"))
+        level: Mood = "low" if mean <= MOOD_LOW else "good" if mean >= MOOD_GOOD else "mixed"
+        if not swaying:  # plain words, telling voice: the voice decides
+            level = "low" if label in NEGATIVE_LABELS else "good"
+        elif label in NEGATIVE_LABELS and level == "good":
+            level = "mixed"
+        spoken = any(m.spoken for m in notable if m.label == label) if label else False
+        out.append(DayMood(day, level, label, spoken))
     return tuple(out)
+
+
+def recent_mood_line(user_turns: Sequence[StoredTurn], now: datetime) -> str | None:
+    """The latest notable mood of the last days, to be said aloud: "you sounded tired on
+    Sunday", "you seemed happy today"; None when nothing stood out."""
+    for day in reversed(_mood(user_turns, now)):
+        if day.label is None:
+            continue
+        ago = (now.date() - day.day).days
+        weekday = _WEEKDAYS[day.day.weekday()]
+        when = "today" if ago == 0 else "yesterday" if ago == 1 else f"on {weekday}"
+        verb = "sounded" if day.spoken else "seemed"
+        return f"you {verb} {describe(day.label)} {when}"
+    return None
 
 
 def _flat(text: str) -> str:

@@ -1,8 +1,9 @@
 """Memory in and out: one complete JSON export, its import, and LoCoMo conversations in.
 
-The export holds every conversation, turn and fact (with its source turns and validity), in id
-order, and nothing that depends on when it was written, so export → import → export gives the
-same file. Embeddings are not exported: they are derived, and recomputed after an import.
+The export holds every conversation, turn (with the mood read from it, and how it was spoken)
+and fact (with its source turns and validity), in id order, and nothing that depends on when it
+was written, so export → import → export gives the same file. Embeddings are not exported:
+they are derived, and recomputed after an import.
 
 LoCoMo (Maharana et al. 2024) is a JSON list of samples; each has ``conversation`` with
 ``speaker_a``, ``speaker_b``, ``session_N_date_time`` ("1:56 pm on 8 May, 2023") and
@@ -22,6 +23,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from voice_companion.audio.prosody import Prosody
+from voice_companion.dialogue.mood import LABELS, MoodEstimate
 from voice_companion.errors import MemoryFormatError, MemoryStoreError
 from voice_companion.memory.store import Fact, MemoryDb, NewTurn
 
@@ -44,6 +47,7 @@ def export_data(db: MemoryDb) -> dict[str, Any]:
             "duration_s": t.duration_s,
             "interrupted": t.interrupted,
             "source_id": t.source_id,
+            "mood": mood_to_json(t.mood),
         }
         for t in db.turns()
     ]
@@ -140,6 +144,7 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
                 duration_s=None if t.get("duration_s") is None else float(t["duration_s"]),
                 interrupted=bool(t.get("interrupted", False)),
                 id=int(t["id"]),
+                mood=mood_from_json(t.get("mood")),
             )
             for t in _list(data, "turns")
         ]
@@ -330,6 +335,58 @@ def import_locomo(db: MemoryDb, samples: list[LocomoSample]) -> Imported:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def mood_to_json(mood: MoodEstimate | None) -> dict[str, Any] | None:
+    """A turn's mood as exported (and as ``memory list --json`` could show it)."""
+    if mood is None:
+        return None
+    p = mood.prosody
+    return {
+        "label": mood.label,
+        "valence": mood.valence,
+        "arousal": mood.arousal,
+        "confidence": mood.confidence,
+        "named": mood.named,
+        "voice": None
+        if p is None
+        else {
+            "speech_s": p.speech_s,
+            "rate_sps": p.rate_sps,
+            "loudness_dbfs": p.loudness_dbfs,
+            "pitch_hz": p.pitch_hz,
+        },
+    }
+
+
+def mood_from_json(value: Any) -> MoodEstimate | None:
+    """A turn's mood from an export (absent in exports made before moods were kept)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("label") not in LABELS:
+        raise MemoryFormatError(f"a turn's mood must have a label among {', '.join(LABELS)}")
+    voice = value.get("voice")
+    if voice is not None and not isinstance(voice, dict):
+        raise MemoryFormatError('a turn\'s mood "voice" must be an object or null')
+    return MoodEstimate(
+        label=value["label"],
+        valence=float(value.get("valence", 0.0)),
+        arousal=_float(value.get("arousal")),
+        confidence=float(value.get("confidence", 0.0)),
+        named=bool(value.get("named", False)),
+        prosody=None
+        if voice is None
+        else Prosody(
+            speech_s=float(voice.get("speech_s", 0.0)),
+            rate_sps=_float(voice.get("rate_sps")),
+            loudness_dbfs=_float(voice.get("loudness_dbfs")),
+            pitch_hz=_float(voice.get("pitch_hz")),
+        ),
+    )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _list(data: dict[str, Any], key: str) -> list[Any]:
