@@ -1,25 +1,55 @@
 """A small OpenAI-compatible chat server for the client tests, run as its own process.
 
-Usage: ``python openai_server.py MODE`` with MODE one of
+Usage: ``python openai_server.py MODE[,MODE...] [PORT]`` with MODE one of
   llama    streams real tokens from the bundled SmolLM2 as server-sent events (chunked);
            requires ``Authorization: Bearer test-key`` and answers 401 otherwise
   whole    answers one non-streamed JSON completion (a server that ignores stream=true)
   hang     reads the request and never answers
-  garbage  answers 200 with text that is not an event stream
+  garbage  answers 200 with text that is not an event stream (an HTML page)
   error    answers 500
-It binds 127.0.0.1 on an ephemeral port and prints the port on stdout once it is ready.
+  badjson  an event stream whose first event is not JSON
+  shape    an event stream of JSON events that are not chat chunks
+  cut      streams a few words, then drops the connection mid-reply
+  dribble  streams words slowly with no punctuation, then sends only keep-alive comments
+           until ``GET /release`` (or 60 s), then the last words and [DONE]
+  canned   streams ``CANNED``, three known sentences, word by word
+A list of modes scripts successive requests: the n-th request gets the n-th mode, and the
+last mode repeats (``hang,llama``: the first request hangs, later ones are answered).
+It binds 127.0.0.1 on PORT (default: an ephemeral one) and prints the port on stdout once
+it is ready.
 """
 
 from __future__ import annotations
 
 import json
+import selectors
+import socket
+import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 API_KEY = "test-key"
+MODES = (
+    "llama",
+    "whole",
+    "hang",
+    "garbage",
+    "error",
+    "badjson",
+    "shape",
+    "cut",
+    "dribble",
+    "canned",
+)
+CANNED = "The sun is out today. This sentence will fail. The birds are singing."
+DRIBBLE_FIRST = "well I was just thinking about what you told me earlier and"
+DRIBBLE_REST = " it made me smile"
+CUT_WORDS = "Let me tell you about my"
 _stop = threading.Event()
+_released = threading.Event()
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -39,10 +69,17 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep the test output clean
 
+    def do_GET(self) -> None:
+        if self.path == "/release":
+            _released.set()
+            self._send(200, "text/plain", b"released\n")
+        else:
+            self._send(404, "text/plain", b"not found\n")
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         request = json.loads(self.rfile.read(length) or b"{}")
-        mode = self.server.mode
+        mode = self.server.next_mode()
         try:
             if mode == "hang":
                 _stop.wait(3600)
@@ -57,12 +94,50 @@ class Handler(BaseHTTPRequestHandler):
                     ]
                 }
                 self._send(200, "application/json", json.dumps(body).encode())
+            elif mode in ("badjson", "shape", "cut", "dribble", "canned"):
+                self._scripted(mode)
             elif self.headers.get("Authorization") != f"Bearer {API_KEY}":
                 self._send(401, "application/json", b'{"error": "bad api key"}')
             else:
                 self._stream_llama(request)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client hung up, e.g. after cancelling
+
+    def _scripted(self, mode: str) -> None:
+        self._start_stream()
+        if mode == "badjson":
+            self._write(b'data: {"choices": [{"delta": {"content": "Hel\n\n')
+        elif mode == "shape":
+            self._write(b'data: {"result": "Hello there, friend."}\n\n')
+        elif mode == "cut":
+            for word in CUT_WORDS.split(" "):
+                self._write(_chunk({"content": word + " "}))
+            # Gone mid-reply, without the chunked terminator: as if the server crashed.
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        elif mode == "dribble":
+            for n, word in enumerate(DRIBBLE_FIRST.split()):
+                self._write(_chunk({"content": (" " if n else "") + word}))
+                time.sleep(0.15)
+            # Stalled: only keep-alive comments, until the test sees the words were spoken.
+            deadline = time.monotonic() + 60
+            while not _released.wait(0.3) and time.monotonic() < deadline:
+                self._write(b": keep-alive\n\n")
+            self._write(_chunk({"content": DRIBBLE_REST}))
+        elif mode == "canned":
+            for n, word in enumerate(CANNED.split()):
+                self._write(_chunk({"content": (" " if n else "") + word}))
+        self._write(_chunk({}, finish="stop"))
+        self._write(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
 
     def _send(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
@@ -74,10 +149,7 @@ class Handler(BaseHTTPRequestHandler):
     def _stream_llama(self, request: dict[str, Any]) -> None:
         from voice_companion.engines import ChatMessage
 
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self._start_stream()
         messages = [ChatMessage(m["role"], m["content"]) for m in request["messages"]]
         self._write(_chunk({"role": "assistant"}))
         for piece in self.server.model.stream(messages, threading.Event()):
@@ -94,22 +166,52 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, mode: str) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.mode = mode
+    def __init__(self, modes: list[str], port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.modes = modes
+        self.requests = 0
+        self._lock = threading.Lock()
         self.model: Any = None
-        if mode == "llama":
+        if "llama" in modes:
             from voice_companion.engines import bundled
             from voice_companion.engines.llm_llama import LlamaChatModel
 
             self.model = LlamaChatModel(bundled.smollm2_gguf_path(), 1024, 1, 24, temperature=0.0)
 
+    def next_mode(self) -> str:
+        with self._lock:
+            mode = self.modes[min(self.requests, len(self.modes) - 1)]
+            self.requests += 1
+            return mode
+
+
+def launch(modes: str, port: int = 0) -> tuple[subprocess.Popen[str], int]:
+    """Start this server as its own process (for tests); returns it and its port."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, modes, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        ready = selector.select(timeout=60)
+    line = proc.stdout.readline().strip() if ready else ""
+    if not line.isdigit():
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        raise RuntimeError(f"the {modes} test server did not start: {line!r} {err[-2000:]}")
+    return proc, int(line)
+
 
 def main() -> None:
-    mode = sys.argv[1]
-    if mode not in ("llama", "whole", "hang", "garbage", "error"):
-        sys.exit(f"unknown mode {mode!r}")
-    server = Server(mode)
+    modes = sys.argv[1].split(",")
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        sys.exit(f"unknown mode {unknown[0]!r}")
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    server = Server(modes, port)
     print(server.server_address[1], flush=True)
     server.serve_forever()
 

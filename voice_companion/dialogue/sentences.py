@@ -12,6 +12,7 @@ characters.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ _CLOSERS: Final = frozenset("\"'”’»)]}*_`")
 _OPENERS: Final = frozenset("\"'“‘«([{*_`")
 _CLAUSE_MARKS: Final = frozenset(",;:")
 _DASHES: Final = frozenset("—–")
+_WORD_ENDS: Final = _TERMINALS | _CLAUSE_MARKS | _DASHES
 
 # Abbreviations after which a period never ends a sentence: a name or example always follows.
 _NEVER_FINAL: Final = frozenset(
@@ -133,6 +135,32 @@ class SentenceSplitter:
                 out.append(piece)
                 self._emitted = True
         return out
+
+    @property
+    def pending(self) -> bool:
+        """Whether text is waiting for a sentence end."""
+        return bool(self._buf.strip())
+
+    def take_words(self) -> str | None:
+        """The pending text up to its last complete word, removed (None if no whole word).
+
+        For a reply that stalls mid-sentence (a slow model, a broken stream): what has come
+        is spoken rather than held for a full stop. The last word counts as complete only
+        when a space or punctuation follows it, since the next piece may still extend it.
+        """
+        buf = self._buf.lstrip()
+        if not buf:
+            return None
+        if buf[-1].isspace() or buf[-1] in _WORD_ENDS:
+            cut = len(buf)
+        else:
+            cut = max((p for p in range(len(buf)) if buf[p].isspace()), default=0)
+        piece = buf[:cut].strip()
+        if not piece:
+            return None
+        self._buf = buf[cut:]
+        self._emitted = True
+        return piece
 
     def flush(self) -> str | None:
         """End of stream: return what is left (None when nothing is) and reset."""
@@ -286,6 +314,14 @@ _IMAGE: Final = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK: Final = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _INLINE_CODE: Final = re.compile(r"`+([^`]*)`+")
 _STRONG: Final = re.compile(r"(\*\*|__)(.+?)\1")
+# HTML/SSML/XML tags (<b>, </speak>, <br/>, <break time="1s"/>): a voice reads them out as
+# "less than b slash". Attributes must be name=value, so "if x<y and y>z" is not a tag.
+_TAG: Final = re.compile(
+    r"</?[A-Za-z][\w:.-]*(?:\s+[\w:.-]+\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'<>/=]+))*\s*/?>"
+)
+# Terminal escape sequences (colours, titles) pasted or piped in: "\x1b[31m" is not "31m".
+_ANSI: Final = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_ENTITY: Final = re.compile(r"&(?:#\d{1,7}|#x[0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _STRIKE: Final = re.compile(r"~~(.+?)~~")
 _EM_STAR: Final = re.compile(r"\*(?!\s)([^*]+?)(?<!\s)\*")
 _EM_UNDERSCORE: Final = re.compile(r"(?<!\w)_(?!\s)([^_]+?)(?<!\s)_(?!\w)")
@@ -297,11 +333,15 @@ _SPOKEN_AS_SPACE: Final = frozenset("\n\r\t\v\f\x85\u2028\u2029")
 
 
 def speakable(text: str) -> str:
-    """Text fit for a TTS voice: markdown, pictographs and control characters removed.
+    """Text fit for a TTS voice: markdown, markup tags, pictographs and control characters
+    removed (HTML entities such as ``&amp;`` become their characters).
 
     Returns "" when nothing speakable (no letter or digit) is left.
     """
     text = text.replace("\r\n", "\n")
+    text = _ANSI.sub("", text)
+    text = _TAG.sub(" ", text)
+    text = _ENTITY.sub(lambda m: html.unescape(m.group(0)), text)
     for pattern in (_CODE_FENCE, _RULE):
         text = pattern.sub("", text)
     for pattern in (_HEADING, _BULLET, _BLOCKQUOTE):

@@ -22,10 +22,11 @@ _MAX_PREALLOC_S = 3 * 3600
 """Cap on the duration a header may make us reserve up front (streamed WAVs claim ~13 h)."""
 
 
-def read_audio(path: Path, rate_hz: int = STT_RATE_HZ) -> AudioChunk:
+def read_audio(path: Path, rate_hz: int = STT_RATE_HZ, max_s: float | None = None) -> AudioChunk:
     """Decode ``path`` (WAV, FLAC, MP3, OGG, ...; any rate and channel count) to mono int16.
 
-    Raises ``AudioFileError`` with one line when the file is missing, not audio or empty.
+    Raises ``AudioFileError`` with one line when the file is missing, not audio or empty, or
+    lasts longer than ``max_s`` seconds (decoding stops there: memory stays bounded).
     """
     if rate_hz <= 0:
         raise AudioError(f"cannot decode to a rate of {rate_hz} Hz")
@@ -50,7 +51,7 @@ def read_audio(path: Path, rate_hz: int = STT_RATE_HZ) -> AudioChunk:
     try:
         if not container.streams.audio:
             raise AudioFileError(f"{path} is not an audio file PyAV can decode (no audio stream)")
-        samples = _decode_stream(container, rate_hz, path)
+        samples = _decode_stream(container, rate_hz, path, max_s)
     finally:
         container.close()
     if len(samples) == 0:
@@ -58,14 +59,16 @@ def read_audio(path: Path, rate_hz: int = STT_RATE_HZ) -> AudioChunk:
     return AudioChunk(samples, rate_hz)
 
 
-def _decode_stream(container: Any, rate_hz: int, path: Path) -> PCM:
+def _decode_stream(container: Any, rate_hz: int, path: Path, max_s: float | None) -> PCM:
     import av
 
     stream = container.streams.audio[0]
     resampler = av.AudioResampler(format="s16", layout="mono", rate=rate_hz)
+    limit = None if max_s is None else round(max_s * rate_hz)
     # One growing output buffer sized from the container's duration estimate: decoded frames
     # are copied in once, instead of keeping a list of pieces and concatenating (2x memory).
-    buffer = np.empty(_estimated_samples(container, stream, rate_hz), dtype=np.int16)
+    estimate = _estimated_samples(container, stream, rate_hz)
+    buffer = np.empty(estimate if limit is None else min(estimate, limit + 1), dtype=np.int16)
     filled = 0
 
     def append(frames: list[Any]) -> None:
@@ -73,6 +76,13 @@ def _decode_stream(container: Any, rate_hz: int, path: Path) -> PCM:
         for frame in frames:
             piece = frame.to_ndarray().reshape(-1)
             needed = filled + len(piece)
+            if limit is not None and needed > limit:
+                assert max_s is not None
+                raise AudioFileError(
+                    f"{path} is longer than {_duration_text(max_s)}, the longest recording "
+                    f"taken here; cut it into parts, for example with sox: "
+                    f"sox {path.name} part.wav trim 0 {max_s:g} : newfile : restart"
+                )
             if needed > len(buffer):
                 grown = np.empty(max(needed, len(buffer) * 3 // 2), dtype=np.int16)
                 grown[:filled] = buffer[:filled]
@@ -97,6 +107,13 @@ def _decode_stream(container: Any, rate_hz: int, path: Path) -> PCM:
     if filled < len(buffer) // 2:
         return buffer[:filled].copy()
     return buffer[:filled]
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:g} s"
 
 
 def _estimated_samples(container: Any, stream: Any, rate_hz: int) -> int:

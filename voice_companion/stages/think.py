@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from voice_companion.dialogue.sentences import SentenceSplitter
 from voice_companion.engines import ChatMessage, ChatModel
-from voice_companion.errors import LlmTimeoutError
+from voice_companion.errors import LlmError, LlmTimeoutError
 
 _DONE = object()
 
@@ -64,11 +65,84 @@ async def stream_pieces(
         cancel.set()
 
 
-async def sentences(pieces: AsyncIterator[str], splitter: SentenceSplitter) -> AsyncIterator[str]:
-    """Regroup streamed text into sentences as soon as each is complete."""
-    async for piece in pieces:
-        for sentence in splitter.feed(piece):
-            yield sentence
+async def sentences(
+    pieces: AsyncIterator[str],
+    splitter: SentenceSplitter,
+    flush_after_s: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[str]:
+    """Regroup streamed text into sentences as soon as each is complete.
+
+    ``flush_after_s`` (0: off) bounds how long text may wait for a sentence end: once the
+    first piece of the reply has been awaited that long since the reply began, or a later
+    piece that long since its text arrived, the complete words that have come are yielded
+    as they are. A model that dribbles words without punctuation is heard, not held.
+    If ``pieces`` fails (``LlmError``), the complete words already received are yielded
+    before the error is re-raised: the user hears the partial reply.
+    """
+    started = clock()
+    pending_since: float | None = None
+    emitted = False
+    source = aiter(pieces)
+    next_piece: asyncio.Task[object] | None = None
+
+    def deadline() -> float | None:
+        if not flush_after_s or not splitter.pending:
+            return None
+        since = pending_since if emitted and pending_since is not None else started
+        return since + flush_after_s
+
+    try:
+        while True:
+            if next_piece is None:
+                next_piece = asyncio.ensure_future(_next_or_done(source))
+            due = deadline()
+            timeout = None if due is None else max(0.0, due - clock())
+            done, _ = await asyncio.wait({next_piece}, timeout=timeout)
+            if not done:
+                # Waited long enough for a full stop: say the words that have come.
+                if words := splitter.take_words():
+                    emitted = True
+                    pending_since = clock() if splitter.pending else None
+                    yield words
+                    continue
+                # Only a fragment of a word so far: wait for the next piece itself.
+                await asyncio.wait({next_piece})
+            piece = next_piece.result()
+            next_piece = None
+            if piece is _DONE:
+                break
+            assert isinstance(piece, str)
+            ready = splitter.feed(piece)
+            if ready:
+                emitted, pending_since = True, None
+            for sentence in ready:
+                yield sentence
+            if splitter.pending and pending_since is None:
+                pending_since = clock()
+            due = deadline()
+            if due is not None and clock() >= due and (words := splitter.take_words()):
+                emitted = True
+                pending_since = clock() if splitter.pending else None
+                yield words
+    except LlmError:
+        words = splitter.take_words()
+        splitter.flush()
+        if words:
+            yield words
+        raise
+    finally:
+        if next_piece is not None and not next_piece.done():
+            next_piece.cancel()
+            # Awaited so that the stream's own clean-up (telling the model to stop) runs now.
+            await asyncio.gather(next_piece, return_exceptions=True)
     rest = splitter.flush()
     if rest:
         yield rest
+
+
+async def _next_or_done(source: AsyncIterator[str]) -> object:
+    try:
+        return await anext(source)
+    except StopAsyncIteration:
+        return _DONE
