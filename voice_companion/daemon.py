@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ from voice_companion.audio.microphone import Microphone
 from voice_companion.audio.sinks import AudioSink
 from voice_companion.config import Config
 from voice_companion.control.server import ControlServer
-from voice_companion.errors import ControlError
+from voice_companion.dialogue.persona import Persona
+from voice_companion.engines import Synthesizer
+from voice_companion.errors import CompanionError, ControlError
 from voice_companion.events import (
     Command,
     Event,
@@ -41,6 +43,9 @@ from voice_companion.stages.listen import Listener, ListeningMode
 
 log = logging.getLogger(__name__)
 
+PersonaLoader = Callable[[str], tuple[Persona, Synthesizer]]
+"""Reads a persona by name and loads its voice (blocking; run in a thread)."""
+
 
 class Daemon:
     def __init__(
@@ -53,6 +58,7 @@ class Daemon:
         control_path: Path,
         notifier: Notifier,
         description: dict[str, Any],
+        load_persona: PersonaLoader | None = None,
     ) -> None:
         self._config = config
         self.session = session
@@ -62,6 +68,7 @@ class Daemon:
         self._control_path = control_path
         self._notifier = notifier
         self._description = description
+        self._load_persona = load_persona
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._started = time.monotonic()
@@ -84,6 +91,7 @@ class Daemon:
                     tasks.append(asyncio.create_task(self._keyboard(), name="ptt-keyboard"))
                 self._notifier.ready("listening")
                 log.info("ready; control socket at %s", self._control_path)
+                self.session.introduce()
                 stop = asyncio.create_task(self._stop.wait(), name="stop")
                 done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
                 tasks.append(watchdog)
@@ -97,6 +105,7 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._sink.close()
+            await asyncio.to_thread(self.session.close)
             remove_handlers()
             self._notifier.close()
 
@@ -167,8 +176,16 @@ class Daemon:
                 self._stop.set()
             case ReportStatus():
                 return self.status()
-            case SwitchPersona():
-                raise ControlError("switching personas is not available yet")
+            case SwitchPersona(name=name):
+                if self._load_persona is None:
+                    raise ControlError("this companion cannot switch personas")
+                try:
+                    persona, synthesizer = await asyncio.to_thread(self._load_persona, name)
+                except CompanionError as exc:
+                    raise ControlError(str(exc)) from None
+                await self.session.switch_persona(persona, synthesizer)
+                log.info("now speaking as %s", persona.name)
+                return {"persona": persona.name}
         return {"mode": listener.mode.value, "pressed": listener.pressed}
 
     async def _press(self, events: list[Event]) -> None:
@@ -190,6 +207,7 @@ class Daemon:
             "frames_heard": self.listener.frames_heard,
             "microphone": self._microphone.status,
             "uptime_s": round(time.monotonic() - self._started, 1),
+            "persona": self.session.persona.name,
             "turns": self.session.turns_done,
             "last_turn": timings if self.session.turns_done else None,
             **self._description,

@@ -6,14 +6,14 @@ from datetime import datetime
 
 import pytest
 
-from voice_companion.config import PersonaConfig
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.history import Turn
 from voice_companion.dialogue.memory import MemoryStore, NoMemory, Recollection
-from voice_companion.dialogue.persona import Persona
 from voice_companion.dialogue.prompt import MEMORY_HEADER, prompt_tokens
+from voice_companion.personas.files import read_persona
+from voice_companion.personas.library import shipped_dir
 
-PERSONA = Persona.from_config(PersonaConfig())
+PERSONA = read_persona(shipped_dir() / "robin.toml")
 
 
 class WordMemory(NoMemory):

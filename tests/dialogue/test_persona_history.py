@@ -6,14 +6,13 @@ import dataclasses
 
 import pytest
 
-from voice_companion.config import PersonaConfig
 from voice_companion.dialogue.history import History, Turn
 from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.persona import Persona
 
 
-def test_persona_from_config_and_system_prompt() -> None:
-    persona = Persona.from_config(PersonaConfig(name="Ash", personality="dry and kind"))
+def test_persona_system_prompt() -> None:
+    persona = Persona(name="Ash", personality="dry and kind")
     assert persona.name == "Ash"
     prompt = persona.system_prompt()
     assert "You are Ash" in prompt
@@ -27,7 +26,7 @@ def test_persona_from_config_and_system_prompt() -> None:
 
 
 def test_persona_is_frozen() -> None:
-    persona = Persona.from_config(PersonaConfig())
+    persona = Persona(name="Robin")
     with pytest.raises(dataclasses.FrozenInstanceError):
         persona.name = "Other"  # type: ignore[misc]
 

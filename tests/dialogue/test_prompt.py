@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from voice_companion.config import PersonaConfig
 from voice_companion.dialogue.history import Turn
 from voice_companion.dialogue.memory import Recollection
-from voice_companion.dialogue.persona import Persona
 from voice_companion.dialogue.prompt import (
     INTERRUPTED_MARKER,
     MEMORY_HEADER,
@@ -16,8 +14,10 @@ from voice_companion.dialogue.prompt import (
     format_date,
     prompt_tokens,
 )
+from voice_companion.personas.files import read_persona
+from voice_companion.personas.library import shipped_dir
 
-PERSONA = Persona.from_config(PersonaConfig())
+PERSONA = read_persona(shipped_dir() / "robin.toml")
 BIG = 100_000
 
 

@@ -125,9 +125,15 @@ def phrases() -> dict[str, AudioChunk]:
     return {k: resample(voice.synthesize(t), 16_000) for k, t in texts.items()}
 
 
-def start(rig: PulseRig, tmp: Path, **env: str) -> RunningDaemon:
+def start(rig: PulseRig, tmp: Path, intro: bool = False, **env: str) -> RunningDaemon:
+    """A daemon; without ``intro`` it has told this user it is an AI already and it is quiet
+    hours all day, so it says nothing before it is spoken to (tests/live/test_persona.py
+    covers the greeting and the disclosure)."""
     folder = tmp / f"daemon-{time.monotonic_ns()}"
-    folder.mkdir()
+    (folder / "data").mkdir(parents=True)
+    if not intro:
+        (folder / "data" / "disclosed").write_text("robin\n")
+        env = {"VOICE_COMPANION_CARE_QUIET_HOURS": "00:00-00:00", **env}
     return RunningDaemon(rig, folder, {k: v for k, v in env.items()})
 
 

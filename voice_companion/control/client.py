@@ -13,7 +13,7 @@ from typing import Any
 
 from voice_companion.control.protocol import MAX_LINE_BYTES, encode_line, parse_reply
 from voice_companion.control.server import default_socket_path
-from voice_companion.errors import ControlError
+from voice_companion.errors import ControlError, DaemonNotRunningError
 
 __all__ = ["MAX_REPLY_BYTES", "default_socket_path", "request"]
 
@@ -52,12 +52,12 @@ def _connect(sock: socket.socket, path: Path, timeout_s: float) -> None:
         sock.settimeout(timeout_s)
         sock.connect(os.fspath(path))
     except FileNotFoundError:
-        raise ControlError(
+        raise DaemonNotRunningError(
             f"the companion is not running (no control socket at {path}); "
             "start it with `voice-companion run`"
         ) from None
     except ConnectionRefusedError:
-        raise ControlError(
+        raise DaemonNotRunningError(
             f"the companion is not running (the control socket {path} refused the "
             "connection; it is left over from an earlier run); start it with "
             "`voice-companion run`"
