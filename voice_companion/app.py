@@ -17,7 +17,7 @@ from voice_companion.audio.sources import recording_frames
 from voice_companion.config import BUNDLED, Config, threads_for
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.memory import MemoryStore, NoMemory
-from voice_companion.dialogue.persona import Persona
+from voice_companion.dialogue.persona import Persona, VoiceChoice
 from voice_companion.engines import ChatModel, FrameClassifier, Synthesizer, Transcriber
 from voice_companion.session import Engines, Session
 from voice_companion.stages.endpointer import Endpointer
@@ -27,6 +27,9 @@ from voice_companion.trace import Tracer
 
 if TYPE_CHECKING:
     from voice_companion.daemon import Daemon
+    from voice_companion.dialogue.care import Care
+    from voice_companion.personas.library import PersonaLibrary
+    from voice_companion.voices import Voice
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +89,57 @@ def build_model(config: Config) -> ChatModel:
     )
 
 
-def build_synthesizer(config: Config) -> Synthesizer:
-    from voice_companion.engines import bundled
+def voice_for(
+    config: Config,
+    name: str | None = None,
+    speaker: int = -1,
+    speed: float = 1.0,
+    expressiveness: float = 1.0,
+) -> Voice:
+    """The voice called ``name`` ("bundled", a piper .onnx path or a name from ``voices
+    list``; None: ``tts.voice`` with ``tts.speaker``), with ``speed`` and ``expressiveness``
+    applied on top of its definition's (1.0 keeps them; the product is kept within range).
+    Raises ``ConfigError`` (or its ``ModelNotFoundError``) in one line."""
+    from voice_companion import voices
+    from voice_companion.errors import ConfigError
+
+    if name is None:
+        name, speaker = config.tts.voice, config.tts.speaker
+        try:
+            return voice_for(config, name, speaker, speed, expressiveness)
+        except ConfigError as exc:
+            message = str(exc)
+            if message.startswith("speaker ="):  # name the config key that set it
+                raise ConfigError(f"tts.{message}") from exc
+            raise
+    voice = voices.resolve_voice(name, voices.user_voices_dir(config.data_dir))
+    # Validate the caller's values alone, then combine them, so that a fast persona on a
+    # fast voice is as fast as allowed rather than an error.
+    voice.with_settings(speed=speed, expressiveness=expressiveness)
+    return voice.with_settings(
+        speed=_clamp(voice.speed * speed, voices.SPEED_RANGE),
+        expressiveness=_clamp(voice.expressiveness * expressiveness, voices.EXPRESSIVENESS_RANGE),
+        speaker=speaker if speaker >= 0 else None,
+    )
+
+
+def _clamp(value: float, allowed: tuple[float, float]) -> float:
+    return min(max(value, allowed[0]), allowed[1])
+
+
+def build_synthesizer(config: Config, voice: Voice | None = None) -> Synthesizer:
+    """Piper speaking ``voice`` (default: ``voice_for(config)``); ``tts.length_scale``
+    scales every voice's pace."""
     from voice_companion.engines.tts import PiperSynthesizer
 
-    tts = config.tts
-    path = bundled.piper_voice_path() if tts.voice == BUNDLED else Path(tts.voice).expanduser()
+    voice = voice_for(config) if voice is None else voice.require()
     return PiperSynthesizer(
-        path,
-        speaker=tts.speaker,
-        length_scale=tts.length_scale,
-        threads=threads_for(tts.threads, share=0.5),
+        voice.model_path,
+        speaker=voice.speaker,
+        length_scale=voice.length_scale * config.tts.length_scale,
+        threads=threads_for(config.tts.threads, share=0.5),
+        noise_scale=voice.noise_scale,
+        noise_w_scale=voice.noise_w_scale,
     )
 
 
@@ -106,15 +149,17 @@ def build_classifier(config: Config) -> FrameClassifier:
     return SpeechFrameClassifier(config.vad.aggressiveness, config.vad.silero_threshold)
 
 
-def build_engines(config: Config) -> Engines:
-    """Load the three models side by side (each spends most of its load time off the GIL)."""
+def build_engines(config: Config, persona: Persona | None = None) -> Engines:
+    """Load the three models side by side (each spends most of its load time off the GIL);
+    the voice is ``persona``'s (default: the current persona's)."""
     log.info("loading the speech, language and voice models")
+    voice = persona_voice(config, (persona or current_persona(config)).voice)
 
     async def load() -> Engines:
         transcriber, model, synthesizer = await asyncio.gather(
             asyncio.to_thread(build_transcriber, config),
             asyncio.to_thread(build_model, config),
-            asyncio.to_thread(build_synthesizer, config),
+            asyncio.to_thread(build_synthesizer, config, voice),
         )
         return Engines(transcriber, model, synthesizer)
 
@@ -159,15 +204,47 @@ def warm_up(engines: Engines, dialogue: Dialogue, reply_pieces: int = 4) -> floa
     return spent
 
 
-def build_dialogue(config: Config) -> Dialogue:
+def persona_library(config: Config) -> PersonaLibrary:
+    """The shipped and the user's personas; a persona whose voice cannot be loaded is refused
+    when it is read, not when it first speaks."""
+    from voice_companion.personas.library import PersonaLibrary, shipped_dir, user_dir
+
+    def check_voice(choice: VoiceChoice) -> None:
+        persona_voice(config, choice).require()
+
+    return PersonaLibrary(user_dir(), shipped_dir(), config.data_dir, check_voice)
+
+
+def current_persona(config: Config) -> Persona:
+    """``persona.name``, else the last ``persona use``, else Robin."""
+    return persona_library(config).current(config.persona.name)
+
+
+def persona_voice(config: Config, choice: VoiceChoice) -> Voice:
+    """A persona's voice: its own, or ``tts.voice`` when it names none."""
+    return voice_for(
+        config, choice.name or None, choice.speaker, choice.speed, choice.expressiveness
+    )
+
+
+def build_care(config: Config) -> Care:
+    from voice_companion.dialogue.care import Care
+
+    return Care(config.care, config.data_dir)
+
+
+def build_dialogue(
+    config: Config, persona: Persona | None = None, care: Care | None = None
+) -> Dialogue:
     return Dialogue(
-        persona=Persona.from_config(config.persona),
+        persona=persona or current_persona(config),
         memory=build_memory(config),
         history_turns=config.dialogue.history_turns,
         budget_tokens=int(config.llm.context_tokens * PROMPT_BUDGET_SHARE),
         conversation_id=uuid.uuid4().hex,
         recall_limit=config.memory.recall_limit,
         notes_max_tokens=config.memory.notes_max_tokens,
+        care=care or build_care(config),
     )
 
 
@@ -175,10 +252,13 @@ def build_memory(config: Config) -> MemoryStore:
     """Long-term memory in ``memory.db`` in the data dir, or none when ``memory.enabled`` is off."""
     if not config.memory.enabled:
         return NoMemory()
+    from voice_companion.memory.encryption import open_memory_db
     from voice_companion.memory.longterm import LongTermMemory
 
+    # Opened first: without its key (memory.encrypt) this refuses before a model loads.
+    db = open_memory_db(config.data_dir, config.memory)
     llm = build_model(config) if config.memory.llm_facts else None
-    return LongTermMemory.open(config.data_dir, config.memory, llm=llm)
+    return LongTermMemory(db, config.memory, llm=llm)
 
 
 def build_listener(
@@ -226,7 +306,11 @@ def check_devices(config: Config) -> None:
 
 
 def build_daemon(
-    config: Config, engines: Engines, control_path: Path, trace_path: Path | None = None
+    config: Config,
+    engines: Engines,
+    control_path: Path,
+    trace_path: Path | None = None,
+    dialogue: Dialogue | None = None,
 ) -> Daemon:
     from voice_companion.audio.microphone import Microphone, open_device
     from voice_companion.audio.speaker import SpeakerSink
@@ -245,7 +329,7 @@ def build_daemon(
     listener = build_listener(
         config, ListeningMode(audio.mode), guard, lambda: sink.playing, speculative=True
     )
-    dialogue = build_dialogue(config)
+    dialogue = dialogue or build_dialogue(config)
     warm_up(engines, dialogue)  # before READY: the first turn is then as fast as the rest
     session = Session(
         config,
@@ -267,8 +351,21 @@ def build_daemon(
             "tts": config.tts.voice,
         },
     }
+
+    def load_persona(name: str) -> tuple[Persona, Synthesizer]:
+        persona = persona_library(config).load(name)
+        return persona, build_synthesizer(config, persona_voice(config, persona.voice))
+
     return Daemon(
-        config, session, listener, microphone, sink, control_path, Notifier.from_env(), description
+        config,
+        session,
+        listener,
+        microphone,
+        sink,
+        control_path,
+        Notifier.from_env(),
+        description,
+        load_persona,
     )
 
 
@@ -304,6 +401,7 @@ async def run_recording(
         await sink.close()
     finally:
         tracer.close()
+        dialogue.close()
     return RunSummary(turns=session.turns_done, output_s=sink.audio().duration_s)
 
 

@@ -34,18 +34,23 @@ def _one_of(*choices: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PersonaConfig:
-    """Who the companion is."""
+    """Which persona file speaks (``voice-companion persona list``)."""
 
-    name: str = "Robin"
-    personality: str = (
-        "warm, curious and gently funny; a good listener who cares about the person "
-        "they are talking to"
-    )
-    speaking_style: str = (
-        "short, natural spoken sentences; one or two sentences per reply unless asked for more; "
-        "no lists, no markdown, no emoji"
-    )
-    greeting: str = "Hi, I'm Robin. I'm an AI companion, and I'm listening."
+    name: str = ""
+    """A persona's file name or name; "" means the last ``persona use``, else Robin."""
+
+
+@dataclass(frozen=True)
+class CareConfig:
+    """Looking after the user: breaks, crisis resources, quiet hours."""
+
+    break_after_min: int = field(default=120, metadata=_rng(0, 24 * 60))
+    region: str = ""
+    """Country code (ISO 3166, e.g. "GB") for the crisis line; "" takes it from $LANG."""
+    crisis_line: str = ""
+    """Your own words for where to find help, said instead of the built-in line."""
+    quiet_hours: str = ""
+    """"HH:MM-HH:MM" (local time) when nothing is said unprompted; "" for none."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +139,10 @@ class TtsConfig:
     """Text-to-speech with piper."""
 
     voice: str = BUNDLED
+    """"bundled", a piper .onnx path, or a voice name (``voice_companion.voices``)."""
     speaker: int = field(default=-1, metadata=_rng(-1, 10_000))
     length_scale: float = field(default=1.0, metadata=_rng(0.3, 3.0))
+    """Multiplies the voice's own pace (above 1 is slower)."""
     sentence_pause_ms: int = field(default=150, metadata=_rng(0, 2000))
     threads: int = field(default=0, metadata=_rng(0, 256))
     """CPU threads for the voice (onnxruntime), 0 means half the cores."""
@@ -155,6 +162,10 @@ class DialogueConfig:
     first_clause_chars: int = field(default=16, metadata=_rng(0, 2000))
     """The first spoken piece of a reply may end at a comma, colon, semicolon or dash once
     it is this long, so speaking starts early; 0: only at a sentence end."""
+    flush_after_ms: int = field(default=4000, metadata=_rng(0, 60_000))
+    """Reply text waiting for a sentence end is spoken up to its last whole word once it
+    has waited this long (the first piece: since the reply began), so a model that sends
+    words without punctuation is still heard; 0: off."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,12 @@ class MemoryConfig:
     """Prompt tokens for what is known about the user (profile and facts)."""
     busy_timeout_ms: int = field(default=5000, metadata=_rng(0, 600_000))
     """How long to wait for another process holding the database, milliseconds."""
+    encrypt: bool = False
+    """Keep memory.db encrypted with SQLCipher; without the key the companion will not start."""
+    key_source: str = field(
+        default="auto", metadata=_one_of("auto", "env", "keyring", "credential", "prompt")
+    )
+    """Where the passphrase comes from; auto tries env, keyring, credential, prompt in turn."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +213,7 @@ class Config:
     tts: TtsConfig = field(default_factory=TtsConfig)
     dialogue: DialogueConfig = field(default_factory=DialogueConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
+    care: CareConfig = field(default_factory=CareConfig)
     data_dir: Path = field(default_factory=lambda: default_data_dir())
     source: str = "defaults"
     """Where the file part came from, for messages."""
@@ -211,6 +229,7 @@ SECTIONS: dict[str, type[Any]] = {
     "tts": TtsConfig,
     "dialogue": DialogueConfig,
     "memory": MemoryConfig,
+    "care": CareConfig,
 }
 
 
@@ -259,6 +278,9 @@ def load_config(
         source=source,
     )
     check_model_paths(config)
+    from voice_companion.dialogue.care import check_care
+
+    check_care(config.care)
     if config.push_to_talk.key:
         from voice_companion.control.keyboard import key_code
 
@@ -378,7 +400,9 @@ def check_model_paths(config: Config) -> None:
                 f"{label} = {value!r}: no such file or folder; "
                 f"give an existing path or {BUNDLED!r} for the default"
             )
-    if config.tts.voice != BUNDLED:
+    # A voice name (not a path) is looked up when the voice is built: `voices list` must
+    # still work to show the names when the configured one is wrong.
+    if config.tts.voice != BUNDLED and _looks_like_path(config.tts.voice):
         voice = Path(config.tts.voice).expanduser()
         sidecar = voice.with_name(voice.name + ".json")
         if not sidecar.is_file():

@@ -13,12 +13,14 @@
     ├── MemoryStoreError           the long-term memory (memory.db) cannot be used
     │   ├── MemoryBusyError        the database stayed locked past the busy timeout
     │   ├── MemoryNotFoundError    no memory has the id that was asked for
-    │   └── MemoryFormatError      an export or LoCoMo file is malformed
+    │   ├── MemoryFormatError      an export or LoCoMo file is malformed
+    │   └── MemoryKeyError         encrypted memory: no key, a wrong key, or plaintext
     └── EngineError                a third-party engine failed at run time
         ├── VadError
         ├── SttError
         ├── TtsError
         ├── EmbedderError          the sentence-embedding model failed
+        ├── SentimentError         the text-sentiment lexicon (VADER) failed
         └── LlmError
             └── LlmTimeoutError    the model did not answer in time
 
@@ -41,6 +43,10 @@ class ConfigError(CompanionError):
 
 class ModelNotFoundError(ConfigError):
     """A configured model file or folder does not exist."""
+
+
+class PersonaError(ConfigError):
+    """A persona file is invalid, missing, or cannot be installed; the message names it."""
 
 
 class AudioError(CompanionError):
@@ -71,6 +77,11 @@ class MemoryFormatError(MemoryStoreError):
     """A memory export or a LoCoMo conversation file is not in the expected layout."""
 
 
+class MemoryKeyError(MemoryStoreError):
+    """memory.db encryption: no key is available, the key is wrong, or the file's state
+    (encrypted or plaintext) does not match ``memory.encrypt``."""
+
+
 class EngineError(CompanionError):
     """A third-party engine failed while running."""
 
@@ -91,6 +102,10 @@ class EmbedderError(EngineError):
     """The sentence-embedding model could not be loaded or run."""
 
 
+class SentimentError(EngineError):
+    """The text-sentiment lexicon (VADER) could not be loaded or run."""
+
+
 class LlmError(EngineError):
     """The language model failed or returned something unusable."""
 
@@ -101,3 +116,7 @@ class LlmTimeoutError(LlmError):
 
 class ControlError(CompanionError):
     """The control socket could not be served or reached, or a request on it is malformed."""
+
+
+class DaemonNotRunningError(ControlError):
+    """No companion is listening on the control socket."""

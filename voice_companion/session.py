@@ -9,6 +9,7 @@ the turn task, flushes the sink, and the history keeps only what the user heard.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import threading
@@ -20,6 +21,7 @@ from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import AudioSink
 from voice_companion.config import Config
 from voice_companion.dialogue.dialogue import Dialogue
+from voice_companion.dialogue.persona import Persona
 from voice_companion.dialogue.sentences import SentenceSplitter
 from voice_companion.engines import ChatModel, Synthesizer, Transcriber
 from voice_companion.errors import LlmError, SttError
@@ -95,6 +97,53 @@ class Session:
         self.state = State.IDLE
         self.last_timings = TurnTimings()
         self.turns_done = 0
+        self._disclosure: str | None = None
+        self._greetings = 0
+
+    def close(self) -> None:
+        """Close what the conversation holds open (the long-term memory)."""
+        self._dialogue.close()
+
+    @property
+    def persona(self) -> Persona:
+        return self._dialogue.persona
+
+    def introduce(self) -> None:
+        """Greet the user, unless it is their quiet hours, and say that the companion is an
+        AI the first time this persona speaks with them: before the greeting, or before the
+        first reply when there is no greeting (EU AI Act, art. 50)."""
+        persona, care = self._dialogue.persona, self._dialogue.care
+        if care is not None and care.needs_disclosure(persona.key):
+            self._disclosure = persona.ai_disclosure
+        if care is None or not care.quiet_now():
+            self.say(persona.greeting_for(index=self._greetings))
+            self._greetings += 1
+
+    async def switch_persona(self, persona: Persona, synthesizer: Synthesizer) -> None:
+        """Become ``persona``, with its voice: the current turn stops, the recent
+        conversation starts afresh (long-term memory stays), and the new persona greets."""
+        await self.interrupt()
+        self._waiting = deque(w for w in self._waiting if isinstance(w, UtteranceEnded))
+        self._engines = dataclasses.replace(self._engines, synthesizer=synthesizer)
+        self._dialogue.persona = persona
+        self._dialogue.history.clear()
+        self._disclosure = None
+        self._tracer.emit("persona", name=persona.name)
+        self.introduce()
+
+    async def _disclosed_first(self, replies: AsyncIterator[str]) -> AsyncIterator[str]:
+        """``replies``, after the AI disclosure while it has not been heard yet."""
+        if self._disclosure is not None:
+            yield self._disclosure
+        async for reply in replies:
+            yield reply
+
+    def _note_disclosure(self, progress: SpeechProgress) -> None:
+        """Once the user has heard the disclosure in full, it is not said again."""
+        care, disclosure = self._dialogue.care, self._disclosure
+        if disclosure is not None and care is not None and disclosure in progress.played:
+            care.disclosed(self._dialogue.persona.key)
+            self._disclosure = None
 
     async def run(self, events: AsyncIterator[Event]) -> None:
         """Handle ``events`` until the input ends, then finish the turns still waiting."""
@@ -169,7 +218,7 @@ class Session:
         interrupted = True
         try:
             await speak(
-                _one(text),
+                self._disclosed_first(_one(text)),
                 self._engines.synthesizer,
                 self._sink,
                 progress,
@@ -179,6 +228,7 @@ class Session:
             )
             interrupted = False
         finally:
+            self._note_disclosure(progress)
             self._tracer.emit("said", text=progress.heard_text, interrupted=interrupted)
 
     def _resumes_unheard_turn(self, start_s: float) -> bool:
@@ -271,7 +321,9 @@ class Session:
         log.debug("heard: %s", text)
         if text:
             # Kept now, before any reply: nothing the user said is lost if the reply fails.
-            self._dialogue.record_user(text, duration_s=utterance.audio.duration_s)
+            self._dialogue.record_user(
+                text, duration_s=utterance.audio.duration_s, audio=utterance.audio
+            )
         first_token: list[float] = []
         interrupted = True
         stop_model = threading.Event()
@@ -294,7 +346,7 @@ class Session:
                 replies = self._reply_sentences(text, first_token, stop_model)
             self.state = State.SPEAKING
             await speak(
-                replies,
+                self._disclosed_first(replies),
                 self._engines.synthesizer,
                 self._sink,
                 progress,
@@ -306,6 +358,7 @@ class Session:
             interrupted = False
         finally:
             stop_model.set()
+            self._note_disclosure(progress)
             if asyncio.current_task() is not self._abandoning:
                 self._finish_turn(
                     text, progress, interrupted, started, end_t, stt_done, first_token
@@ -343,6 +396,9 @@ class Session:
         )
         self.last_timings = timings
         self.turns_done += 1
+        care = self._dialogue.care
+        if text and care is not None and (reminder := care.break_reminder()):
+            self.say(reminder)
         tracer.emit("turn_end", interrupted=interrupted, **timings.as_dict())
 
     async def _reply_sentences(
@@ -361,7 +417,11 @@ class Session:
             pieces = stream_pieces(
                 self._engines.model, messages, config.llm.read_timeout_s, stop_model
             )
-            async for sentence in sentences(_timed(pieces, first_token, self._tracer), splitter):
+            async for sentence in sentences(
+                _timed(pieces, first_token, self._tracer),
+                splitter,
+                config.dialogue.flush_after_ms / 1000,
+            ):
                 key = " ".join(sentence.lower().split())
                 if key in said:
                     # Small models loop ("I'm here to help. I'm here to help. ..."): a

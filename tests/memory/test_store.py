@@ -82,11 +82,15 @@ def test_another_process_reads_while_one_writes(tmp_path: Path) -> None:
         )
         reader = MemoryDb(tmp_path / "memory.db", busy_timeout_ms=200)
         assert [t.text for t in reader.turns()] == ["first words"]
+        # Past the busy timeout a turn is queued, not lost (tests/faults/test_locked.py).
+        assert reader.add_turn(NewTurn("c1", AT, "user", "blocked", "c1:3")).id < 0
         with pytest.raises(MemoryBusyError, match="locked by another process"):
-            reader.add_turn(NewTurn("c1", AT, "user", "blocked", "c1:3"))
-    reader.add_turn(NewTurn("c1", AT, "user", "after the lock", "c1:3"))
-    assert [t.text for t in writer.turns()] == ["first words", "uncommitted", "after the lock"]
-    reader.close()
+            reader.forget([1])
+    reader.add_turn(NewTurn("c1", AT, "user", "after the lock", "c1:4"))
+    reader.close()  # waits for the queue
+    assert [t.text for t in writer.turns()] == [
+        "first words", "uncommitted", "blocked", "after the lock"
+    ]  # fmt: skip
     writer.close()
 
 

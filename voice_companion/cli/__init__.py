@@ -19,12 +19,17 @@ from pathlib import Path
 from voice_companion import __version__
 from voice_companion.cli import control, service
 from voice_companion.cli import memory as memory_cli
+from voice_companion.cli import persona as persona_cli
+from voice_companion.cli import voices as voices_cli
 from voice_companion.config import Config, load_config
 from voice_companion.errors import CompanionError, ConfigError, UsageError
 
 log = logging.getLogger("voice_companion")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+TRANSCRIBE_MAX_S = 600
+"""Longest recording ``transcribe`` takes, seconds: whisper gets the file as one utterance
+(30 minutes took 45 s and 1.8 GB of memory, with "you" written for every silent window)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,12 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a WAV file instead of asking the running companion to say it",
     )
 
-    transcribe = commands.add_parser("transcribe", help="print what a recording says")
+    transcribe = commands.add_parser(
+        "transcribe",
+        help="print what a recording says",
+        description="Print what a recording says (one utterance or a short recording: at "
+        f"most {TRANSCRIBE_MAX_S // 60} minutes; `run --input` answers longer ones).",
+    )
     transcribe.add_argument("file", type=Path, metavar="FILE")
     transcribe.add_argument("--json", action="store_true", help="print a JSON object")
     control.add_parsers(commands)
     service.add_parsers(commands)
     memory_cli.add_parsers(commands)
+    voices_cli.add_parsers(commands)
+    persona_cli.add_parsers(commands)
     return parser
 
 
@@ -194,7 +206,11 @@ def _run_live(config: Config, args: argparse.Namespace) -> int:
     control_path = default_socket_path()
     try:
         app.check_devices(config)  # before loading the models: a quick answer
-        daemon = app.build_daemon(config, app.build_engines(config), control_path, args.trace)
+        # The memory (and its key, when encrypted) before the models: a refusal is quick.
+        dialogue = app.build_dialogue(config)
+        daemon = app.build_daemon(
+            config, app.build_engines(config, dialogue.persona), control_path, args.trace, dialogue
+        )
     except AudioDeviceError as exc:
         if not sys.stdin.isatty():
             raise
@@ -211,9 +227,13 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty()
     model = app.build_model(config)
     dialogue = app.build_dialogue(config)
-    name = config.persona.name
+    persona, care = dialogue.persona, dialogue.care
+    name = persona.name
     if interactive:
-        print(f"{name}: {config.persona.greeting}  (Ctrl-D to leave)")
+        print(f"{name}: {persona.greeting_for()}  (Ctrl-D to leave)")
+        if care is not None and care.needs_disclosure(persona.key):
+            print(f"{name}: {persona.ai_disclosure}")
+            care.disclosed(persona.key)
 
     async def answer(line: str) -> str:
         pieces: list[str] = []
@@ -227,19 +247,22 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
             print()
         return " ".join("".join(pieces).split())
 
-    while True:
-        try:
-            line = input("you: " if interactive else "")
-        except EOFError:
-            break
-        if not line.strip():
-            continue
-        reply = asyncio.run(answer(line.strip()))
-        if not interactive:
-            print(
-                json.dumps({"you": line.strip(), "reply": reply}) if args.json else reply,
-                flush=True,
-            )
+    try:
+        while True:
+            try:
+                line = input("you: " if interactive else "")
+            except EOFError:
+                break
+            if not line.strip():
+                continue
+            reply = asyncio.run(answer(line.strip()))
+            if not interactive:
+                print(
+                    json.dumps({"you": line.strip(), "reply": reply}) if args.json else reply,
+                    flush=True,
+                )
+    finally:
+        dialogue.close()
     return EXIT_OK
 
 
@@ -275,7 +298,8 @@ def _cmd_transcribe(config: Config, args: argparse.Namespace) -> int:
     from voice_companion import app
     from voice_companion.engines.decode import read_audio
 
-    recording = read_audio(args.file)
+    # Whisper takes the file as one utterance: memory and time grow with its length.
+    recording = read_audio(args.file, max_s=TRANSCRIBE_MAX_S)
     transcript = app.build_transcriber(config).transcribe(recording)
     if args.json:
         print(
@@ -300,4 +324,6 @@ COMMANDS = {
     **control.COMMANDS,
     **service.COMMANDS,
     **memory_cli.COMMANDS,
+    **voices_cli.COMMANDS,
+    **persona_cli.COMMANDS,
 }

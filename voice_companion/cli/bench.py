@@ -130,3 +130,173 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
     return value
+
+
+# -- bench soak --------------------------------------------------------------------------------
+
+
+def add_soak_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``soak`` to the ``bench`` subcommands; returns its parser."""
+    soak: argparse.ArgumentParser = bench_subparsers.add_parser(
+        "soak",
+        help="memory, file descriptors, threads and latency drift over a long run",
+        description="Loop the recorded utterances, conversation after conversation, through "
+        "the real pipeline with the configured models; report resident memory growth (MB per "
+        "hour after the warm-up, from a fitted line), open file descriptors and threads at the "
+        "start and the end, and the median response latency of the first quarter of the turns "
+        "against the last quarter.",
+    )
+    soak.add_argument(
+        "--minutes",
+        type=positive_float,
+        default=10.0,
+        metavar="N",
+        help="how long to run, minutes (10; fractions allowed; checked between conversations)",
+    )
+    soak.add_argument("--turns", type=positive_int, metavar="N", help="stop after N turns")
+    soak.add_argument(
+        "--conversation",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="utterances per conversation (8)",
+    )
+    soak.add_argument(
+        "--utterances",
+        type=Path,
+        metavar="DIR",
+        help="folder with manifest.json and the recordings (default: tests/data/utterances)",
+    )
+    soak.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
+    soak.set_defaults(bench_command="soak", bench_handler=cmd_soak)
+    return soak
+
+
+def cmd_soak(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion.bench import latency, soak
+
+    folder = args.utterances or latency.default_utterances_dir()
+    utterances = latency.load_utterances(folder)
+    log.info("soaking for %g minutes with the configured models", args.minutes)
+    report = soak.run(
+        config,
+        utterances,
+        minutes=args.minutes,
+        max_turns=args.turns,
+        conversation_turns=args.conversation,
+        progress=log.info,
+    )
+    results = report.as_dict()
+    print(format_soak(results))
+    _write_json(args.json, results)
+    return EXIT_OK
+
+
+def format_soak(results: dict[str, Any]) -> str:
+    """The human table: memory, descriptors, threads, latency drift."""
+    rss, fds, threads = results["rss_mb"], results["fds"], results["threads"]
+    latency = results["latency_p50_s"]
+    return "\n".join(
+        [
+            f"soak: {results['conversations']} conversations, {results['turns']} turns "
+            f"({results['replies']} answered) in {results['seconds'] / 60:.1f} min; "
+            f"warm-up {results['warm_up_s']:.0f} s",
+            f"{'':<26} {'start':>9} {'end':>9} {'max':>9}",
+            f"{'resident memory (MB)':<26} {rss['start']:>9.1f} {rss['end']:>9.1f} "
+            f"{rss['max']:>9.1f}",
+            f"{'open file descriptors':<26} {fds['start']:>9} {fds['end']:>9} {fds['max']:>9}",
+            f"{'threads (Python)':<26} {threads['start']:>9} {threads['end']:>9} "
+            f"{threads['max']:>9}",
+            f"{'threads (OS)':<26} {threads['os_start']:>9} {threads['os_end']:>9} "
+            f"{threads['os_max']:>9}",
+            f"resident memory growth after warm-up: {_num(rss['growth_mb_per_h'])} MB/h "
+            f"(line fitted through {rss['samples_fitted']} samples; target under 5)",
+            f"response latency p50: first quarter {_num(latency['first_quarter'])} s, "
+            f"last quarter {_num(latency['last_quarter'])} s",
+            f"load average {results['machine']['loadavg_before']} -> "
+            f"{results['machine']['loadavg_after']} on {results['machine']['cores']} cores",
+        ]
+    )
+
+
+# -- bench crash -------------------------------------------------------------------------------
+
+
+def add_crash_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``crash`` to the ``bench`` subcommands; returns its parser."""
+    crash: argparse.ArgumentParser = bench_subparsers.add_parser(
+        "crash",
+        help="kill -9 the chat at random moments; count turns lost and integrity failures",
+        description="Start `voice-companion chat --json` on a scratch data folder, feed it "
+        "turns, kill it with SIGKILL at a random moment, check memory.db (every turn whose "
+        "reply was printed must be there; PRAGMA integrity_check must say ok), and again. "
+        "The language model is a scripted OpenAI-compatible server in this process: the "
+        "memory store is what is under test.",
+    )
+    crash.add_argument(
+        "--runs", type=positive_int, default=1000, metavar="N", help="kills (1000)"
+    )
+    crash.add_argument("--seed", type=int, metavar="N", help="seed for the kill moments")
+    crash.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="work in DIR and keep it (memory.db, the chat's stderr); default: a temporary one",
+    )
+    crash.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
+    crash.set_defaults(bench_command="crash", bench_handler=cmd_crash)
+    return crash
+
+
+def cmd_crash(config: Config, args: argparse.Namespace) -> int:
+    import tempfile
+
+    from voice_companion.bench import crash
+
+    log.info("killing the chat %d times; this takes a while", args.runs)
+    if args.keep is not None:
+        report = crash.run(args.runs, args.keep, args.seed, progress=log.info)
+    else:
+        with tempfile.TemporaryDirectory(prefix="vc-crash-") as tmp:
+            report = crash.run(args.runs, Path(tmp), args.seed, progress=log.info)
+    results = report.as_dict()
+    print(format_crash(results))
+    _write_json(args.json, results)
+    return EXIT_OK if results["turns_lost"] == 0 and not results["integrity_failures"] else 1
+
+
+def format_crash(results: dict[str, Any]) -> str:
+    lines = [
+        f"crash: {results['runs']} kills (seed {results['seed']}) in "
+        f"{results['seconds']:.0f} s",
+        f"  turns sent {results['turns_sent']}, confirmed (reply printed) "
+        f"{results['turns_confirmed']}, lost {results['turns_lost']}",
+        f"  integrity_check ok after {results['integrity_ok']} of {results['runs']} kills",
+        f"  killed mid-turn after a confirmed turn: {results['killed_mid_turn']}; "
+        f"before the first reply: {results['killed_before_first_reply']} (kills within "
+        f"{results['start_window_s']:.2f} s of the start, or {results['turn_window_s']:.2f} s "
+        "after the first reply)",
+        f"  turns in memory.db at the end: {results['store_turns']}",
+    ]
+    lines += [f"  LOST: {text}" for text in results["lost"]]
+    lines += [f"  INTEGRITY: {text}" for text in results["integrity_failures"]]
+    return "\n".join(lines)
+
+
+def _write_json(path: Path | None, results: dict[str, Any]) -> None:
+    if path is None:
+        return
+    try:
+        path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise CompanionError(f"cannot write {path}: {exc}") from exc
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from voice_companion.audio.chunk import AudioChunk
 from voice_companion.dialogue import commands
+from voice_companion.dialogue.care import Care
 from voice_companion.dialogue.commands import (
     Command,
     Confirm,
@@ -22,15 +24,19 @@ from voice_companion.dialogue.commands import (
 )
 from voice_companion.dialogue.history import History, Turn
 from voice_companion.dialogue.memory import MemoryStore, Recollection
+from voice_companion.dialogue.mood import MoodEstimate, MoodReader, mood_hint
 from voice_companion.dialogue.persona import Persona
 from voice_companion.dialogue.prompt import build_messages, estimate_tokens, prompt_tokens
 from voice_companion.engines import ChatMessage
+from voice_companion.errors import CompanionError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RECALL_LIMIT = 5
 """Recollections asked of the memory store per turn."""
 DEFAULT_NOTES_MAX_TOKENS = 200
+LORE_SCAN_TURNS = 4
+"""Recent turns whose words can bring up a lorebook entry, besides the new words."""
 SUMMARY_FACTS = 6
 """Facts said aloud for "what do you remember about me?"."""
 
@@ -56,6 +62,8 @@ class Dialogue:
         conversation_id: str,
         recall_limit: int = DEFAULT_RECALL_LIMIT,
         notes_max_tokens: int = DEFAULT_NOTES_MAX_TOKENS,
+        care: Care | None = None,
+        mood: MoodReader | None = None,
     ) -> None:
         if budget_tokens <= 0:
             raise ValueError(f"budget_tokens must be positive, got {budget_tokens}")
@@ -68,6 +76,9 @@ class Dialogue:
         self._budget_tokens = budget_tokens
         self._recall_limit = recall_limit
         self._notes_max_tokens = notes_max_tokens
+        self._care = care
+        # How the user seems each turn; the voice baseline starts from the remembered turns.
+        self._mood = mood if mood is not None else MoodReader(baseline=memory.voice_baseline())
         self._pending: _Pending | None = None
         self._awaiting: ForgetTopic | None = None
         # The last user turn that was stored, and the reply stored after it: "forget that".
@@ -81,10 +92,21 @@ class Dialogue:
     def memory(self) -> MemoryStore:
         return self._memory
 
+    @property
+    def care(self) -> Care | None:
+        return self._care
+
+    def close(self) -> None:
+        """Close the long-term memory (its background indexing finishes first)."""
+        self._memory.close()
+
     # -- recording --------------------------------------------------------------------------
 
-    def record_user(self, text: str, duration_s: float | None = None) -> None:
-        """Keep the user's words now, before any reply. Memory commands are not kept."""
+    def record_user(
+        self, text: str, duration_s: float | None = None, audio: AudioChunk | None = None
+    ) -> None:
+        """Keep the user's words now, before any reply, with how they seemed (from ``audio``
+        too, when spoken). Memory commands are not kept."""
         text = text.strip()
         if not text:
             return
@@ -92,13 +114,23 @@ class Dialogue:
         if command is None and self._awaiting is not None:
             log.info("forgetting cancelled: the user moved on")
             self._awaiting = None
-        turn = Turn("user", text, duration_s=duration_s)
+        mood = self._read_mood(text, audio) if command is None else None
+        turn = Turn("user", text, duration_s=duration_s, mood=mood)
         stored_id: int | None = None
         if command is None:
             self._history.append(turn)
             stored_id = self._memory.record(turn, self.conversation_id)
             self._last_stored = [(turn, stored_id)]
         self._pending = _Pending(turn, stored_id, command)
+
+    def _read_mood(self, text: str, audio: AudioChunk | None) -> MoodEstimate | None:
+        try:
+            mood = self._mood.read(text, audio)
+        except (CompanionError, ValueError, FloatingPointError) as exc:
+            log.warning("could not read the mood of this turn: %s", exc)
+            return None
+        log.debug("mood: %s (confidence %.2f)", mood.label, mood.confidence)
+        return mood
 
     def record_reply(self, heard: str, interrupted: bool) -> None:
         """Keep the part of the reply the user heard (nothing, when they heard nothing)."""
@@ -138,8 +170,8 @@ class Dialogue:
     # -- commands ---------------------------------------------------------------------------
 
     def command_reply(self, user_text: str) -> str | None:
-        """The answer to a memory command ("forget that", ...), handled before the model;
-        None when ``user_text`` is ordinary conversation."""
+        """The answer given without the model: to a memory command ("forget that", ...), or
+        the crisis reply; None when ``user_text`` is ordinary conversation."""
         pending = self._pending
         if pending is not None and pending.turn.text == user_text.strip():
             command = pending.command
@@ -149,7 +181,9 @@ class Dialogue:
                 self._pending = _Pending(Turn("user", user_text.strip()), None, command)
         match command:
             case None:
-                return None
+                # Talk of self-harm is answered with fixed words and real resources, never
+                # left to the model; the user's words are kept like any others.
+                return self._care.crisis_reply(user_text) if self._care is not None else None
             case RecallAboutMe():
                 return self._what_i_remember()
             case ForgetLast():
@@ -215,8 +249,10 @@ class Dialogue:
         recent = self._history.recent()
         pending = self._pending
         exclude_id: int | None = None
+        hint: str | None = None
         if pending is not None and pending.turn.text == user_text.strip():
             exclude_id = pending.stored_id
+            hint = mood_hint(pending.turn.mood)
             if recent and recent[-1] is pending.turn:
                 recent = recent[:-1]  # recorded already: it is the new text, not history
         recollections: list[Recollection] = []
@@ -233,8 +269,18 @@ class Dialogue:
                 and (exclude_id is None or r.turn_id != exclude_id)
             ][: self._recall_limit]
         notes = self._fit_notes(self._memory.notes())
+        # The persona's lore the last words bring up, and its after-history instructions:
+        # per turn, so with the new words, never in the cached system message.
+        scanned = [t.text for t in recent[-LORE_SCAN_TURNS:]] + [user_text]
+        context = [*self.persona.context_for(scanned), *([hint] if hint else [])]
         messages = build_messages(
-            self.persona, recent, recollections, user_text, self._budget_tokens, notes
+            self.persona,
+            recent,
+            recollections,
+            user_text,
+            self._budget_tokens,
+            notes,
+            "\n".join(context) or None,
         )
         log.debug(
             "prompt: %d messages, about %d tokens, %d recollections and %d notes offered",

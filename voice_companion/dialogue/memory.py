@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from voice_companion.dialogue.history import Turn
+from voice_companion.dialogue.mood import VoiceBaseline
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,12 @@ class MemoryStore(Protocol):
         ...
 
     def summary(self, limit: int) -> list[str]:
-        """Up to ``limit`` facts about the user, in the second person, to be said aloud."""
+        """Up to ``limit`` things about the user, in the second person, to be said aloud:
+        facts, and how they seemed lately ("you sounded tired on Sunday")."""
+        ...
+
+    def voice_baseline(self) -> VoiceBaseline:
+        """The user's usual voice, from their remembered voice turns."""
         ...
 
     def topic_matches(self, topic: str) -> TopicMatches:
@@ -73,6 +79,11 @@ class MemoryStore(Protocol):
 
     def forget(self, turn_ids: Sequence[int], fact_ids: Sequence[int]) -> int:
         """Erase these turns and facts for real; how many were erased."""
+        ...
+
+    def close(self) -> None:
+        """Finish background work and close: native threads must not outlive the process's
+        orderly exit (onnxruntime aborts when torn down under a running inference)."""
         ...
 
 
@@ -94,8 +105,14 @@ class NoMemory:
     def summary(self, limit: int) -> list[str]:
         return []
 
+    def voice_baseline(self) -> VoiceBaseline:
+        return VoiceBaseline()
+
     def topic_matches(self, topic: str) -> TopicMatches:
         return TopicMatches()
 
     def forget(self, turn_ids: Sequence[int], fact_ids: Sequence[int]) -> int:
         return 0
+
+    def close(self) -> None:
+        return None

@@ -19,12 +19,13 @@ from pathlib import Path
 from voice_companion.config import MemoryConfig, threads_for
 from voice_companion.dialogue.history import Turn
 from voice_companion.dialogue.memory import Recollection, TopicMatches
+from voice_companion.dialogue.mood import BASELINE_WINDOW, VoiceBaseline
 from voice_companion.engines import ChatModel
 from voice_companion.engines.embedder import DIMENSIONS, MODEL_ID, Embedder, Vectors
 from voice_companion.errors import CompanionError, EmbedderError
 from voice_companion.memory.facts import FactBook, FactExtractor, LlmExtractor, RuleExtractor
 from voice_companion.memory.facts import describe as describe_fact
-from voice_companion.memory.profile import build_profile
+from voice_companion.memory.profile import build_profile, recent_mood_line
 from voice_companion.memory.retrieval import Hit, RankWeights, Retriever, fts_query, vector_blob
 from voice_companion.memory.store import FILENAME, Fact, MemoryDb, NewTurn, StoredTurn
 
@@ -138,6 +139,7 @@ class LongTermMemory:
                 source_id=f"{conversation_id[:8]}:{seq}",
                 duration_s=turn.duration_s,
                 interrupted=turn.interrupted,
+                mood=turn.mood,
             )
         )
         if turn.role == "user":
@@ -171,7 +173,13 @@ class LongTermMemory:
 
     def summary(self, limit: int) -> list[str]:
         facts = _by_importance(self.db.facts(valid_only=True))
-        return [describe_fact(f, you=True) for f in facts[:limit]]
+        said = [describe_fact(f, you=True) for f in facts[:limit]]
+        felt = recent_mood_line(self._user_turns(), self._clock())
+        return [*said[: limit - 1], felt] if felt and limit > 0 else said
+
+    def voice_baseline(self) -> VoiceBaseline:
+        spoken = [t.mood.prosody for t in self._user_turns() if t.mood and t.mood.prosody]
+        return VoiceBaseline.of(spoken[-BASELINE_WINDOW:])
 
     def topic_matches(self, topic: str) -> TopicMatches:
         topic = " ".join(topic.split())

@@ -5,6 +5,13 @@ foreign keys on, ``secure_delete`` on (deleted text is overwritten, not just unl
 versioned schema migrated forward on open. Other processes (the CLI while the daemon runs) open
 the same file; writers wait up to ``busy_timeout_ms`` for each other.
 
+A live turn (and what is learnt from it) that still finds the file locked after a second (or
+the busy timeout, when shorter) is not dropped and does not hold up the reply any longer: it is
+queued in order, in this process, and a "memory-writer" thread writes it as soon as the other
+process lets go; ``close`` (and process exit: the thread is not a daemon) waits for the queue.
+Until then it is committed nowhere: a crash while it waits loses that queued write, and only
+that.
+
 Forgetting is real: ``forget_turns`` deletes the rows, rebuilds the full-text index (so no
 term of the forgotten text is left in its segments) and checkpoints the write-ahead log with
 TRUNCATE, so the text is gone from ``memory.db`` and ``memory.db-wal`` alike.
@@ -16,13 +23,16 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from voice_companion.audio.prosody import Prosody
+from voice_companion.dialogue.mood import LABELS, MoodEstimate
 from voice_companion.errors import MemoryBusyError, MemoryNotFoundError, MemoryStoreError
 
 log = logging.getLogger(__name__)
@@ -89,6 +99,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX fact_sources_turn ON fact_sources(turn_id)",
     ),
+    # 2: each user turn's mood estimate and, when spoken, how it was spoken.
+    (
+        "ALTER TABLE turns ADD COLUMN mood_label TEXT",
+        "ALTER TABLE turns ADD COLUMN mood_valence REAL",
+        "ALTER TABLE turns ADD COLUMN mood_arousal REAL",
+        "ALTER TABLE turns ADD COLUMN mood_confidence REAL",
+        "ALTER TABLE turns ADD COLUMN mood_named INTEGER",
+        "ALTER TABLE turns ADD COLUMN speech_s REAL",
+        "ALTER TABLE turns ADD COLUMN speech_rate_sps REAL",
+        "ALTER TABLE turns ADD COLUMN loudness_dbfs REAL",
+        "ALTER TABLE turns ADD COLUMN pitch_hz REAL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -110,6 +132,8 @@ class StoredTurn:
     duration_s: float | None
     interrupted: bool
     source_id: str
+    mood: MoodEstimate | None = None
+    """How the user seemed (user turns recorded by the dialogue; None otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +173,7 @@ class NewTurn:
     duration_s: float | None = None
     interrupted: bool = False
     id: int | None = None
+    mood: MoodEstimate | None = None
 
 
 @dataclass(frozen=True)
@@ -165,24 +190,36 @@ class MemoryStats:
     wal_bytes: int
 
 
+Connector = Callable[[Path, float], sqlite3.Connection]
+"""Opens memory.db given its path and busy timeout in seconds (SQLCipher, with a key, is one)."""
+
+
+def connect_plain(path: Path, timeout_s: float) -> sqlite3.Connection:
+    """An unencrypted connection (``memory.encrypt = false``)."""
+    return sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+
+
 class MemoryDb:
     """A connection to memory.db, usable from several threads (one lock serialises them)."""
 
-    def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, path: Path, busy_timeout_ms: int = 5000, connect: Connector = connect_plain
+    ) -> None:
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.RLock()
+        # Writes refused past the busy timeout, in order, and the ids their rows got.
+        self._deferred: deque[_Deferred] = deque()
+        self._landed: dict[int, int] = {}
+        self._next_placeholder = 0
+        self._writer: threading.Thread | None = None
+        self._closed = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise MemoryStoreError(f"cannot create the folder for {path}: {exc}") from exc
         try:
-            self._conn = sqlite3.connect(
-                path,
-                timeout=busy_timeout_ms / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+            self._conn = connect(path, busy_timeout_ms / 1000)
         except sqlite3.Error as exc:
             raise MemoryStoreError(f"cannot open {path}: {exc}") from exc
         try:
@@ -225,7 +262,16 @@ class MemoryDb:
                 log.info("memory.db schema migrated to version %d", version)
 
     def close(self) -> None:
+        self._wait_deferred(max(DRAIN_ON_CLOSE_S, self._busy_timeout_ms / 1000))
         with self._lock:
+            self._closed = True
+            if self._deferred:
+                log.error(
+                    "%s stayed locked by another process: %d queued memory writes are lost",
+                    self.path,
+                    len(self._deferred),
+                )
+                self._deferred.clear()
             self._conn.close()
 
     def __enter__(self) -> MemoryDb:
@@ -293,6 +339,125 @@ class MemoryDb:
         with self._lock, self._errors():
             yield self._conn
 
+    # -- writes queued while another process holds the file ----------------------------------
+
+    def _write_or_defer(
+        self, write: Callable[[sqlite3.Connection], int], turn: NewTurn | None = None
+    ) -> int:
+        """Run ``write`` in a transaction now and return what it returns (a row id). When the
+        file stays locked past the busy timeout, or earlier writes wait already (order is
+        kept), queue it for the writer thread and return a negative placeholder id instead."""
+        with self._lock:
+            if not self._deferred:
+                try:
+                    with self._waiting_at_most(QUEUE_AFTER_MS), self.transaction() as conn:
+                        return write(conn)
+                except MemoryBusyError:
+                    log.warning(
+                        "%s is locked by another process; what was said is kept and written "
+                        "as soon as it lets go",
+                        self.path,
+                    )
+            self._next_placeholder -= 1
+            self._deferred.append(_Deferred(self._next_placeholder, write, turn))
+            if self._writer is None or not self._writer.is_alive():
+                # Not a daemon: the process does not exit with queued memories unwritten.
+                self._writer = threading.Thread(target=self._drain, name="memory-writer")
+                self._writer.start()
+            return self._next_placeholder
+
+    @contextmanager
+    def _waiting_at_most(self, wait_ms: int) -> Iterator[None]:
+        """A shorter busy timeout for what runs inside (the caller holds the lock)."""
+        full_ms = self._busy_timeout_ms
+        self._busy_timeout_ms = min(wait_ms, full_ms)
+        self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        try:
+            yield
+        finally:
+            self._busy_timeout_ms = full_ms
+            self._conn.execute(f"PRAGMA busy_timeout = {int(full_ms)}")
+
+    def _drain(self) -> None:
+        """The writer thread: write the queue in order as soon as the lock is free."""
+        delay_s = 0.02
+        give_up = time.monotonic() + DEFERRED_GIVE_UP_S
+        while not self._drain_once():
+            if time.monotonic() > give_up:
+                with self._lock:
+                    log.error(
+                        "%s stayed locked for %d s: %d queued memory writes are lost",
+                        self.path,
+                        DEFERRED_GIVE_UP_S,
+                        len(self._deferred),
+                    )
+                    self._deferred.clear()
+                return
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 0.25)
+
+    def _drain_once(self) -> bool:
+        """Write what is queued, one transaction each; False when the file is still locked."""
+        conn = self._conn
+        while True:
+            with self._lock:
+                if self._closed or not self._deferred:
+                    return True
+                entry = self._deferred[0]
+                # Try the lock without waiting: readers in this process share the connection
+                # and must not stand behind a busy wait.
+                conn.execute("PRAGMA busy_timeout = 0")
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:
+                    return False
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+                try:
+                    row_id = entry.write(conn)
+                    conn.execute("COMMIT")
+                except Exception as exc:  # this thread's end: say so, and keep the rest going
+                    conn.execute("ROLLBACK")
+                    log.error("%s: a queued memory write failed and is dropped: %s", self.path, exc)
+                    row_id = 0
+                self._deferred.popleft()
+                if entry.turn is not None:
+                    self._landed[entry.placeholder] = row_id
+
+    def _wait_deferred(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the queued writes to land; True when none is left."""
+        writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(timeout_s)
+        return not self._deferred
+
+    @property
+    def queued_writes(self) -> int:
+        """Writes waiting for another process to let go of the file."""
+        return len(self._deferred)
+
+    def _resolved(self, turn_ids: Iterable[int]) -> list[int]:
+        """Row ids for ``turn_ids``: placeholders of landed turns mapped, others dropped."""
+        out = []
+        for turn_id in turn_ids:
+            real = self._landed.get(turn_id, 0) if turn_id < 0 else turn_id
+            if real > 0:
+                out.append(real)
+        return out
+
+    def _unqueue(self, turn_ids: Iterable[int]) -> list[int]:
+        """Take still-queued turns out of the queue (they are never written); the row ids of
+        the others."""
+        ids = list(turn_ids)
+        with self._lock:
+            waiting = {i for i in ids if i < 0 and i not in self._landed}
+            if waiting:
+                kept = [d for d in self._deferred if d.placeholder not in waiting]
+                self._deferred = deque(kept)
+                for turn_id in waiting:
+                    self._landed[turn_id] = 0
+            return self._resolved(ids)
+
     # -- conversations and turns ------------------------------------------------------------
 
     def ensure_conversation(
@@ -305,13 +470,23 @@ class MemoryDb:
             )
 
     def add_turn(self, turn: NewTurn) -> StoredTurn:
-        """Store one turn, durably (committed and synced before this returns)."""
-        with self.transaction() as conn:
+        """Store one turn, durably (committed and synced before this returns); or, when another
+        process holds the file past the busy timeout, queue it (see the module docstring): its
+        id is then a negative placeholder that the other methods taking ids understand."""
+
+        def write(conn: sqlite3.Connection) -> int:
             conn.execute(
                 "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, 'live')",
                 (turn.conversation_id, turn.at.isoformat()),
             )
-            turn_id = self._insert_turn(conn, turn)
+            return self._insert_turn(conn, turn)
+
+        turn_id = self._write_or_defer(write, turn)
+        if turn_id < 0:
+            return StoredTurn(
+                turn_id, turn.conversation_id, turn.at, turn.speaker, turn.text,
+                turn.duration_s, turn.interrupted, turn.source_id, mood=turn.mood,
+            )  # fmt: skip
         return self.turn(turn_id)
 
     def add_turns(self, turns: Iterable[NewTurn]) -> list[int]:
@@ -323,7 +498,9 @@ class MemoryDb:
     def _insert_turn(conn: sqlite3.Connection, turn: NewTurn) -> int:
         cursor = conn.execute(
             "INSERT INTO turns(id, conversation_id, at, ts, speaker, text, duration_s,"
-            " interrupted, source_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " interrupted, source_id, mood_label, mood_valence, mood_arousal, mood_confidence,"
+            " mood_named, speech_s, speech_rate_sps, loudness_dbfs, pitch_hz)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 turn.id,
                 turn.conversation_id,
@@ -334,11 +511,13 @@ class MemoryDb:
                 turn.duration_s,
                 int(turn.interrupted),
                 turn.source_id,
+                *_mood_row(turn.mood),
             ),
         )
         return int(cursor.lastrowid or 0)
 
     def count_turns(self, conversation_id: str | None = None) -> int:
+        """Turns stored, and queued to be (see ``add_turn``)."""
         with self.reading() as conn:
             if conversation_id is None:
                 row = conn.execute("SELECT count(*) FROM turns").fetchone()
@@ -346,7 +525,13 @@ class MemoryDb:
                 row = conn.execute(
                     "SELECT count(*) FROM turns WHERE conversation_id = ?", (conversation_id,)
                 ).fetchone()
-            return int(row[0])
+            queued = sum(
+                1
+                for d in self._deferred
+                if d.turn is not None
+                and conversation_id in (None, d.turn.conversation_id)
+            )
+            return int(row[0]) + queued
 
     def turn(self, turn_id: int) -> StoredTurn:
         found = self.turns_by_id([turn_id])
@@ -450,6 +635,8 @@ class MemoryDb:
         return [(int(r[0]), str(r[1])) for r in rows]
 
     def put_embeddings(self, model: str, vectors: Iterable[tuple[int, bytes]]) -> None:
+        if self._deferred:
+            return  # the file is locked: vectors are derived, and made again later
         with self.transaction() as conn:
             # A turn forgotten meanwhile has no row to attach to: skip it, silently.
             conn.executemany(
@@ -492,8 +679,14 @@ class MemoryDb:
         valid_to: datetime | None = None,
         superseded_by: int | None = None,
     ) -> int:
-        """Store a fact; ``supersedes`` are older facts it replaces (kept, marked invalid)."""
-        with self.transaction() as conn:
+        """Store a fact; ``supersedes`` are older facts it replaces (kept, marked invalid).
+
+        Queued behind the turns it was learnt from when they are (see ``add_turn``)."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            sources = self._resolved(source_turn_ids)
+            if source_turn_ids and not sources:
+                return 0  # its turns were forgotten while queued: so is the fact
             cursor = conn.execute(
                 "INSERT INTO facts(id, kind, key, value, valid_from, valid_to, event_date,"
                 " superseded_by, extractor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -512,20 +705,26 @@ class MemoryDb:
             new_id = int(cursor.lastrowid or 0)
             conn.executemany(
                 "INSERT OR IGNORE INTO fact_sources(fact_id, turn_id) VALUES (?, ?)",
-                [(new_id, t) for t in source_turn_ids],
+                [(new_id, t) for t in sources],
             )
             conn.executemany(
                 "UPDATE facts SET valid_to = ?, superseded_by = ? WHERE id = ?",
                 [(valid_from.isoformat(), new_id, old) for old in supersedes],
             )
-        return new_id
+            return new_id
+
+        return self._write_or_defer(write)
 
     def add_fact_source(self, fact_id: int, turn_id: int) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO fact_sources(fact_id, turn_id) VALUES (?, ?)",
-                (fact_id, turn_id),
-            )
+        def write(conn: sqlite3.Connection) -> int:
+            for source in self._resolved([turn_id]):
+                conn.execute(
+                    "INSERT OR IGNORE INTO fact_sources(fact_id, turn_id) VALUES (?, ?)",
+                    (fact_id, source),
+                )
+            return 0
+
+        self._write_or_defer(write)
 
     def facts(self, valid_only: bool = True, key: str | None = None) -> list[Fact]:
         """Facts, oldest first."""
@@ -581,7 +780,12 @@ class MemoryDb:
         turns and facts deleted. The text is overwritten in the database file (secure_delete),
         the full-text index is rebuilt without it, and the write-ahead log is truncated.
         """
-        turn_ids = sorted(set(turn_ids))
+        with self._lock:
+            queued = len(self._deferred)
+            turn_ids = sorted(set(self._unqueue(turn_ids)))
+            unqueued = queued - len(self._deferred)
+        if not turn_ids and not fact_ids:
+            return unqueued, 0  # only queued turns: gone without touching the locked file
         with self.transaction() as conn:
             fact_set = set(fact_ids) | set(self.facts_from_turns(turn_ids))
             deleted_facts = 0
@@ -610,13 +814,18 @@ class MemoryDb:
                 conn.execute("INSERT INTO turns_fts(turns_fts) VALUES ('rebuild')")
         if deleted_turns or deleted_facts:
             self.checkpoint()
-        return deleted_turns, deleted_facts
+        return deleted_turns + unqueued, deleted_facts
 
     def retract_turn(self, turn_id: int) -> None:
         """Remove a turn that was stored but then superseded by a longer version of itself
         (the user resumed speaking): an ordinary delete, not a forgetting."""
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM turns WHERE id = ?", (turn_id,))
+        for real_id in self._unqueue([turn_id]):
+
+            def write(conn: sqlite3.Connection, real_id: int = real_id) -> int:
+                conn.execute("DELETE FROM turns WHERE id = ?", (real_id,))
+                return 0
+
+            self._write_or_defer(write)
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database and truncate it to zero bytes.
@@ -662,8 +871,28 @@ class MemoryDb:
         return stats
 
 
+QUEUE_AFTER_MS = 1000
+"""A turn (or what is learnt from it) waits at most this long, or ``busy_timeout_ms`` when
+shorter, for another process to let go before it is queued: the reply waits for the write."""
+DEFERRED_GIVE_UP_S = 600
+"""A queued write still refused after this long is dropped, loudly."""
+DRAIN_ON_CLOSE_S = 10.0
+"""``close`` waits at least this long for queued writes to land."""
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """A write refused past the busy timeout; ``placeholder`` is the id handed out for it."""
+
+    placeholder: int
+    write: Callable[[sqlite3.Connection], int]
+    turn: NewTurn | None = None
+
+
 _TURN_SELECT = (
-    "SELECT id, conversation_id, at, speaker, text, duration_s, interrupted, source_id FROM turns"
+    "SELECT id, conversation_id, at, speaker, text, duration_s, interrupted, source_id,"
+    " mood_label, mood_valence, mood_arousal, mood_confidence, mood_named, speech_s,"
+    " speech_rate_sps, loudness_dbfs, pitch_hz FROM turns"
 )
 _FACT_SELECT = (
     "SELECT id, kind, key, value, valid_from, valid_to, event_date, superseded_by, extractor"
@@ -681,7 +910,42 @@ def _turn(row: Sequence[Any]) -> StoredTurn:
         duration_s=None if row[5] is None else float(row[5]),
         interrupted=bool(row[6]),
         source_id=str(row[7]),
+        mood=_mood(row[8:17]),
     )
+
+
+def _mood_row(mood: MoodEstimate | None) -> tuple[Any, ...]:
+    if mood is None:
+        return (None,) * 9
+    p = mood.prosody
+    return (
+        mood.label, mood.valence, mood.arousal, mood.confidence, int(mood.named),
+        None if p is None else p.speech_s,
+        None if p is None else p.rate_sps,
+        None if p is None else p.loudness_dbfs,
+        None if p is None else p.pitch_hz,
+    )  # fmt: skip
+
+
+def _mood(row: Sequence[Any]) -> MoodEstimate | None:
+    label, valence, arousal, confidence, named, speech_s, rate, loudness, pitch = row
+    if label not in LABELS:
+        return None
+    spoken = speech_s is not None
+    return MoodEstimate(
+        label=label,
+        valence=float(valence or 0.0),
+        arousal=None if arousal is None else float(arousal),
+        confidence=float(confidence or 0.0),
+        prosody=Prosody(float(speech_s), _num(rate), _num(loudness), _num(pitch))
+        if spoken
+        else None,
+        named=bool(named),
+    )
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _fact(row: Sequence[Any], sources: tuple[int, ...]) -> Fact:

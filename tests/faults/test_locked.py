@@ -1,0 +1,228 @@
+"""memory.db locked by another process for longer than the busy timeout: the user is answered,
+the writes are queued in order and land once the lock is released; nothing is lost.
+
+The lock is held by a real second process (``BEGIN EXCLUSIVE``, held until the test says so)
+against a real ``voice-companion chat --json`` process. The language model is the scripted
+OpenAI-compatible server of the crash benchmark (a real HTTP server; the store is under test).
+"""
+
+from __future__ import annotations
+
+import json
+import selectors
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from voice_companion.bench.crash import scripted_llm
+from voice_companion.memory.store import MemoryDb, NewTurn
+
+WAIT_S = 30.0
+"""Upper bound on any one wait (never a measurement)."""
+
+LOCKER = textwrap.dedent(
+    """
+    import sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    conn.execute("INSERT INTO conversations(id, started_at) VALUES ('locker', '2026-01-01')")
+    print("locked", flush=True)
+    sys.stdin.readline()
+    conn.execute("COMMIT")
+    print("released", flush=True)
+    """
+)
+
+
+class Lines:
+    """Reads a subprocess's stdout line by line, never waiting past a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self._stream = proc.stdout
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(proc.stdout, selectors.EVENT_READ)
+
+    def next(self, what: str) -> str:
+        if not self._selector.select(WAIT_S):
+            raise AssertionError(f"no {what} within {WAIT_S:g} s")
+        return self._stream.readline().strip()
+
+
+@pytest.fixture
+def chat(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Lines, Path]]:
+    with scripted_llm() as url:
+        config = tmp_path / "companion.toml"
+        config.write_text(
+            f'[llm]\nbackend = "openai"\nbase_url = "{url}"\nmodel = "scripted"\n'
+            "[memory]\ndense = false\nbusy_timeout_ms = 200\n",
+            encoding="utf-8",
+        )
+        data = tmp_path / "data"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "voice_companion", "--config", str(config),
+             "--data-dir", str(data), "chat", "--json"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            yield proc, Lines(proc), data / "memory.db"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(WAIT_S)
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+def _say(proc: subprocess.Popen[str], lines: Lines, text: str) -> str:
+    assert proc.stdin is not None
+    proc.stdin.write(text + "\n")
+    proc.stdin.flush()
+    answer = json.loads(lines.next(f"reply to {text!r}"))
+    assert answer["you"] == text
+    return str(answer["reply"])
+
+
+def _turns(db: Path) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(db)
+    try:
+        return [(r[0], r[1]) for r in conn.execute("SELECT speaker, text FROM turns ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def test_a_turn_during_a_long_lock_is_answered_and_written_after(
+    chat: tuple[subprocess.Popen[str], Lines, Path],
+) -> None:
+    proc, lines, db = chat
+    assert "(run 0 turn 0)" in _say(proc, lines, "Hello there (run 0 turn 0)")
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert Lines(locker).next("lock") == "locked"
+        # Held until the test releases it: far past the 200 ms busy timeout.
+        first = _say(proc, lines, "My sister Ana lives in Porto (run 1 turn 1)")
+        second = _say(proc, lines, "I love coffee in the morning (run 1 turn 2)")
+        assert "(run 1 turn 1)" in first and "(run 1 turn 2)" in second  # answered, locked
+        assert len(_turns(db)) == 2  # the test can fail: nothing could be written yet
+        assert locker.poll() is None
+        assert locker.stdin is not None
+        locker.stdin.write("release\n")
+        locker.stdin.flush()
+        assert Lines(locker).next("release") == "released"
+    finally:
+        if locker.poll() is None:
+            locker.kill()
+        locker.communicate(timeout=WAIT_S)
+    # The chat is still running: its writer thread lands the queue on its own, in order.
+    deadline = time.monotonic() + WAIT_S
+    while len(_turns(db)) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _turns(db)[2:] == [
+        ("user", "My sister Ana lives in Porto (run 1 turn 1)"),
+        ("assistant", first),
+        ("user", "I love coffee in the morning (run 1 turn 2)"),
+        ("assistant", second),
+    ]
+    conn = sqlite3.connect(db)
+    try:
+        # What was learnt from the queued turn points at the row it finally got.
+        learnt = conn.execute(
+            "SELECT f.value, t.text FROM facts f JOIN fact_sources s ON s.fact_id = f.id"
+            " JOIN turns t ON t.id = s.turn_id WHERE f.key = 'relation:sister'"
+        ).fetchall()
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+    assert learnt == [("Ana", "My sister Ana lives in Porto (run 1 turn 1)")]
+    assert proc.stdin is not None
+    proc.stdin.close()
+    assert proc.wait(WAIT_S) == 0
+
+
+def test_queued_turns_land_on_exit_when_the_lock_ends_first(
+    chat: tuple[subprocess.Popen[str], Lines, Path],
+) -> None:
+    """Input ends while the writes are still queued: the process waits for them, then exits."""
+    proc, lines, db = chat
+    _say(proc, lines, "Hello there (run 0 turn 0)")
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert Lines(locker).next("lock") == "locked"
+    reply = _say(proc, lines, "The train was late again (run 2 turn 1)")
+    assert proc.stdin is not None and locker.stdin is not None
+    proc.stdin.close()  # the chat's input is over, its queue is not
+    time.sleep(0.5)
+    assert proc.poll() is None  # the test can fail: still waiting to write
+    locker.stdin.write("release\n")
+    locker.stdin.flush()
+    locker.communicate(timeout=WAIT_S)
+    assert proc.wait(WAIT_S) == 0
+    assert _turns(db)[-2:] == [
+        ("user", "The train was late again (run 2 turn 1)"),
+        ("assistant", reply),
+    ]
+
+
+def test_kill_9_while_writes_are_queued_loses_only_those(
+    chat: tuple[subprocess.Popen[str], Lines, Path],
+) -> None:
+    """The limit of the guarantee, stated as a test: a queued turn is committed nowhere, so a
+    crash before the lock ends loses it; everything committed before is intact."""
+    proc, lines, db = chat
+    first = _say(proc, lines, "Hello there (run 0 turn 0)")
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(db)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert Lines(locker).next("lock") == "locked"
+    _say(proc, lines, "The train was late again (run 3 turn 1)")
+    proc.kill()
+    proc.wait(WAIT_S)
+    assert locker.stdin is not None
+    locker.stdin.write("release\n")
+    locker.stdin.flush()
+    locker.communicate(timeout=WAIT_S)
+    assert _turns(db) == [("user", "Hello there (run 0 turn 0)"), ("assistant", first)]
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+
+
+def test_forgetting_a_queued_turn_means_it_is_never_written(tmp_path: Path) -> None:
+    path = tmp_path / "memory.db"
+    with MemoryDb(path) as setup:
+        setup.ensure_conversation("c1", _at())
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    db = MemoryDb(path, busy_timeout_ms=100)
+    try:
+        secret = db.add_turn(NewTurn("c1", _at(), "user", "my secret is zanzibar", "c1:1"))
+        kept = db.add_turn(NewTurn("c1", _at(), "user", "the weather is fine", "c1:2"))
+        assert secret.id < 0 and kept.id < 0 and db.queued_writes == 2
+        db.forget([secret.id])
+        assert db.queued_writes == 1
+        locker.execute("COMMIT")
+    finally:
+        db.close()  # waits for the queue to land
+        locker.close()
+    with MemoryDb(path) as after:
+        assert [t.text for t in after.turns()] == ["the weather is fine"]
+
+
+def _at() -> datetime:
+    return datetime(2026, 1, 1, tzinfo=UTC)
