@@ -124,11 +124,16 @@ class SoakReport:
     warm_up_s: float
     seconds: float
     machine: dict[str, Any] = field(default_factory=dict)
+    fixed_warm_up_s: float | None = None
+    """A warm-up asked for (``--warm-up``), instead of the default rule."""
 
     @property
     def fit_from_s(self) -> float:
         """Where the fitted period starts: the end of the first conversation, or the first
-        fifth of the run when that is longer, but never past half of the run."""
+        fifth of the run when that is longer, but never past half of the run; or the warm-up
+        asked for (at most nine tenths of the run)."""
+        if self.fixed_warm_up_s is not None:
+            return min(self.fixed_warm_up_s, self.seconds * 0.9)
         return min(max(self.warm_up_s, self.seconds / 5), self.seconds / 2)
 
     def _after_warm_up(self) -> list[Sample]:
@@ -187,6 +192,7 @@ def run(
     conversation_turns: int = CONVERSATION_TURNS,
     engines: Engines | None = None,
     progress: Callable[[str], None] = lambda _line: None,
+    warm_up_minutes: float | None = None,
 ) -> SoakReport:
     """Load the models (unless given), warm up, then answer conversations until ``minutes``
     have passed (checked between turns) or ``max_turns`` turns were answered."""
@@ -239,6 +245,7 @@ def run(
             "loadavg_before": loadavg_before,
             "loadavg_after": _loadavg(),
         },
+        fixed_warm_up_s=None if warm_up_minutes is None else warm_up_minutes * 60,
     )
 
 

@@ -155,6 +155,13 @@ def add_soak_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
     )
     soak.add_argument("--turns", type=positive_int, metavar="N", help="stop after N turns")
     soak.add_argument(
+        "--warm-up",
+        type=positive_float,
+        metavar="MIN",
+        help="minutes left out of the memory fit (default: the first conversation or a fifth "
+        "of the run, whichever is longer, at most half of it)",
+    )
+    soak.add_argument(
         "--conversation",
         type=positive_int,
         default=8,
@@ -185,6 +192,7 @@ def cmd_soak(config: Config, args: argparse.Namespace) -> int:
         max_turns=args.turns,
         conversation_turns=args.conversation,
         progress=log.info,
+        warm_up_minutes=args.warm_up,
     )
     results = report.as_dict()
     print(format_soak(results))
