@@ -82,7 +82,7 @@ def build_model(config: Config) -> ChatModel:
         # a prompt 2-6 times slower than 1 does (measured), so prompt evaluation takes half
         # the cores too. Speech-to-text runs alone and takes them all.
         threads=threads_for(llm.threads, share=0.5),
-        batch_threads=threads_for(llm.batch_threads, share=0.5),
+        batch_threads=threads_for(llm.batch_threads),
         max_reply_tokens=llm.max_reply_tokens,
         temperature=llm.temperature,
         repeat_penalty=llm.repeat_penalty,

@@ -138,6 +138,13 @@ class Session:
         async for reply in replies:
             yield reply
 
+    def _split(self, text: str) -> AsyncIterator[str]:
+        """``text`` in spoken sentences (a long `say` or a crisis reply is synthesised and
+        heard sentence by sentence, so it starts sooner and an interruption knows where)."""
+        splitter = SentenceSplitter(max_chars=self._config.dialogue.sentence_max_chars)
+        parts = [*splitter.feed(text), splitter.flush() or ""]
+        return _pieces([p for p in parts if p.strip()])
+
     def _note_disclosure(self, progress: SpeechProgress) -> None:
         """Once the user has heard the disclosure in full, it is not said again."""
         care, disclosure = self._dialogue.care, self._disclosure
@@ -218,7 +225,7 @@ class Session:
         interrupted = True
         try:
             await speak(
-                self._disclosed_first(_one(text)),
+                self._disclosed_first(self._split(text)),
                 self._engines.synthesizer,
                 self._sink,
                 progress,
@@ -341,7 +348,7 @@ class Session:
             if not text:
                 replies = _one(self._config.dialogue.not_heard)
             elif (answer := self._dialogue.command_reply(text)) is not None:
-                replies = _one(answer)
+                replies = self._split(answer)
             else:
                 replies = self._reply_sentences(text, first_token, stop_model)
             self.state = State.SPEAKING
@@ -450,6 +457,11 @@ def _joined(first: UtteranceEnded, second: UtteranceEnded) -> UtteranceEnded:
 
 async def _one(text: str) -> AsyncIterator[str]:
     yield text
+
+
+async def _pieces(texts: list[str]) -> AsyncIterator[str]:
+    for text in texts:
+        yield text
 
 
 async def _timed(

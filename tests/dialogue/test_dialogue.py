@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.history import Turn
 from voice_companion.dialogue.memory import MemoryStore, NoMemory, Recollection
-from voice_companion.dialogue.prompt import MEMORY_HEADER, prompt_tokens
+from voice_companion.dialogue.prompt import MEMORY_HEADER, NOTES_HEADER, prompt_tokens
+from voice_companion.engines import ChatMessage
 from voice_companion.personas.files import read_persona
 from voice_companion.personas.library import shipped_dir
 
@@ -107,3 +109,50 @@ def test_invalid_arguments() -> None:
         Dialogue(PERSONA, NoMemory(), history_turns=2, budget_tokens=0, conversation_id="c")
     with pytest.raises(ValueError):
         Dialogue(PERSONA, NoMemory(), 2, 100, "c", recall_limit=-1)
+
+
+class NotedMemory(WordMemory):
+    """Notes that change whenever a fact is learnt, as the long-term memory's do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.facts: list[str] = []
+
+    def notes(self) -> list[str]:
+        return list(self.facts)
+
+    def forget(self, turn_ids: Sequence[int], fact_ids: Sequence[int]) -> int:
+        self.facts.clear()
+        return super().forget(turn_ids, fact_ids)
+
+
+def test_notes_stay_put_for_the_cache_until_the_history_turns_over_or_something_is_forgotten() -> (
+    None
+):
+    memory = NotedMemory()
+    memory.facts.append("The user's name is Sam.")
+    d = Dialogue(
+        PERSONA,
+        memory,
+        history_turns=3,
+        budget_tokens=1500,
+        conversation_id="c",
+        notes_refresh_turns=3,
+    )
+
+    def notes_in(messages: list[ChatMessage]) -> str:
+        return "\n".join(m.content for m in messages if m.content.startswith(NOTES_HEADER))
+
+    def turn(text: str) -> str:
+        d.record_user(text)
+        messages = d.messages_for(text)
+        d.record_reply("Okay.", interrupted=False)
+        return notes_in(messages)
+
+    assert "Sam" in turn("Hi there")
+    memory.facts.append("The user has a dog called Rex.")
+    # learnt mid-conversation: it is in the history, and the notes ahead of it do not change
+    assert [("Rex" in turn(f"line {n}")) for n in range(3)] == [False, False, True]
+    d.record_user("forget that")
+    d.command_reply("forget that")
+    assert "Sam" not in turn("and now?")  # forgotten: out of the prompt at once

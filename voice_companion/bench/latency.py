@@ -254,7 +254,9 @@ class SequentialSession:
         stt_done = tracer.now()
         tracer.emit("transcript", text=text, stt_s=round(stt_done - started, 4))
         if text:
-            self._dialogue.record_user(text, duration_s=utterance.audio.duration_s)
+            self._dialogue.record_user(
+                text, duration_s=utterance.audio.duration_s, audio=utterance.audio
+            )
         if not text:
             sentences = [config.dialogue.not_heard]
         elif (answer := self._dialogue.command_reply(text)) is not None:

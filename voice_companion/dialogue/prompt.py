@@ -36,6 +36,8 @@ NOTES_HEADER: Final = (
     "words are in quotes):"
 )
 NOW_PREFIX: Final = "The user now says: "
+MAX_QUOTE_CHARS: Final = 200
+"""Longest recollection quoted, in characters."""
 
 _MONTHS: Final = (
     "January", "February", "March", "April", "May", "June",
@@ -69,6 +71,10 @@ def quote_recollection(rec: Recollection) -> str:
     its quote or fake a new line of the prompt.
     """
     text = " ".join(rec.text.replace("“", '"').replace("”", '"').split())
+    if len(text) > MAX_QUOTE_CHARS:
+        # Every token quoted is evaluated before the first word of the reply: a long
+        # monologue is recalled by its start.
+        text = text[:MAX_QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
     if rec.speaker == "user":
         who = "the user said"
     elif rec.speaker == "assistant":

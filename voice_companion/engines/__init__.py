@@ -8,12 +8,20 @@ frame, one utterance, one sentence, one token.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from voice_companion.audio.chunk import AudioChunk
+
+# OpenMP's waiting threads (CTranslate2's) spin by default. On two cores shared by the
+# speech model, the language model, the voice and the microphone, a descheduled thread left
+# the others spinning: a 0.5 s transcription took up to 11 s under load. Waiting threads
+# sleep instead. OpenMP reads this when its runtime loads, so it is set here, before any
+# engine's library is imported; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 Role = Literal["system", "user", "assistant"]
 
