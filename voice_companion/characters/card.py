@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import os
 import re
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from voice_companion.atomic import write_atomic
 from voice_companion.characters.lorebook import (
     Lorebook,
     _string,
@@ -442,16 +441,6 @@ def _placeholder_png() -> bytes:
 
 def _write_atomic(path: Path, blob: bytes) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        write_atomic(path, blob)
     except OSError as exc:
-        raise CardError(f"{path}: cannot write the card ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise CardError(f"{path}: cannot write the card ({exc.strerror or exc})") from None

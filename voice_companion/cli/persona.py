@@ -328,7 +328,9 @@ def _switch(config: Config, library: Any, name: str) -> int:
 
 def _edit(config: Config, args: argparse.Namespace) -> int:
     """Edit a copy in $VISUAL/$EDITOR; the file changes only if the result is a valid persona."""
-    from voice_companion.personas.files import read_persona, write_atomic
+    from voice_companion.atomic import write_atomic
+    from voice_companion.personas.files import read_persona
+    from voice_companion.personas.library import card_name
 
     library = _library(config)
     path = library.path_of(args.name or library.current_name(config.persona.name))
@@ -341,7 +343,7 @@ def _edit(config: Config, args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         draft = Path(tmp) / path.name
         shutil.copyfile(path, draft)
-        card = _card_beside(path)
+        card = path.parent / card_name(path) if card_name(path) else None
         if card is not None:
             shutil.copyfile(card, Path(tmp) / card.name)
         while True:
@@ -359,16 +361,6 @@ def _edit(config: Config, args: argparse.Namespace) -> int:
         write_atomic(target, draft.read_bytes())
     print(f"saved {target}")
     return EXIT_OK
-
-
-def _card_beside(path: Path) -> Path | None:
-    import tomllib
-
-    try:
-        name = tomllib.loads(path.read_text(encoding="utf-8")).get("card")
-    except (OSError, ValueError):
-        return None
-    return path.parent / name if isinstance(name, str) and name else None
 
 
 def _export(config: Config, args: argparse.Namespace) -> int:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from voice_companion.atomic import atomic_file
 from voice_companion.audio.chunk import PCM, STT_RATE_HZ, AudioChunk
 from voice_companion.errors import AudioError, AudioFileError
 
@@ -129,23 +127,12 @@ def _estimated_samples(container: Any, stream: Any, rate_hz: int) -> int:
 
 def write_wav(path: Path, chunk: AudioChunk) -> None:
     """Write ``chunk`` as a 16-bit mono WAV, atomically: readers never see a partial file."""
-    tmp_name: str | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as raw:
-            with wave.open(raw, "wb") as wav:
-                wav.setnchannels(1)
-                wav.setsampwidth(2)
-                wav.setframerate(chunk.rate_hz)
-                # A little-endian array view, not .tobytes(): no second copy of a long recording.
-                wav.writeframes(np.ascontiguousarray(chunk.samples, dtype="<i2").data)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
+        with atomic_file(path) as raw, wave.open(raw, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(chunk.rate_hz)
+            # A little-endian array view, not .tobytes(): no second copy of a long recording.
+            wav.writeframes(np.ascontiguousarray(chunk.samples, dtype="<i2").data)
     except OSError as exc:
         raise AudioError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)

@@ -15,14 +15,13 @@ and its session's date as its time (plus a second per turn, to keep them in orde
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from voice_companion.atomic import write_atomic
 from voice_companion.audio.prosody import Prosody
 from voice_companion.dialogue.mood import LABELS, MoodEstimate
 from voice_companion.errors import MemoryFormatError, MemoryStoreError
@@ -81,17 +80,7 @@ def export_file(db: MemoryDb, path: Path) -> dict[str, int]:
     data = export_data(db)
     text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)  # it is as private as memory.db
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, text.encode("utf-8"), mode=0o600)  # as private as memory.db
     except OSError as exc:
         raise MemoryStoreError(f"cannot write {path}: {exc}") from exc
     return {"conversations": len(data["conversations"]), "turns": len(data["turns"]),

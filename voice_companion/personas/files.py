@@ -32,8 +32,6 @@ Any mistake is a ``PersonaError`` naming the file and the key.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -148,21 +146,6 @@ def persona_toml(persona: Persona, card: str = "", only: tuple[str, ...] | None 
                     f"content = {_quote(entry.content)}",
                 ]
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_table(path: Path) -> dict[str, Any]:

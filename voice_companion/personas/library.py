@@ -15,11 +15,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from voice_companion.atomic import write_atomic
 from voice_companion.characters.card import read_card, write_card
 from voice_companion.dialogue.persona import Persona, VoiceChoice
 from voice_companion.errors import ConfigError, PersonaError
 from voice_companion.personas.cards import character_from_persona, persona_from_character
-from voice_companion.personas.files import VoiceCheck, persona_toml, read_persona, write_atomic
+from voice_companion.personas.files import VoiceCheck, persona_toml, read_persona
 
 DEFAULT_PERSONA = "robin"
 """Used when nothing was chosen: the shipped sample ``config/personas/robin.toml``."""
@@ -119,6 +120,7 @@ class PersonaLibrary:
     def choose(self, name: str) -> Persona:
         """Check the persona in full, then keep it as the one to use."""
         persona = self.load(name)
+        self._choice.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self._choice, (persona.key + "\n").encode("utf-8"))
         return persona
 
@@ -130,7 +132,7 @@ class PersonaLibrary:
         key = key or key_for(source.stem)
         target = self._free_target(key, replace)
         text = source.read_text(encoding="utf-8")
-        card = _card_name(source)
+        card = card_name(source)
         if card:
             card_target = self.mine / f"{key}.card{Path(card).suffix.lower()}"
             shutil.copyfile(source.parent / card, card_target)
@@ -171,8 +173,8 @@ class PersonaLibrary:
         path = self.path_of(name)
         persona = self._read(path)
         suffix = out.suffix.lower()
+        card = card_name(path)
         if suffix == ".toml":
-            card = _card_name(path)
             if card:
                 raise PersonaError(
                     f"{persona.name} came from a character card: export it as .json or .png"
@@ -181,8 +183,7 @@ class PersonaLibrary:
             return
         if suffix not in (".json", ".png"):
             raise PersonaError(f"{out}: export to a .toml persona file, or a .json or .png card")
-        card_name = _card_name(path)
-        card_path = path.parent / card_name if card_name else None
+        card_path = path.parent / card if card else None
         original = read_card(card_path) if card_path else None
         character = character_from_persona(persona, original)
         image = card_path if card_path is not None and card_path.suffix.lower() == ".png" else None
@@ -193,7 +194,7 @@ class PersonaLibrary:
         persona = self._read_or_none(path)
         if path.parent != self.mine:
             raise PersonaError(f"{path.stem} is a shipped sample; it cannot be removed")
-        card = _card_name(path)
+        card = card_name(path)
         path.unlink()
         if card:
             (path.parent / card).unlink(missing_ok=True)
@@ -227,8 +228,8 @@ class PersonaLibrary:
         return target
 
 
-def _card_name(path: Path) -> str:
-    """The card file a persona file refers to, or ""."""
+def card_name(path: Path) -> str:
+    """The card file a persona file refers to (a name beside it), or ""."""
     import tomllib
 
     try:
