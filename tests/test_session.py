@@ -24,15 +24,28 @@ from voice_companion.events import InputEnded, SpeechStarted, UtteranceEnded
 from voice_companion.session import Engines, Session, State
 from voice_companion.trace import Tracer
 
+ONE_TURN = {
+    "VOICE_COMPANION_VAD_ADAPTIVE_END_SILENCE": "false",
+    "VOICE_COMPANION_VAD_END_SILENCE_MS": "1300",
+}
+"""End-of-speech settings under which JFK's 1.1 s pauses do not end his turn. Read faster
+than real time, a recording gives the companion no moment to back off in (see
+test_in_real_time_a_reply_to_a_pause_backs_off_and_all_is_answered_as_one)."""
+
 
 def answer(
-    engines: Engines, recording: AudioChunk, tmp_path: Path, **env: str
+    engines: Engines,
+    recording: AudioChunk,
+    tmp_path: Path,
+    realtime: bool = False,
+    one_turn: bool = True,
+    **env: str,
 ) -> tuple[list[dict[str, object]], Path]:
-    config = shipped_config(tmp_path, **env)
+    config = shipped_config(tmp_path, **{**(ONE_TURN if one_turn else {}), **env})
     out, trace = tmp_path / "out.wav", tmp_path / "trace.jsonl"
     asyncio.run(
         asyncio.wait_for(
-            app.run_recording(config, engines, recording, out, realtime=False, trace_path=trace),
+            app.run_recording(config, engines, recording, out, realtime, trace_path=trace),
             timeout=180,
         )
     )
@@ -90,6 +103,30 @@ def test_a_server_that_is_down_gets_an_apology_not_silence(
     reply = str(by_name(events, "reply")[0]["text"])
     assert reply == shipped_config(tmp_path).llm.apology
     assert "sorry" in engines.transcriber.transcribe(read_audio(out)).text.lower()
+
+
+def test_in_real_time_a_reply_to_a_pause_backs_off_and_all_is_answered_as_one(
+    engines: Engines, jfk_path: Path, tmp_path: Path
+) -> None:
+    # Shipped turn-taking: "And so my fellow Americans." sounds complete, so a reply is
+    # prepared for the 1.1 s pause after it (and may start playing). JFK goes on: the reply
+    # is dropped (backed off from, if it had begun) and the whole speech answered once.
+    events, _ = answer(
+        engines,
+        read_audio(jfk_path),
+        tmp_path,
+        realtime=True,
+        one_turn=False,
+        VOICE_COMPANION_LLM_MAX_REPLY_TOKENS="24",
+    )
+    transcripts = [str(e["text"]) for e in by_name(events, "transcript")]
+    assert transcripts[0].startswith("And so my fellow Americans")
+    assert word_error_rate(transcripts[0], JFK_TEXT) > 0.5  # the first phrase alone
+    assert by_name(events, "turn_abandoned")
+    assert word_error_rate(JFK_TEXT, transcripts[-1]) <= 0.10  # "ask not" included
+    (reply,) = by_name(events, "reply")
+    assert not reply["interrupted"] and words(str(reply["text"]))
+    assert len(by_name(events, "turn_end")) == 1
 
 
 def test_a_hanging_server_is_bounded_by_the_read_timeout(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
-from voice_companion.audio.sinks import WavFileSink
+from voice_companion.audio.sinks import PacedSink, WavFileSink
 from voice_companion.audio.sources import recording_frames
 from voice_companion.config import BUNDLED, Config, threads_for
 from voice_companion.dialogue.dialogue import Dialogue
@@ -278,7 +278,7 @@ def build_listener(
         vad = dataclasses.replace(vad, end_silence_ms=first_end_silence_ms(config))
     return Listener(
         classifier,
-        Endpointer(vad, classifier.frame_ms, STT_RATE_HZ),
+        Endpointer(vad, classifier.frame_ms, STT_RATE_HZ, longest_end_silence_ms(config)),
         mode=mode,
         preroll_ms=config.vad.preroll_ms,
         min_utterance_ms=config.vad.min_utterance_ms,
@@ -295,6 +295,14 @@ def first_end_silence_ms(config: Config) -> int:
     if vad.adaptive_end_silence:
         shortest = min(shortest, vad.end_silence_min_ms)
     return min(vad.speculate_ms, shortest) if vad.speculate_ms > 0 else shortest
+
+
+def longest_end_silence_ms(config: Config) -> int:
+    """The longest end-of-speech silence the session may wait for."""
+    vad = config.vad
+    if vad.adaptive_end_silence:
+        return max(vad.end_silence_ms, vad.end_silence_max_ms)
+    return vad.end_silence_ms
 
 
 def check_devices(config: Config) -> None:
@@ -390,10 +398,12 @@ async def run_recording(
     sink = WavFileSink(output)
     dialogue = build_dialogue(config)
     warm_up(engines, dialogue)
-    session = Session(config, engines, dialogue, sink, tracer)
+    # In real time the reply takes as long to play as it would aloud, so the user can go on
+    # over it (and the companion back off); otherwise it is written at once.
+    session = Session(config, engines, dialogue, PacedSink(sink) if realtime else sink, tracer)
     # A microphone keeps hearing the room after the user stops: feed enough silence for the
     # end of speech to be detected the way it would be live.
-    tail_s = config.vad.end_silence_ms / 1000 + 0.3
+    tail_s = longest_end_silence_ms(config) / 1000 + 0.3
     frames = recording_frames(recording, FRAME_MS, realtime, tail_s)
     try:
         tracer.start()

@@ -86,12 +86,12 @@ class VadConfig:
     speech_start_ms: int = field(default=120, metadata=_rng(30, 1000))
     end_silence_ms: int = field(default=600, metadata=_rng(150, 5000))
     """Silence after which the reply may be heard, when adaptation is off or cannot tell."""
-    adaptive_end_silence: bool = False
+    adaptive_end_silence: bool = True
     """Wait ``end_silence_min_ms`` after a complete-sounding sentence, ``end_silence_max_ms``
     after a trailing "and", "um" or an unfinished phrase, ``end_silence_ms`` otherwise."""
     end_silence_min_ms: int = field(default=400, metadata=_rng(150, 5000))
     end_silence_max_ms: int = field(default=1200, metadata=_rng(150, 5000))
-    speculate_ms: int = field(default=0, metadata=_rng(0, 5000))
+    speculate_ms: int = field(default=150, metadata=_rng(0, 5000))
     """Silence after which the reply starts being prepared (speech-to-text first) while the
     end-of-speech silence runs on; dropped if the user resumes. 0: start at the end silence."""
     preroll_ms: int = field(default=500, metadata=_rng(0, 3000))

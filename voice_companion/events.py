@@ -17,6 +17,9 @@ class SpeechStarted:
     """The user started speaking (after hysteresis)."""
 
     start_s: float
+    start_clock_s: float | None = None
+    """When the first voiced frame arrived (``time.monotonic``), if the listener knows: the
+    start is only confirmed a little later (``vad.speech_start_ms``)."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -173,7 +173,7 @@ class Session:
             case SpeechStarted(start_s=start_s):
                 self._tracer.emit("speech_start", audio_s=round(start_s, 3))
                 self._user_speaking = True
-                if self._resumes_unheard_turn(start_s):
+                if self._resumes_unheard_turn(event):
                     await self._abandon_turn()
                 elif self._barge_in and self.state in (State.THINKING, State.SPEAKING):
                     await self.interrupt()
@@ -238,16 +238,24 @@ class Session:
             self._note_disclosure(progress)
             self._tracer.emit("said", text=progress.heard_text, interrupted=interrupted)
 
-    def _resumes_unheard_turn(self, start_s: float) -> bool:
+    def _resumes_unheard_turn(self, started: SpeechStarted) -> bool:
         """The user goes on within the resume window, before the reply was heard or when it
-        has only just started (both started at once: the companion backs off)."""
+        had only just started (both started at once: the companion backs off). Measured at
+        the user's first voiced frame, not when that was confirmed as speech."""
         utterance, progress = self._turn_utterance, self._turn_progress
         if utterance is None or progress is None:
             return False
-        if start_s - utterance.speech_end_s > self._resume_s:
+        if started.start_s - utterance.speech_end_s > self._resume_s:
             return False
         heard_from = progress.first_audio_t
-        return heard_from is None or self._tracer.now() - heard_from <= self._backoff_s
+        if heard_from is None:
+            return True
+        onset_t = (
+            self._tracer.now()
+            if started.start_clock_s is None
+            else self._tracer.at(started.start_clock_s)
+        )
+        return onset_t - heard_from <= self._backoff_s
 
     async def _abandon_turn(self) -> None:
         """The user went on talking before hearing the reply (or as it began): answer it all

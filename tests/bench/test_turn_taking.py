@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import shipped_config
 from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
-from voice_companion.audio.sinks import MemorySink
+from voice_companion.audio.sinks import MemorySink, PacedSink
 from voice_companion.config import VadConfig
 from voice_companion.engines import ChatMessage, Transcript
 from voice_companion.events import InputEnded, SpeechStarted, UtteranceEnded
@@ -181,6 +181,52 @@ def test_a_speculative_turn_waits_for_the_silence_and_is_dropped_if_the_user_goe
     # The history holds the user's words once: the partial turn was taken back.
     users = [t.text for t in dialogue.history.recent() if t.role == "user"]
     assert users == ["I was thinking and we could talk about my day."]
+
+
+@pytest.mark.parametrize(
+    ("onset_after_s", "confirmed_after_s", "backs_off"),
+    [(0.6, 0.9, True), (1.0, 1.1, False)],
+)
+def test_it_backs_off_when_the_user_went_on_just_as_the_reply_began(
+    engines: Engines, tmp_path: Path, onset_after_s: float, confirmed_after_s: float,
+    backs_off: bool,
+) -> None:  # fmt: skip
+    # Shipped settings: back off if the user's speech began within 0.8 s of the reply's
+    # first audio. What counts is when they began, not when the listener was sure of it.
+    config = shipped_config(tmp_path)
+    assert config.dialogue.backoff_ms == 800
+    parts = dataclasses.replace(
+        engines,
+        transcriber=ByLength("How are you today?", "How are you today?"),
+        model=Quick("I am well, thank you. I spent the whole day reading by the window."),
+    )
+    sink, tracer = MemorySink(), Tracer()
+    session = Session(config, parts, app.build_dialogue(config), PacedSink(sink), tracer)
+    one_s = AudioChunk.silence(1.0, 16_000)
+
+    async def go() -> None:
+        queue: asyncio.Queue[object] = asyncio.Queue()
+
+        async def events():  # type: ignore[no-untyped-def]
+            while (event := await queue.get()) is not None:
+                yield event
+
+        runner = asyncio.create_task(session.run(events()))
+        ended_clock = time.monotonic()
+        await queue.put(UtteranceEnded(one_s, 0.0, 1.0, 1.15, speech_end_clock_s=ended_clock))
+        while not by_name(tracer.events, "first_audio"):
+            await asyncio.sleep(0.01)
+        heard_clock = time.monotonic()
+        await asyncio.sleep(confirmed_after_s)
+        onset_clock = heard_clock + onset_after_s
+        await queue.put(SpeechStarted(1.0 + onset_clock - ended_clock, onset_clock))
+        await asyncio.sleep(0.2)
+        await queue.put(InputEnded(5.0))
+        await queue.put(None)
+        await asyncio.wait_for(runner, 60)
+
+    asyncio.run(asyncio.wait_for(go(), 90))
+    assert bool(by_name(tracer.events, "turn_abandoned")) is backs_off
 
 
 def test_a_sliding_history_keeps_the_prompt_cache(engines: Engines) -> None:

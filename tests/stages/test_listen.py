@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ class Playback:
         return self.levels[min(self.index, len(self.levels) - 1)]
 
 
-def started(events: list[object]) -> bool:
+def started(events: Sequence[object]) -> bool:
     return any(isinstance(e, SpeechStarted) for e in events)
 
 
@@ -83,6 +84,38 @@ def test_its_own_voice_does_not_interrupt_it_but_the_user_does(
     guarded = build_listener(config, guard=guard, playing=lambda: True)
     over = mixed(read_audio(jfk_path), echo)
     assert started([e for f in frames(over) for e in guarded.push(f)])
+
+
+def test_talking_over_the_start_of_a_reply_is_heard_and_not_learned_as_echo(
+    played: AudioChunk, jfk_path: Path, tmp_path: Path
+) -> None:
+    config = shipped_config(tmp_path)
+    echo = scaled(played, 0.1)
+    playback = Playback(played)
+    guard = EchoGuard(10.0, playback.level)
+    playing = [False]
+    listener = build_listener(config, guard=guard, playing=lambda: playing[0])
+    silence = AudioChunk(np.zeros(RATE * 2, dtype=np.int16), RATE)
+    jfk = read_audio(jfk_path)
+    user = AudioChunk(jfk.samples[6 * FRAME :], RATE)  # speaks 150 ms into the reply
+
+    def reply(microphone: AudioChunk) -> list[object]:
+        """One reply played while the microphone hears ``microphone``, then 2 s of quiet."""
+        playback.index = -1
+        playing[0] = True
+        events: list[object] = [e for f in frames(microphone) for e in listener.push(f)]
+        playing[0] = False
+        return events + [e for f in frames(silence) for e in listener.push(f)]
+
+    assert not started(reply(echo))
+    assert guard.coupling == pytest.approx(0.1, rel=0.2)
+    # The user talks over the start of the next reply: heard, though the coupling is being
+    # measured again (with the user's voice in it) ...
+    assert started(reply(mixed(user, echo)))
+    # ... and that measurement does not make the user's voice into "echo" from now on.
+    assert guard.coupling == pytest.approx(0.1, rel=0.2)
+    assert not started(reply(echo))
+    assert started(reply(mixed(user, echo)))
 
 
 def test_push_to_talk_and_mute(jfk_path: Path, tmp_path: Path) -> None:

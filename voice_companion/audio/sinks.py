@@ -6,6 +6,9 @@ queued but not yet heard (barge-in); ``close`` finishes the output.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -60,3 +63,33 @@ class WavFileSink(MemorySink):
             return
         await super().close()
         write_wav(self.path, self.audio())
+
+
+class PacedSink:
+    """Plays into ``inner`` at a speaker's pace: ``write`` returns once the chunk would have
+    been heard, and a reply stopped mid-chunk keeps only the part heard by then. Answering a
+    recording in real time (``run --input --realtime``) then takes turns as it would live:
+    the user can go on while a reply is playing, and the companion backs off."""
+
+    def __init__(self, inner: AudioSink, clock: Callable[[], float] = time.monotonic) -> None:
+        self._inner = inner
+        self._clock = clock
+
+    async def write(self, chunk: AudioChunk) -> None:
+        started = self._clock()
+        heard = len(chunk)
+        try:
+            await asyncio.sleep(chunk.duration_s)
+        except asyncio.CancelledError:
+            share = min(1.0, (self._clock() - started) / max(chunk.duration_s, 1e-9))
+            heard = round(len(chunk) * share)
+            raise
+        finally:
+            if heard:
+                await self._inner.write(AudioChunk(chunk.samples[:heard], chunk.rate_hz))
+
+    async def flush(self) -> None:
+        await self._inner.flush()
+
+    async def close(self) -> None:
+        await self._inner.close()

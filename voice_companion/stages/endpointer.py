@@ -51,12 +51,20 @@ def end_silence_ms(transcript: str, config: VadConfig) -> int:
 
 
 class Endpointer:
-    def __init__(self, config: VadConfig, frame_ms: int, rate_hz: int) -> None:
+    """Closes an utterance after ``config.end_silence_ms`` of silence. Speech shorter than
+    ``min_utterance_ms`` (a cough, a click) is dropped, but only once ``discard_after_ms`` of
+    silence has followed it (default: the end silence), so a short word the user goes on
+    from ("Ask ... not ...") stays part of the utterance when the end silence is short."""
+
+    def __init__(
+        self, config: VadConfig, frame_ms: int, rate_hz: int, discard_after_ms: int | None = None
+    ) -> None:
         self._frame_s = frame_ms / 1000
         self._rate_hz = rate_hz
         self._start_frames = max(1, round(config.speech_start_ms / frame_ms))
         self._start_needed = max(1, math.ceil(self._start_frames * START_SHARE))
         self._end_frames = max(1, round(config.end_silence_ms / frame_ms))
+        self._discard_frames = max(self._end_frames, round((discard_after_ms or 0) / frame_ms))
         self._preroll_frames = round(config.preroll_ms / frame_ms)
         self._min_voiced_s = config.min_utterance_ms / 1000
         self._max_frames = max(1, round(config.max_utterance_s / self._frame_s))
@@ -89,9 +97,16 @@ class Endpointer:
             self._last_voiced_frame = index
         else:
             self._silent_run += 1
-        if self._silent_run >= self._end_frames or len(self._utterance) >= self._max_frames:
+        if len(self._utterance) >= self._max_frames:
+            return [self._finish()]
+        if self._silent_run >= self._end_frames and (
+            self._voiced_s() >= self._min_voiced_s or self._silent_run >= self._discard_frames
+        ):
             return [self._finish()]
         return []
+
+    def _voiced_s(self) -> float:
+        return (self._last_voiced_frame + 1 - self._start_frame) * self._frame_s
 
     def skip(self) -> None:
         """One frame passed unheard (muted, or push-to-talk owns the microphone): time moves
@@ -137,7 +152,7 @@ class Endpointer:
         speech_end_s = (self._last_voiced_frame + 1) * self._frame_s
         audio = AudioChunk.concat(self._utterance, self._rate_hz)
         self._utterance = []
-        voiced_s = speech_end_s - start_s
+        voiced_s = self._voiced_s()
         if voiced_s < self._min_voiced_s:
             return UtteranceDiscarded(start_s=start_s, voiced_s=voiced_s)
         # Keep a little of the trailing silence only: whisper needs no more, and it is cheaper.

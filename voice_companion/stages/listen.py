@@ -39,14 +39,20 @@ class EchoGuard:
     than the echo expected from what is being played.
 
     The expected echo is the loudest playback level of the last ``window_s`` times the
-    coupling between speaker and microphone, which is measured at the start of each reply
-    (the user rarely talks over its first 300 ms) and kept from reply to reply. Measuring the
-    echo from the microphone alone fails both ways: a mean sinks in the pauses between words
-    and lets the next loud word through, and a peak learns the user's own voice as "echo".
+    coupling between speaker and microphone. Each time playback starts, its first 300 ms
+    measure the coupling again (the loudest microphone-to-playback ratio), and the coupling
+    used is the lower median of the last ``HISTORY`` measurements. A user who talks over the
+    start of one reply is heard as far louder "echo" in that measurement; the median keeps
+    that one from deafening the guard to them for good, while a real change (the volume
+    turned up) wins after a few replies. Measuring the echo from the microphone alone fails
+    both ways: a mean sinks in the pauses between words and lets the next loud word through,
+    and a peak learns the user's own voice as "echo".
     """
 
     WARMUP_FRAMES = 10
-    """Frames at the start of playback that only measure the coupling (300 ms)."""
+    """Frames at the start of playback that measure the coupling (300 ms)."""
+    HISTORY = 5
+    """Measurements the coupling is the median of."""
 
     def __init__(
         self,
@@ -59,8 +65,16 @@ class EchoGuard:
         self._playback_level = playback_level
         self._floor_rms = floor_rms
         self._recent: deque[float] = deque(maxlen=max(1, round(window_s / 0.03)))
-        self.coupling = 0.0
+        self._measured: deque[float] = deque(maxlen=self.HISTORY)
+        self._measuring: float | None = None
         self._playing_frames = 0
+
+    @property
+    def coupling(self) -> float:
+        """The lower median of the measurements so far (0 before the first)."""
+        if not self._measured:
+            return 0.0
+        return sorted(self._measured)[(len(self._measured) - 1) // 2]
 
     def expected_echo_rms(self) -> float:
         return max(self._floor_rms, self.coupling * max(self._recent, default=0.0))
@@ -68,17 +82,22 @@ class EchoGuard:
     def check(self, frame: AudioChunk, voiced: bool, playing: bool) -> bool:
         if not playing:
             self._playing_frames = 0
+            self._measuring = None
             self._recent.clear()
             return voiced
         self._recent.append(self._playback_level())
         level = frame.rms()
         self._playing_frames += 1
-        reference = max(self._recent)
+        # Judged by the coupling measured before (none yet: this speaker and microphone are
+        # unknown, so nothing counts while the first measurement runs).
+        heard = bool(self._measured) and voiced and level > self.expected_echo_rms() * self._ratio
         if self._playing_frames <= self.WARMUP_FRAMES:
+            reference = max(self._recent)
             if reference > self._floor_rms:
-                self.coupling = max(self.coupling, level / reference)
-            return False
-        return voiced and level > self.expected_echo_rms() * self._ratio
+                self._measuring = max(self._measuring or 0.0, level / reference)
+            if self._playing_frames == self.WARMUP_FRAMES and self._measuring is not None:
+                self._measured.append(self._measuring)
+        return heard
 
 
 class Listener:
@@ -194,11 +213,20 @@ class Listener:
         return events
 
     def _stamped(self, decision: Event) -> Event:
-        if not isinstance(decision, UtteranceEnded):
-            return decision
-        back = round((decision.detected_s - decision.speech_end_s) / self._frame_s)
-        arrived = self._arrivals[max(0, len(self._arrivals) - 1 - back)]
-        return dataclasses.replace(decision, speech_end_clock_s=arrived)
+        """Decisions come a little after what they are about: stamp them with when the frame
+        they point at arrived."""
+        if isinstance(decision, SpeechStarted):
+            first_voiced = self._arrived(decision.start_s + self._frame_s)
+            return dataclasses.replace(decision, start_clock_s=first_voiced)
+        if isinstance(decision, UtteranceEnded):
+            arrived = self._arrived(decision.speech_end_s)
+            return dataclasses.replace(decision, speech_end_clock_s=arrived)
+        return decision
+
+    def _arrived(self, position_s: float) -> float:
+        """When the frame ending at ``position_s`` arrived."""
+        back = round((self.position_s - position_s) / self._frame_s)
+        return self._arrivals[max(0, len(self._arrivals) - 1 - back)]
 
 
 async def listen(frames: AsyncIterator[AudioChunk], listener: Listener) -> AsyncIterator[Event]:
