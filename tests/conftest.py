@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from voice_companion.config import Config, load_config
+from voice_companion.events import Event
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -58,3 +61,9 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
         for j, h in enumerate(hyp, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
     return row[len(hyp)] / max(1, len(ref))
+
+
+async def queued(queue: asyncio.Queue[Event | None]) -> AsyncIterator[Event]:
+    """The events put on ``queue``, until None: a conversation scripted step by step."""
+    while (event := await queue.get()) is not None:
+        yield event

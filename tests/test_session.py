@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import JFK_TEXT, shipped_config, word_error_rate, words
+from tests.conftest import JFK_TEXT, queued, shipped_config, word_error_rate, words
 from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import MemorySink
 from voice_companion.engines import ChatMessage
 from voice_companion.engines.decode import read_audio
 from voice_companion.engines.llm_openai import OpenAiChatModel
-from voice_companion.events import InputEnded, SpeechStarted, UtteranceEnded
+from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
 from voice_companion.session import Engines, Session, State
 from voice_companion.trace import Tracer
 
@@ -221,13 +221,9 @@ def test_barge_in_cancels_the_turn_and_history_keeps_what_was_heard(
     speech = AudioChunk.silence(1.0, 16_000)
 
     async def go() -> None:
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
 
-        async def events():  # type: ignore[no-untyped-def]
-            while (event := await queue.get()) is not None:
-                yield event
-
-        runner = asyncio.create_task(session.run(events()))
+        runner = asyncio.create_task(session.run(queued(queue)))
         await queue.put(UtteranceEnded(speech, 0.0, 1.0, 1.6))
         while len(sink.chunks) < 6:  # three sentences and their pauses played
             await asyncio.sleep(0.02)

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import shipped_config
+from tests.conftest import queued, shipped_config
 from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import MemorySink, PacedSink
 from voice_companion.config import VadConfig
 from voice_companion.engines import ChatMessage, Transcript
-from voice_companion.events import InputEnded, SpeechStarted, UtteranceEnded
+from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
 from voice_companion.session import Engines, Session
 from voice_companion.stages.endpointer import end_silence_ms
 from voice_companion.trace import Tracer
@@ -145,13 +145,9 @@ def test_a_speculative_turn_waits_for_the_silence_and_is_dropped_if_the_user_goe
     hold_max_s = config.vad.end_silence_max_ms / 1000
 
     async def go() -> None:
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
 
-        async def events():  # type: ignore[no-untyped-def]
-            while (event := await queue.get()) is not None:
-                yield event
-
-        runner = asyncio.create_task(session.run(events()))
+        runner = asyncio.create_task(session.run(queued(queue)))
         # Closed after 240 ms of silence: the turn starts, speculatively.
         await queue.put(UtteranceEnded(one_s, 0.0, 1.0, 1.24))
         await asyncio.sleep(0.3)
@@ -205,13 +201,9 @@ def test_it_backs_off_when_the_user_went_on_just_as_the_reply_began(
     one_s = AudioChunk.silence(1.0, 16_000)
 
     async def go() -> None:
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
 
-        async def events():  # type: ignore[no-untyped-def]
-            while (event := await queue.get()) is not None:
-                yield event
-
-        runner = asyncio.create_task(session.run(events()))
+        runner = asyncio.create_task(session.run(queued(queue)))
         ended_clock = time.monotonic()
         await queue.put(UtteranceEnded(one_s, 0.0, 1.0, 1.15, speech_end_clock_s=ended_clock))
         while not by_name(tracer.events, "first_audio"):

@@ -20,13 +20,13 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import JFK_TEXT, shipped_config, word_error_rate, words
+from tests.conftest import JFK_TEXT, queued, shipped_config, word_error_rate, words
 from tests.engines import openai_server
 from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
@@ -83,11 +83,7 @@ def run_turns(
     async def go() -> None:
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
 
-        async def events() -> AsyncIterator[Event]:
-            while (event := await queue.get()) is not None:
-                yield event
-
-        runner = asyncio.create_task(session.run(events()))
+        runner = asyncio.create_task(session.run(queued(queue)))
         watcher = None
         if during_first is not None:
             watcher = asyncio.create_task(asyncio.to_thread(during_first, sink))
@@ -356,7 +352,8 @@ def test_speech_to_text_failing_gets_didnt_catch_that_and_the_next_turn_works(
         )
     first, second = turns.replies()
     assert first == "Pardon, say that again?"  # configurable, and said, not silence
-    assert {"pardon", "again"} <= set(words(heard(engines, turns.audio[0])))
+    # (whisper hears piper's "Pardon" as "Ha..." now and then: the voice varies per run)
+    assert {"say", "again"} <= set(words(heard(engines, turns.audio[0])))
     transcripts = [str(e["text"]) for e in turns.named("transcript")]
     assert transcripts[0] == ""
     assert word_error_rate(JFK_TEXT, transcripts[1]) <= 0.10

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import shipped_config
+from tests.conftest import queued, shipped_config
 from tests.memory.conftest import Clock
 from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
@@ -19,7 +19,7 @@ from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.persona import Persona
 from voice_companion.dialogue.prompt import MEMORY_HEADER, NOTES_HEADER
 from voice_companion.engines import ChatMessage, ChatModel, Transcript
-from voice_companion.events import InputEnded, UtteranceEnded
+from voice_companion.events import Event, InputEnded, UtteranceEnded
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import MemoryDb
 from voice_companion.session import Engines, Session
@@ -205,13 +205,9 @@ def test_the_session_stores_an_interrupted_reply_as_heard(tmp_path: Path) -> Non
     session = Session(config, engines, dialogue_, sink, tracer, barge_in=True)
 
     async def go() -> None:
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
 
-        async def events():  # type: ignore[no-untyped-def]
-            while (event := await queue.get()) is not None:
-                yield event
-
-        runner = asyncio.create_task(session.run(events()))
+        runner = asyncio.create_task(session.run(queued(queue)))
         await queue.put(UtteranceEnded(AudioChunk.silence(1.0, 16_000), 0.0, 1.0, 1.6))
         while len(sink.chunks) < 4:
             await asyncio.sleep(0.02)
