@@ -7,6 +7,7 @@ benchmark reports memory growth and latency drift; a test of a few turns cannot 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHIPPED_CONFIG
+from voice_companion import allocator
 from voice_companion.bench import soak
 
 RUN_TIMEOUT_S = 300
@@ -78,6 +80,24 @@ def test_a_short_soak_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     latency = results["latency_p50_s"]
     assert set(latency) == {"first_quarter", "last_quarter"}
     assert all(v is None or v > 0 for v in latency.values())
+    # Started from the command line, it ran on jemalloc, as the daemon does (`make setup`
+    # installs libjemalloc2).
+    assert results["machine"]["malloc"] == "jemalloc"
+    assert "malloc: jemalloc" in table
+
+
+def test_jemalloc_is_found_and_the_system_malloc_can_be_kept() -> None:
+    assert allocator.jemalloc_library() is not None
+    assert allocator.in_use() == "system"  # pytest itself was not restarted
+    code = (
+        "from voice_companion import allocator; "
+        "allocator.restart_with_jemalloc(['status']); print(allocator.in_use())"
+    )
+    kept = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        env={**os.environ, allocator.OPT_OUT: "system"},
+    )  # fmt: skip
+    assert kept.returncode == 0 and kept.stdout.strip() == "system", kept.stderr
 
 
 def test_nonpositive_minutes_are_a_usage_error() -> None:

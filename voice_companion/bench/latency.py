@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voice_companion.allocator import in_use
 from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.audio.sinks import MemorySink
 from voice_companion.config import Config
@@ -658,7 +659,7 @@ def run(
             "warm_up_s": round(warm_s, 3),
         },
         settings=_settings(config),
-        machine={"cores": os.cpu_count(), "loadavg_at_end": _loadavg()},
+        machine={"cores": os.cpu_count(), "loadavg_at_end": _loadavg(), "malloc": in_use()},
     )
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voice_companion.allocator import in_use
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.config import Config
 from voice_companion.dialogue.dialogue import Dialogue
@@ -242,6 +243,7 @@ def run(
         seconds=sampler.now(),
         machine={
             "cores": os.cpu_count(),
+            "malloc": in_use(),
             "loadavg_before": loadavg_before,
             "loadavg_after": _loadavg(),
         },

@@ -119,9 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LONG_RUNNING = frozenset({"run", "bench"})
+"""Commands that start again on jemalloc when called from the command line (see allocator)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None and args.command in LONG_RUNNING:
+        from voice_companion.allocator import restart_with_jemalloc
+
+        restart_with_jemalloc(sys.argv[1:])
     _setup_logging(args.verbose, args.quiet)
     if args.command is None:
         parser.print_help(sys.stderr)

@@ -107,7 +107,7 @@ def format_report(report: Any) -> str:
     lines.append(
         f"speculative turns abandoned: {abandoned}; utterances without a reply: {missing}; "
         f"load average {report.streaming.loadavg_before} -> {report.machine['loadavg_at_end']}"
-        f" on {report.machine['cores']} cores"
+        f" on {report.machine['cores']} cores; malloc: {report.machine['malloc']}"
     )
     return "\n".join(lines)
 
@@ -222,7 +222,8 @@ def format_soak(results: dict[str, Any]) -> str:
             f"response latency p50: first quarter {_num(latency['first_quarter'])} s, "
             f"last quarter {_num(latency['last_quarter'])} s",
             f"load average {results['machine']['loadavg_before']} -> "
-            f"{results['machine']['loadavg_after']} on {results['machine']['cores']} cores",
+            f"{results['machine']['loadavg_after']} on {results['machine']['cores']} cores; "
+            f"malloc: {results['machine'].get('malloc', 'system')}",
         ]
     )
 

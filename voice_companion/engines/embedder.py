@@ -64,20 +64,16 @@ class MiniLmEmbedder:
         model_path = model_path or minilm_model_path()
         tokenizer_path = tokenizer_path or minilm_tokenizer_path()
         try:
-            import onnxruntime
             from tokenizers import Tokenizer
+
+            from voice_companion.engines.onnx import load_session
         except ImportError as exc:
             raise EmbedderError(f"cannot load the embedding runtime: {exc}") from exc
         try:
             tokenizer = Tokenizer.from_file(str(tokenizer_path))
             tokenizer.enable_truncation(MAX_TOKENS)
             tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the batch's longest
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = max(1, threads)
-            options.inter_op_num_threads = 1
-            session = onnxruntime.InferenceSession(
-                str(model_path), options, providers=["CPUExecutionProvider"]
-            )
+            session = load_session(model_path, max(1, threads))
         except Exception as exc:  # onnxruntime and tokenizers raise their own types
             raise EmbedderError(f"cannot load the embedding model {model_path}: {exc}") from exc
         self._tokenizer: Any = tokenizer

@@ -84,25 +84,19 @@ class PiperSynthesizer:
 
 
 def _load_voice(voice_path: Path, threads: int) -> Any:
-    """``PiperVoice.load``, with onnxruntime's thread count set when ``threads`` > 0 (so
-    that the voice does not fight the language model for the cores it runs beside)."""
+    """``PiperVoice.load`` on our own onnxruntime session (see ``engines.onnx``), with its
+    thread count bounded when ``threads`` > 0 so that the voice does not fight the language
+    model for the cores it runs beside."""
     import json
 
-    import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
 
-    if threads <= 0:
-        return PiperVoice.load(voice_path)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
+    from voice_companion.engines.onnx import load_session
+
     config = json.loads(voice_path.with_name(voice_path.name + ".json").read_text("utf-8"))
     return PiperVoice(
-        config=PiperConfig.from_dict(config),
-        session=onnxruntime.InferenceSession(
-            str(voice_path), sess_options=options, providers=["CPUExecutionProvider"]
-        ),
+        config=PiperConfig.from_dict(config), session=load_session(voice_path, threads)
     )
 
 

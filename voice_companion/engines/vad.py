@@ -44,25 +44,19 @@ class SpeechFrameClassifier:
             raise VadError(f"webrtcvad aggressiveness must be 0 to 3, got {aggressiveness}")
         if not 0.0 <= silero_threshold <= 1.0:
             raise VadError(f"Silero threshold must be 0.0 to 1.0, got {silero_threshold}")
-        import onnxruntime
         import webrtcvad
 
         from voice_companion.engines import bundled
+        from voice_companion.engines.onnx import load_session
 
         path = bundled.silero_vad_path() if silero_path is None else silero_path
         if not path.is_file():
             raise ModelNotFoundError(f"Silero VAD model not found: {path}")
         self.silero_threshold = silero_threshold
         self._webrtc: Any = webrtcvad.Vad(aggressiveness)
-        options = onnxruntime.SessionOptions()
-        # One thread each: a frame is tiny, and the cores belong to whisper and the LLM.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         try:
-            self._session: Any = onnxruntime.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            # One thread: a frame is tiny, and the cores belong to whisper and the LLM.
+            self._session: Any = load_session(path, threads=1)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise VadError(f"cannot load the Silero VAD model {path}: {exc}") from exc
         self.last_probability: float = 0.0
