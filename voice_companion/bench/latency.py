@@ -450,7 +450,8 @@ def process_start_clock() -> float:
 _IMPORTED_AT = time.monotonic()
 
 
-def _loadavg() -> tuple[float, float, float]:
+def loadavg() -> tuple[float, float, float]:
+    """The machine's load average (1, 5, 15 minutes); zeros where the OS cannot tell."""
     try:
         one, five, fifteen = os.getloadavg()
     except OSError:
@@ -488,7 +489,7 @@ def _turn_figures(
 
 
 @dataclass
-class _Lane:
+class Lane:
     """One way of answering (streaming or sequential) with its own conversation."""
 
     phase: Phase
@@ -499,7 +500,7 @@ class _Lane:
     feeder: Feeder | None = None
 
 
-def _lane(name: str, config: Config, engines: Engines, sequential: bool, data_dir: Path) -> _Lane:
+def _lane(name: str, config: Config, engines: Engines, sequential: bool, data_dir: Path) -> Lane:
     from voice_companion import app
 
     # A conversation and a memory of its own: the lanes do not hear each other.
@@ -520,11 +521,11 @@ def _lane(name: str, config: Config, engines: Engines, sequential: bool, data_di
     else:
         runner = Session(config, engines, dialogue, sink, tracer)
     listener = app.build_listener(listen_config, speculative=True)
-    return _Lane(Phase(name), runner, listener, tracer, dialogue)
+    return Lane(Phase(name), runner, listener, tracer, dialogue)
 
 
-async def _run_lanes(
-    lanes: Sequence[_Lane],
+async def run_lanes(
+    lanes: Sequence[Lane],
     recordings: Sequence[AudioChunk],
     utterances: Sequence[Utterance],
     progress: Callable[[str], None],
@@ -541,7 +542,7 @@ async def _run_lanes(
     def gate(k: int) -> Callable[[int], bool]:
         return lambda i: position[0] < len(schedule) and schedule[position[0]] == (k, i)
 
-    def counter(lane: _Lane) -> Callable[[int], bool]:
+    def counter(lane: Lane) -> Callable[[int], bool]:
         counted = [0]
 
         def done(_i: int) -> bool:
@@ -552,7 +553,7 @@ async def _run_lanes(
 
         return done
 
-    def finished(lane: _Lane) -> Callable[[int], None]:
+    def finished(lane: Lane) -> Callable[[int], None]:
         def on_done(i: int) -> None:
             position[0] += 1
             feeder = lane.feeder
@@ -575,7 +576,7 @@ async def _run_lanes(
         lane.feeder = Feeder(
             recordings, utterances, counter(lane), lane.tracer, gate(k), finished(lane)
         )
-        lane.phase.loadavg_before = _loadavg()
+        lane.phase.loadavg_before = loadavg()
     started = time.monotonic()
     tasks = []
     for lane in lanes:
@@ -599,7 +600,7 @@ async def _run_lanes(
         feeder = lane.feeder
         assert feeder is not None
         lane.phase.seconds = time.monotonic() - started
-        lane.phase.loadavg_after = _loadavg()
+        lane.phase.loadavg_after = loadavg()
         for i, utterance in enumerate(utterances):
             figures = _turn_figures(
                 lane.tracer.events[feeder.event_start[i] : feeder.event_stop[i]],
@@ -648,7 +649,7 @@ def run(
             lanes.append(_lane("sequential", config, second, True, data / "sequential"))
             if warm:
                 app.warm_up(second, lanes[1].dialogue)
-        asyncio.run(_run_lanes(lanes, recordings, utterances, progress))
+        asyncio.run(run_lanes(lanes, recordings, utterances, progress))
     return LatencyReport(
         utterances=len(utterances),
         streaming=lanes[0].phase,
@@ -659,7 +660,7 @@ def run(
             "warm_up_s": round(warm_s, 3),
         },
         settings=_settings(config),
-        machine={"cores": os.cpu_count(), "loadavg_at_end": _loadavg(), "malloc": in_use()},
+        machine={"cores": os.cpu_count(), "loadavg_at_end": loadavg(), "malloc": in_use()},
     )
 
 

@@ -198,7 +198,7 @@ def run(
     """Load the models (unless given), warm up, then answer conversations until ``minutes``
     have passed (checked between turns) or ``max_turns`` turns were answered."""
     from voice_companion import app
-    from voice_companion.bench.latency import _loadavg
+    from voice_companion.bench.latency import loadavg
     from voice_companion.engines.decode import read_audio
 
     if minutes <= 0:
@@ -211,7 +211,7 @@ def run(
             engines = app.build_engines(config)
         dialogue = app.build_dialogue(config)
         app.warm_up(engines, dialogue)
-        loadavg_before = _loadavg()
+        loadavg_before = loadavg()
         sampler.start()
         sampler.take()
         try:
@@ -245,7 +245,7 @@ def run(
             "cores": os.cpu_count(),
             "malloc": in_use(),
             "loadavg_before": loadavg_before,
-            "loadavg_after": _loadavg(),
+            "loadavg_after": loadavg(),
         },
         fixed_warm_up_s=None if warm_up_minutes is None else warm_up_minutes * 60,
     )
@@ -265,7 +265,7 @@ async def _soak(
 ) -> tuple[list[dict[str, Any]], int, float]:
     """One event loop and one dialogue for the whole run, as in the daemon (its history
     slides on across conversations); a session and a listener per conversation."""
-    from voice_companion.bench.latency import _run_lanes
+    from voice_companion.bench.latency import run_lanes
 
     deadline_s = sampler.now() + minutes * 60
     turns: list[dict[str, Any]] = []
@@ -279,7 +279,7 @@ async def _soak(
         picked = [(cursor + k) % len(utterances) for k in range(count)]
         cursor += count
         lane = _soak_lane(config, engines, dialogue)
-        await _run_lanes(
+        await run_lanes(
             [lane],
             [recordings[i] for i in picked],
             [utterances[i] for i in picked],
@@ -305,12 +305,12 @@ def _soak_lane(config: Config, engines: Engines, dialogue: Dialogue) -> Any:
     """A streaming lane like the latency benchmark's, on the shared dialogue, with a sink that
     keeps nothing (a sink that kept every reply would itself grow)."""
     from voice_companion import app
-    from voice_companion.bench.latency import Phase, _Lane
+    from voice_companion.bench.latency import Lane, Phase
 
     tracer = Tracer()
     session = Session(config, engines, dialogue, DiscardSink(), tracer)
     listener = app.build_listener(config, speculative=True)
-    return _Lane(Phase("soak"), session, listener, tracer, dialogue)
+    return Lane(Phase("soak"), session, listener, tracer, dialogue)
 
 
 class DiscardSink:
