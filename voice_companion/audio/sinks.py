@@ -7,8 +7,6 @@ queued but not yet heard (barge-in); ``close`` finishes the output.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -71,17 +69,17 @@ class PacedSink:
     recording in real time (``run --input --realtime``) then takes turns as it would live:
     the user can go on while a reply is playing, and the companion backs off."""
 
-    def __init__(self, inner: AudioSink, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, inner: AudioSink) -> None:
         self._inner = inner
-        self._clock = clock
 
     async def write(self, chunk: AudioChunk) -> None:
-        started = self._clock()
+        clock = asyncio.get_running_loop().time  # the clock the sleep runs on
+        started = clock()
         heard = len(chunk)
         try:
             await asyncio.sleep(chunk.duration_s)
         except asyncio.CancelledError:
-            share = min(1.0, (self._clock() - started) / max(chunk.duration_s, 1e-9))
+            share = min(1.0, (clock() - started) / max(chunk.duration_s, 1e-9))
             heard = round(len(chunk) * share)
             raise
         finally:
