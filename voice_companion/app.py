@@ -320,6 +320,7 @@ def build_daemon(
     trace_path: Path | None = None,
     dialogue: Dialogue | None = None,
 ) -> Daemon:
+    from voice_companion.audio import echo
     from voice_companion.audio.microphone import Microphone, open_device
     from voice_companion.audio.speaker import SpeakerSink
     from voice_companion.daemon import Daemon
@@ -329,11 +330,15 @@ def build_daemon(
     audio = config.audio
     output = find_device(audio.output_device, "output")
     sink = SpeakerSink(PlaybackStream(output))
-    guard = (
-        EchoGuard(audio.barge_in_margin_db, lambda: sink.level_rms)
-        if audio.barge_in == "guarded"
-        else None
-    )
+    guard = None
+    if audio.barge_in == "guarded":
+        echo_path = config.data_dir / echo.FILENAME
+        guard = EchoGuard(
+            audio.barge_in_margin_db,
+            lambda: sink.level_rms,
+            measured=echo.load_measurements(echo_path),
+            on_measured=lambda measured: echo.save_measurements(echo_path, measured),
+        )
     listener = build_listener(
         config, ListeningMode(audio.mode), guard, lambda: sink.playing, speculative=True
     )

@@ -4,6 +4,7 @@ into and whose speaker is a null sink we record. Everything in the companion is 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import time
 from pathlib import Path
@@ -43,6 +44,10 @@ def test_spoken_to_it_answers_aloud(
     assert words(reply)
     heard = set(words(engines.transcriber.transcribe(read_raw(recording)).text))
     assert len([w for w in words(reply) if w in heard]) >= 0.4 * len(words(reply))
+    # It measured how its voice comes back through the microphone (not at all, here) and
+    # keeps that for its next start.
+    echo = json.loads((daemon.trace.parent / "data" / "echo.json").read_text())["coupling"]
+    assert echo and min(echo) < 0.05
     status = daemon.send("status")
     assert status["turns"] >= 1
     assert status["last_turn"]["response_latency_s"] == pytest.approx(

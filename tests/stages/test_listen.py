@@ -139,3 +139,56 @@ def test_push_to_talk_and_mute(jfk_path: Path, tmp_path: Path) -> None:
     assert muted.set_mode(ListeningMode.HANDS_FREE) == []
     events = [e for f in speech for e in muted.push(f)] + muted.finish()
     assert any(isinstance(e, UtteranceEnded) for e in events)
+
+
+def test_the_first_reply_backs_off_for_a_user_who_was_already_talking(
+    played: AudioChunk, jfk_path: Path, tmp_path: Path
+) -> None:
+    # The first reply after a start has no coupling measured yet, so its first 300 ms are
+    # not listened to; but speech that began before it did is no echo of it.
+    config = shipped_config(tmp_path)
+    echo = scaled(played, 0.1)
+    jfk = read_audio(jfk_path)
+    plain = build_listener(config)
+    confirmed = next(i for i, f in enumerate(frames(jfk)) if started(plain.push(f)))
+    before = confirmed  # the user has begun, not yet been confirmed, when the reply begins
+    guard = EchoGuard(10.0, Playback(played).level)
+    playing = [False]
+    listener = build_listener(config, guard=guard, playing=lambda: playing[0])
+    events = [e for f in frames(jfk)[:before] for e in listener.push(f)]
+    assert not started(events)  # not confirmed as speech yet
+    playing[0] = True
+    rest = AudioChunk(jfk.samples[before * FRAME :], RATE)
+    events = [e for f in frames(mixed(rest, echo))[:20] for e in listener.push(f)]
+    assert started(events)
+    assert guard.coupling == 0.0  # nothing measured on the user's voice
+    # The same user starting 150 ms after the reply began is not heard by a guard that has
+    # measured nothing yet (a limit of measuring echo by level).
+    guard = EchoGuard(10.0, Playback(played).level)
+    playing[0] = True
+    listener = build_listener(config, guard=guard, playing=lambda: playing[0])
+    late = mixed(AudioChunk(jfk.samples[(confirmed - 7) * FRAME :], RATE), echo)  # voiced at 5
+    assert not started([e for f in frames(late)[:10] for e in listener.push(f)])
+    # After a restart the guard starts from the last run's measurements (audio/echo.py).
+    saved: list[Sequence[float]] = []
+    guard = EchoGuard(10.0, Playback(played).level, measured=[0.1], on_measured=saved.append)
+    listener = build_listener(config, guard=guard, playing=lambda: playing[0])
+    assert started([e for f in frames(late)[:10] for e in listener.push(f)])
+    assert len(saved) == 1 and saved[0][0] == 0.1 and len(saved[0]) == 2
+
+
+def test_the_echo_left_between_two_sentences_is_not_taken_for_the_user(
+    played: AudioChunk, tmp_path: Path
+) -> None:
+    config = shipped_config(tmp_path)
+    echo = frames(scaled(played, 0.1))
+    playback = Playback(played)
+    guard = EchoGuard(10.0, playback.level)
+    playing = [True]
+    listener = build_listener(config, guard=guard, playing=lambda: playing[0])
+    events = [e for f in echo[:40] for e in listener.push(f)]
+    playing[0] = False  # the first sentence has been played; its echo still rings
+    events += [e for f in echo[40:42] for e in listener.push(f)]
+    playing[0] = True
+    events += [e for f in echo[42:] for e in listener.push(f)]
+    assert not started(events)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.engines import FrameClassifier
@@ -23,6 +24,8 @@ from voice_companion.events import (
     UtteranceEnded,
 )
 from voice_companion.stages.endpointer import Endpointer
+
+log = logging.getLogger(__name__)
 
 ARRIVALS_KEPT = 1024
 """Frames whose arrival time is remembered (30 s of 30 ms frames, beyond any end silence)."""
@@ -47,12 +50,19 @@ class EchoGuard:
     turned up) wins after a few replies. Measuring the echo from the microphone alone fails
     both ways: a mean sinks in the pauses between words and lets the next loud word through,
     and a peak learns the user's own voice as "echo".
+
+    Speech that began before playback did, after ``ECHO_TAIL_FRAMES`` of quiet, is the user's,
+    not an echo: it counts for as long as it goes on unbroken, and the coupling is not measured
+    on it. That matters most for the first reply after a start, which has no measurement to
+    go on: a user who goes on talking as it begins is heard, and the companion backs off.
     """
 
     WARMUP_FRAMES = 10
     """Frames at the start of playback that measure the coupling (300 ms)."""
     HISTORY = 5
     """Measurements the coupling is the median of."""
+    ECHO_TAIL_FRAMES = 10
+    """Quiet frames after playback (300 ms) past which what the microphone hears is no echo."""
 
     def __init__(
         self,
@@ -60,14 +70,20 @@ class EchoGuard:
         playback_level: Callable[[], float],
         window_s: float = 0.3,
         floor_rms: float = 100.0,
+        measured: Sequence[float] = (),
+        on_measured: Callable[[Sequence[float]], None] = lambda _measured: None,
     ) -> None:
         self._ratio = 10 ** (margin_db / 20)
         self._playback_level = playback_level
         self._floor_rms = floor_rms
         self._recent: deque[float] = deque(maxlen=max(1, round(window_s / 0.03)))
-        self._measured: deque[float] = deque(maxlen=self.HISTORY)
+        self._measured: deque[float] = deque(measured, maxlen=self.HISTORY)
+        self._on_measured = on_measured
         self._measuring: float | None = None
         self._playing_frames = 0
+        self._quiet_frames = self.ECHO_TAIL_FRAMES
+        self._user_talking = False
+        """A voiced run that began in the quiet, unbroken since."""
 
     @property
     def coupling(self) -> float:
@@ -84,10 +100,20 @@ class EchoGuard:
             self._playing_frames = 0
             self._measuring = None
             self._recent.clear()
+            self._quiet_frames += 1
+            self._user_talking = voiced and (
+                self._user_talking or self._quiet_frames > self.ECHO_TAIL_FRAMES
+            )
             return voiced
+        self._quiet_frames = 0
         self._recent.append(self._playback_level())
         level = frame.rms()
         self._playing_frames += 1
+        if self._user_talking:
+            self._user_talking = voiced
+            if voiced:
+                self._playing_frames = self.WARMUP_FRAMES + 1  # no measurement on their voice
+                return True
         # Judged by the coupling measured before (none yet: this speaker and microphone are
         # unknown, so nothing counts while the first measurement runs).
         heard = bool(self._measured) and voiced and level > self.expected_echo_rms() * self._ratio
@@ -97,6 +123,12 @@ class EchoGuard:
                 self._measuring = max(self._measuring or 0.0, level / reference)
             if self._playing_frames == self.WARMUP_FRAMES and self._measuring is not None:
                 self._measured.append(self._measuring)
+                log.debug(
+                    "speaker-to-microphone coupling measured %.3f; using %.3f",
+                    self._measuring,
+                    self.coupling,
+                )
+                self._on_measured(tuple(self._measured))
         return heard
 
 
