@@ -267,12 +267,13 @@ def build_listener(
     guard: EchoGuard | None = None,
     playing: Callable[[], bool] = lambda: False,
     speculative: bool = False,
+    classifier: FrameClassifier | None = None,
 ) -> Listener:
     """The listener; ``speculative`` (the companion's own pipeline) closes an utterance as
     early as its reply may start being prepared, and the session then holds the reply back
     until the (adaptive) end-of-speech silence is over. Otherwise an utterance closes after
-    ``vad.end_silence_ms``."""
-    classifier = build_classifier(config)
+    ``vad.end_silence_ms``. ``classifier``: one already loaded (it is reset), else a new one."""
+    classifier = classifier or build_classifier(config)
     vad = config.vad
     if speculative:
         vad = dataclasses.replace(vad, end_silence_ms=first_end_silence_ms(config))

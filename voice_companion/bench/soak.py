@@ -33,6 +33,7 @@ from voice_companion.allocator import in_use
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.config import Config
 from voice_companion.dialogue.dialogue import Dialogue
+from voice_companion.engines import FrameClassifier
 from voice_companion.errors import CompanionError
 from voice_companion.session import Engines, Session
 from voice_companion.trace import Tracer
@@ -264,9 +265,12 @@ async def _soak(
     progress: Callable[[str], None],
 ) -> tuple[list[dict[str, Any]], int, float]:
     """One event loop and one dialogue for the whole run, as in the daemon (its history
-    slides on across conversations); a session and a listener per conversation."""
+    slides on across conversations), one voice-activity classifier; a session and a listener
+    per conversation."""
+    from voice_companion import app
     from voice_companion.bench.latency import run_lanes
 
+    classifier = app.build_classifier(config)  # one for the whole run, as in the daemon
     deadline_s = sampler.now() + minutes * 60
     turns: list[dict[str, Any]] = []
     conversations = 0
@@ -278,7 +282,7 @@ async def _soak(
             count = min(count, max_turns - len(turns))
         picked = [(cursor + k) % len(utterances) for k in range(count)]
         cursor += count
-        lane = _soak_lane(config, engines, dialogue)
+        lane = _soak_lane(config, engines, dialogue, classifier)
         await run_lanes(
             [lane],
             [recordings[i] for i in picked],
@@ -301,15 +305,18 @@ async def _soak(
     return turns, conversations, warm_up_s
 
 
-def _soak_lane(config: Config, engines: Engines, dialogue: Dialogue) -> Any:
-    """A streaming lane like the latency benchmark's, on the shared dialogue, with a sink that
-    keeps nothing (a sink that kept every reply would itself grow)."""
+def _soak_lane(
+    config: Config, engines: Engines, dialogue: Dialogue, classifier: FrameClassifier
+) -> Any:
+    """A streaming lane like the latency benchmark's, on the shared dialogue and voice-activity
+    classifier, with a sink that keeps nothing (a sink that kept every reply would itself
+    grow)."""
     from voice_companion import app
     from voice_companion.bench.latency import Lane, Phase
 
     tracer = Tracer()
     session = Session(config, engines, dialogue, DiscardSink(), tracer)
-    listener = app.build_listener(config, speculative=True)
+    listener = app.build_listener(config, speculative=True, classifier=classifier)
     return Lane(Phase("soak"), session, listener, tracer, dialogue)
 
 
