@@ -20,7 +20,11 @@ from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.persona import Persona, VoiceChoice
 from voice_companion.engines import ChatModel, FrameClassifier, Synthesizer, Transcriber
 from voice_companion.session import Engines, Session
-from voice_companion.stages.endpointer import Endpointer
+from voice_companion.stages.endpointer import (
+    Endpointer,
+    first_end_silence_ms,
+    longest_end_silence_ms,
+)
 from voice_companion.stages.listen import EchoGuard, Listener, ListeningMode, listen
 from voice_companion.stages.think import stream_pieces
 from voice_companion.trace import Tracer
@@ -276,34 +280,16 @@ def build_listener(
     classifier = classifier or build_classifier(config)
     vad = config.vad
     if speculative:
-        vad = dataclasses.replace(vad, end_silence_ms=first_end_silence_ms(config))
+        vad = dataclasses.replace(vad, end_silence_ms=first_end_silence_ms(vad))
     return Listener(
         classifier,
-        Endpointer(vad, classifier.frame_ms, STT_RATE_HZ, longest_end_silence_ms(config)),
+        Endpointer(vad, classifier.frame_ms, STT_RATE_HZ, longest_end_silence_ms(config.vad)),
         mode=mode,
         preroll_ms=config.vad.preroll_ms,
         min_utterance_ms=config.vad.min_utterance_ms,
         guard=guard,
         playing=playing,
     )
-
-
-def first_end_silence_ms(config: Config) -> int:
-    """Silence after which an utterance is closed and its turn starts (speculatively when
-    shorter than the end-of-speech silence the session then waits for)."""
-    vad = config.vad
-    shortest = vad.end_silence_ms
-    if vad.adaptive_end_silence:
-        shortest = min(shortest, vad.end_silence_min_ms)
-    return min(vad.speculate_ms, shortest) if vad.speculate_ms > 0 else shortest
-
-
-def longest_end_silence_ms(config: Config) -> int:
-    """The longest end-of-speech silence the session may wait for."""
-    vad = config.vad
-    if vad.adaptive_end_silence:
-        return max(vad.end_silence_ms, vad.end_silence_max_ms)
-    return vad.end_silence_ms
 
 
 def check_devices(config: Config) -> None:
@@ -409,7 +395,7 @@ async def run_recording(
     session = Session(config, engines, dialogue, PacedSink(sink) if realtime else sink, tracer)
     # A microphone keeps hearing the room after the user stops: feed enough silence for the
     # end of speech to be detected the way it would be live.
-    tail_s = longest_end_silence_ms(config) / 1000 + 0.3
+    tail_s = longest_end_silence_ms(config.vad) / 1000 + 0.3
     frames = recording_frames(recording, FRAME_MS, realtime, tail_s)
     try:
         tracer.start()

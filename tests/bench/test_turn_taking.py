@@ -26,7 +26,11 @@ from voice_companion.config import VadConfig
 from voice_companion.engines import ChatMessage, Transcript
 from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
 from voice_companion.session import Engines, Session
-from voice_companion.stages.endpointer import end_silence_ms
+from voice_companion.stages.endpointer import (
+    end_silence_ms,
+    first_end_silence_ms,
+    longest_end_silence_ms,
+)
 from voice_companion.trace import Tracer
 
 VAD = VadConfig(
@@ -69,15 +73,18 @@ def test_the_speculative_listener_closes_early_and_the_plain_one_does_not(
     fast = {"VOICE_COMPANION_VAD_SPECULATE_MS": "240",
             "VOICE_COMPANION_VAD_ADAPTIVE_END_SILENCE": "true"}  # fmt: skip
     config = shipped_config(tmp_path, **fast)
-    assert app.first_end_silence_ms(config) == config.vad.speculate_ms == 240
+    assert first_end_silence_ms(config.vad) == config.vad.speculate_ms == 240
     off = shipped_config(tmp_path, **{**fast, "VOICE_COMPANION_VAD_SPECULATE_MS": "0"})
-    assert app.first_end_silence_ms(off) == off.vad.end_silence_min_ms
+    assert first_end_silence_ms(off.vad) == off.vad.end_silence_min_ms
     fixed = shipped_config(
         tmp_path,
         VOICE_COMPANION_VAD_SPECULATE_MS="0",
         VOICE_COMPANION_VAD_ADAPTIVE_END_SILENCE="false",
     )
-    assert app.first_end_silence_ms(fixed) == fixed.vad.end_silence_ms
+    assert first_end_silence_ms(fixed.vad) == fixed.vad.end_silence_ms
+    # Short bursts are dropped only after the longest silence the session may wait for.
+    assert longest_end_silence_ms(config.vad) == config.vad.end_silence_max_ms
+    assert longest_end_silence_ms(fixed.vad) == fixed.vad.end_silence_ms
 
     # A real utterance, then silence: where does each listener close it?
     from voice_companion.bench.latency import default_utterances_dir

@@ -50,6 +50,22 @@ def end_silence_ms(transcript: str, config: VadConfig) -> int:
     return default
 
 
+def first_end_silence_ms(config: VadConfig) -> int:
+    """Silence after which an utterance is closed and its turn starts (speculatively when
+    shorter than the end-of-speech silence the session then waits for)."""
+    shortest = config.end_silence_ms
+    if config.adaptive_end_silence:
+        shortest = min(shortest, config.end_silence_min_ms)
+    return min(config.speculate_ms, shortest) if config.speculate_ms > 0 else shortest
+
+
+def longest_end_silence_ms(config: VadConfig) -> int:
+    """The longest end-of-speech silence ``end_silence_ms`` may ask for."""
+    if config.adaptive_end_silence:
+        return max(config.end_silence_ms, config.end_silence_max_ms)
+    return config.end_silence_ms
+
+
 class Endpointer:
     """Closes an utterance after ``config.end_silence_ms`` of silence. Speech shorter than
     ``min_utterance_ms`` (a cough, a click) is dropped, but only once ``discard_after_ms`` of
