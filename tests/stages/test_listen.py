@@ -187,8 +187,9 @@ def test_the_echo_left_between_two_sentences_is_not_taken_for_the_user(
     playing = [True]
     listener = build_listener(config, guard=guard, playing=lambda: playing[0])
     events = [e for f in echo[:40] for e in listener.push(f)]
-    playing[0] = False  # the first sentence has been played; its echo still rings
-    events += [e for f in echo[40:42] for e in listener.push(f)]
+    playing[0] = False  # the first sentence has been handed over; its end still plays
+    events += [e for f in echo[40:43] for e in listener.push(f)]
+    playback.index += 3
     playing[0] = True
-    events += [e for f in echo[42:] for e in listener.push(f)]
+    events += [e for f in echo[43:] for e in listener.push(f)]
     assert not started(events)

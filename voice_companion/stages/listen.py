@@ -51,9 +51,11 @@ class EchoGuard:
     both ways: a mean sinks in the pauses between words and lets the next loud word through,
     and a peak learns the user's own voice as "echo".
 
-    Speech that began before playback did, after ``ECHO_TAIL_FRAMES`` of quiet, is the user's,
-    not an echo: it counts for as long as it goes on unbroken, and the coupling is not measured
-    on it. That matters most for the first reply after a start, which has no measurement to
+    For ``ECHO_TAIL_FRAMES`` after playback stops (between sentences, and at the end of a
+    reply, whose last words are still in the device's buffer and the room), the microphone is
+    judged the same way. Speech that began after that, before playback started again, is the
+    user's, not an echo: it counts for as long as it goes on unbroken, and the coupling is not
+    measured on it. That matters most for the first reply after a start, which has no measurement to
     go on: a user who goes on talking as it begins is heard, and the companion backs off.
     """
 
@@ -99,12 +101,16 @@ class EchoGuard:
         if not playing:
             self._playing_frames = 0
             self._measuring = None
-            self._recent.clear()
             self._quiet_frames += 1
-            self._user_talking = voiced and (
-                self._user_talking or self._quiet_frames > self.ECHO_TAIL_FRAMES
-            )
-            return voiced
+            if self._quiet_frames > self.ECHO_TAIL_FRAMES:
+                self._recent.clear()
+                self._user_talking = voiced  # a run that begins in the quiet is the user's
+                return voiced
+            # The last words still ring (in the room, in the device's buffer): judged as
+            # echo of what was just played, fading as the silence goes on.
+            self._recent.append(0.0)
+            self._user_talking = False
+            return self._louder_than_echo(frame, voiced)
         self._quiet_frames = 0
         self._recent.append(self._playback_level())
         level = frame.rms()
@@ -114,9 +120,7 @@ class EchoGuard:
             if voiced:
                 self._playing_frames = self.WARMUP_FRAMES + 1  # no measurement on their voice
                 return True
-        # Judged by the coupling measured before (none yet: this speaker and microphone are
-        # unknown, so nothing counts while the first measurement runs).
-        heard = bool(self._measured) and voiced and level > self.expected_echo_rms() * self._ratio
+        heard = self._louder_than_echo(frame, voiced)
         if self._playing_frames <= self.WARMUP_FRAMES:
             reference = max(self._recent)
             if reference > self._floor_rms:
@@ -130,6 +134,13 @@ class EchoGuard:
                 )
                 self._on_measured(tuple(self._measured))
         return heard
+
+    def _louder_than_echo(self, frame: AudioChunk, voiced: bool) -> bool:
+        # Judged by the coupling measured before (none yet: this speaker and microphone are
+        # unknown, so nothing counts while the first measurement runs).
+        return (
+            bool(self._measured) and voiced and frame.rms() > self.expected_echo_rms() * self._ratio
+        )
 
 
 class Listener:
