@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from voice_companion.audio.chunk import AudioChunk
+from voice_companion.engines import Transcriber
 
 RATE = 16_000
 BLOCK_S = 0.02
@@ -182,3 +183,13 @@ class PulseRig:
 def read_raw(path: Path) -> AudioChunk:
     data = np.frombuffer(path.read_bytes(), dtype="<i2").astype(np.int16)
     return AudioChunk(data, RATE)
+
+
+def heard_text(transcriber: Transcriber, audio: AudioChunk, piece_s: float = 10.0) -> str:
+    """What a recording of the speaker says, transcribed in pieces: whisper tiny, given one
+    long window (a 25 s reply), often stops after its first sentence or two."""
+    step = int(piece_s * audio.rate_hz)
+    pieces = (
+        AudioChunk(audio.samples[i : i + step], audio.rate_hz) for i in range(0, len(audio), step)
+    )
+    return " ".join(transcriber.transcribe(piece).text for piece in pieces)
