@@ -55,8 +55,9 @@ class EchoGuard:
     reply, whose last words are still in the device's buffer and the room), the microphone is
     judged the same way. Speech that began after that, before playback started again, is the
     user's, not an echo: it counts for as long as it goes on unbroken, and the coupling is not
-    measured on it. That matters most for the first reply after a start, which has no measurement to
-    go on: a user who goes on talking as it begins is heard, and the companion backs off.
+    measured on it. That matters most when nothing has been measured yet (``measured``, kept
+    from the last run, is empty on a new install): a user who goes on talking as the first
+    reply begins is heard, and the companion backs off.
     """
 
     WARMUP_FRAMES = 10
@@ -110,7 +111,7 @@ class EchoGuard:
             # echo of what was just played, fading as the silence goes on.
             self._recent.append(0.0)
             self._user_talking = False
-            return self._louder_than_echo(frame, voiced)
+            return self._louder_than_echo(frame.rms(), voiced)
         self._quiet_frames = 0
         self._recent.append(self._playback_level())
         level = frame.rms()
@@ -120,7 +121,7 @@ class EchoGuard:
             if voiced:
                 self._playing_frames = self.WARMUP_FRAMES + 1  # no measurement on their voice
                 return True
-        heard = self._louder_than_echo(frame, voiced)
+        heard = self._louder_than_echo(level, voiced)
         if self._playing_frames <= self.WARMUP_FRAMES:
             reference = max(self._recent)
             if reference > self._floor_rms:
@@ -135,11 +136,11 @@ class EchoGuard:
                 self._on_measured(tuple(self._measured))
         return heard
 
-    def _louder_than_echo(self, frame: AudioChunk, voiced: bool) -> bool:
+    def _louder_than_echo(self, level_rms: float, voiced: bool) -> bool:
         # Judged by the coupling measured before (none yet: this speaker and microphone are
         # unknown, so nothing counts while the first measurement runs).
         return (
-            bool(self._measured) and voiced and frame.rms() > self.expected_echo_rms() * self._ratio
+            bool(self._measured) and voiced and level_rms > self.expected_echo_rms() * self._ratio
         )
 
 
