@@ -73,12 +73,12 @@ def test_messages_for_recalls_through_the_seam() -> None:
     )
     messages = dialogue.messages_for("What do you think about my sister?")
     assert memory.queries[-1] == ("What do you think about my sister?", 3)
-    assert [m.role for m in messages] == ["system", "user"]
+    assert [m.role for m in messages] == ["system", "user", "user"]
     assert "Ana" not in messages[0].content
-    final = messages[-1].content
-    assert final.startswith(MEMORY_HEADER)
-    assert "On 1 May 2026 the user said: “My sister Ana is getting married.”" in final
-    assert final.endswith("What do you think about my sister?")
+    context = messages[-2].content
+    assert context.startswith(MEMORY_HEADER)
+    assert "On 1 May 2026 the user said: “My sister Ana is getting married.”" in context
+    assert messages[-1].content == "What do you think about my sister?"
 
 
 def test_turns_in_history_are_not_quoted_again_as_memories() -> None:

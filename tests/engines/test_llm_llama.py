@@ -76,3 +76,33 @@ def test_concurrent_replies_are_serialized(llama: LlamaChatModel) -> None:
         assert not thread.is_alive()
     assert len(replies) == 2
     assert all(reply.strip() for reply in replies)
+
+
+def test_the_last_exchange_stays_cached_when_its_context_message_and_oldest_turn_leave(
+    llama: LlamaChatModel,
+) -> None:
+    """Next turn, the prompt loses two blocks (the oldest history turn, the last context
+    message) and keeps the last exchange: only the new context and words are evaluated."""
+    system = ChatMessage("system", "You are Robin, a warm and curious companion. " * 4)
+    history = [
+        ChatMessage("user" if n % 2 == 0 else "assistant", f"This is message {n} of our talk, "
+                    f"about the weather and the garden and the cat number {n}.")
+        for n in range(6)
+    ]  # fmt: skip
+    words = ChatMessage("user", "My sister is getting married next month, in a small garden.")
+    context = ChatMessage("user", "From earlier conversations: “I love gardens,” said the user.")
+    reply = "".join(llama.stream([system, *history, context, words], threading.Event()))
+    assert reply.strip()
+
+    new_context = ChatMessage("user", "From earlier conversations: “My sister is Ana.”")
+    new_words = ChatMessage("user", "What should I give her?")
+    slid = [system, *history[2:], words, ChatMessage("assistant", reply), new_context, new_words]
+    next(llama.stream(slid, threading.Event()), None)
+
+    evaluated = llama.last_prompt_tokens - llama.last_cached_tokens
+    new_tokens = sum(
+        len(llama._llama.tokenize(m.content.encode(), add_bos=False))
+        for m in (new_context, new_words)
+    )
+    # The new text, and the chat template's few markers around it (and after the reply).
+    assert new_tokens <= evaluated <= new_tokens + 16

@@ -23,11 +23,12 @@ class LlamaChatModel:
     """Streams chat replies from a local GGUF model (satisfies ``ChatModel``).
 
     One ``Llama`` object lives as long as this adapter, so llama.cpp reuses the KV cache
-    for the prompt prefix shared with the previous turn (system prompt and history). When the
-    history window slides (its oldest turn leaves the prompt), the cached turns after it are
-    kept too: the left turn's tokens are removed from the cache and the rest shifted into
-    place (llama.cpp's context shift), so a turn evaluates only what changed, not the whole
-    history. ``last_prompt_tokens`` and ``last_cached_tokens`` tell how much was reused.
+    for the prompt prefix shared with the previous turn (system prompt and history). When
+    blocks leave the prompt (the oldest history turn as the window slides, the last turn's
+    context message), the cached turns after them are kept too: the left blocks' tokens are
+    removed from the cache and the rest shifted into place (llama.cpp's context shift), so a
+    turn evaluates only what changed, not the whole history. ``last_prompt_tokens`` and
+    ``last_cached_tokens`` tell how much was reused.
     """
 
     def __init__(
@@ -88,34 +89,40 @@ class LlamaChatModel:
         self._llama.generate = generate_reusing_cache  # type: ignore[method-assign]
 
     def _shift_cache(self, tokens: list[int]) -> None:
-        """If the cached tokens are the new prompt's with one block removed after the common
-        prefix (the oldest history turn left the window), drop that block from the KV cache
-        and shift what follows into place; llama.cpp then evaluates only the new tail.
+        """Keep the cached runs the new prompt goes on with after the common prefix, with the
+        blocks between them removed from the KV cache and what follows shifted into place
+        (llama.cpp's context shift); llama.cpp then evaluates only the new tail.
 
-        The shifted run's cache was computed beside the removed block (as in llama.cpp's own
-        context shift): close enough for a chat model. A block *replaced* (new notes about the
-        user) cannot be kept this way: llama.cpp only decodes at the end of a sequence."""
+        Two blocks leave a prompt between turns: the oldest history turn, when the window
+        slides, and the last turn's context message (recollections, mood), which is not kept
+        in the history. A shifted run's cache was computed beside the removed blocks (as in
+        llama.cpp's own context shift): close enough for a chat model. A block *replaced*
+        (new notes about the user) cannot be kept this way: llama.cpp only decodes at the end
+        of a sequence."""
         llama = self._llama
         old = [int(t) for t in llama.input_ids[: llama.n_tokens]]
         prefix = _common_prefix(old, tokens)
         self.last_prompt_tokens, self.last_cached_tokens = len(tokens), prefix
-        start = _removed_block_end(old, tokens, prefix) if prefix else None
-        if start is None:
+        runs = _kept_runs(old, tokens, prefix) if prefix else []
+        if not runs:
             return
-        run = _common_prefix(old[start:], tokens[prefix:])
+        cursor, gap_start = prefix, prefix
         try:
             ctx = llama._ctx
-            if not ctx.kv_cache_seq_rm(0, prefix, start):
-                return
-            ctx.kv_cache_seq_shift(0, start, start + run, prefix - start)
-            ctx.kv_cache_seq_rm(0, prefix + run, -1)
+            for start, run in runs:
+                if not ctx.kv_cache_seq_rm(0, gap_start, start):
+                    raise RuntimeError("llama.cpp cannot remove part of a sequence")
+                ctx.kv_cache_seq_shift(0, start, start + run, cursor - start)
+                llama.input_ids[cursor : cursor + run] = old[start : start + run]
+                cursor, gap_start = cursor + run, start + run
+            ctx.kv_cache_seq_rm(0, cursor, -1)
         except Exception as exc:  # an older llama.cpp without context shift: evaluate all
             log.debug("cannot shift the prompt cache: %s", exc)
+            # llama.cpp's eval clears the cache from n_tokens on, shifted cells included.
             llama.n_tokens = prefix
             return
-        llama.input_ids[prefix : prefix + run] = old[start : start + run]
-        llama.n_tokens = prefix + run
-        self.last_cached_tokens = prefix + run
+        llama.n_tokens = cursor
+        self.last_cached_tokens = cursor
 
     def stream(self, messages: Sequence[ChatMessage], cancel: threading.Event) -> Iterator[str]:
         """Yield reply pieces as llama.cpp produces them; stop quietly once ``cancel`` is set."""
@@ -166,16 +173,26 @@ class LlamaChatModel:
         return LlmError(f"llama.cpp failed: {text}")
 
 
-def _removed_block_end(old: list[int], new: list[int], prefix: int) -> int | None:
-    """Where the cached tokens ``old`` go on as ``new`` does after ``prefix``, once a block
-    is skipped: the index in ``old`` after that block, or None."""
-    probe = new[prefix : prefix + SHIFT_MIN_TOKENS]
+def _kept_runs(old: list[int], new: list[int], prefix: int) -> list[tuple[int, int]]:
+    """Where the cached tokens ``old`` go on as ``new`` does after their common ``prefix``,
+    each time a block of ``old`` is skipped: (start in ``old``, length) of each run."""
+    runs: list[tuple[int, int]] = []
+    at_old, at_new = prefix, prefix
+    while (start := _block_end(old, new[at_new : at_new + SHIFT_MIN_TOKENS], at_old)) is not None:
+        run = _common_prefix(old[start:], new[at_new:])
+        runs.append((start, run))
+        at_old, at_new = start + run, at_new + run
+    return runs
+
+
+def _block_end(old: list[int], probe: list[int], at: int) -> int | None:
+    """The first index after ``at`` where ``old`` goes on with ``probe``, or None."""
     if len(probe) < SHIFT_MIN_TOKENS:
         return None
     return next(
         (
             i
-            for i in range(prefix + 1, len(old) - SHIFT_MIN_TOKENS + 1)
+            for i in range(at + 1, len(old) - SHIFT_MIN_TOKENS + 1)
             if old[i : i + SHIFT_MIN_TOKENS] == probe
         ),
         None,
