@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.audio.sinks import PacedSink, WavFileSink
 from voice_companion.audio.sources import recording_frames
-from voice_companion.config import BUNDLED, Config, threads_for
+from voice_companion.config import BUNDLED, Config, default_cache_dir, threads_for
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.persona import Persona, VoiceChoice
@@ -73,10 +73,13 @@ def build_model(config: Config) -> ChatModel:
             max_reply_tokens=llm.max_reply_tokens,
             temperature=llm.temperature,
         )
-    from voice_companion.engines import bundled
+    from voice_companion.engines import bundled, gguf
     from voice_companion.engines.llm_llama import LlamaChatModel
 
-    path = bundled.smollm2_gguf_path() if llm.model_path == BUNDLED else Path(llm.model_path)
+    if llm.model_path == BUNDLED:
+        path = gguf.as_q8_0(bundled.smollm2_gguf_path(), default_cache_dir() / "models")
+    else:
+        path = Path(llm.model_path)
     return LlamaChatModel(
         model_path=path.expanduser(),
         context_tokens=llm.context_tokens,

@@ -245,6 +245,13 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("voice-companion"))
 
 
+def default_cache_dir() -> Path:
+    """What can be made again from what is installed (a faster copy of the bundled model)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("voice-companion"))
+
+
 def load_config(
     path: Path | None = None,
     env: Mapping[str, str] | None = None,
