@@ -160,8 +160,12 @@ class DialogueConfig:
     """Within ``resume_ms``, a reply heard for less than this stops when the user goes on,
     and everything they said is answered as one (both started at once: it backs off)."""
     first_clause_chars: int = field(default=16, metadata=_rng(0, 2000))
-    """The first spoken piece of a reply may end at a comma, colon, semicolon or dash once
-    it is this long, so speaking starts early; 0: only at a sentence end."""
+    """The first spoken piece of a reply may end at a comma, colon, semicolon or dash, or
+    before a conjunction, once it is this long, so speaking starts early; 0: only at a
+    sentence end."""
+    first_max_chars: int = field(default=64, metadata=_rng(0, 2000))
+    """The first spoken piece is at most this long (the voice makes a piece whole before
+    playing it); 0: only ``sentence_max_chars`` bounds it."""
     flush_after_ms: int = field(default=4000, metadata=_rng(0, 60_000))
     """Reply text waiting for a sentence end is spoken up to its last whole word once it
     has waited this long (the first piece: since the reply began), so a model that sends

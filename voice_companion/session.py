@@ -425,6 +425,7 @@ class Session:
         splitter = SentenceSplitter(
             max_chars=config.dialogue.sentence_max_chars,
             first_clause_chars=config.dialogue.first_clause_chars,
+            first_max_chars=config.dialogue.first_max_chars,
         )
         produced = False
         said: set[str] = set()

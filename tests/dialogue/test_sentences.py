@@ -202,12 +202,38 @@ def test_first_clause_starts_speech_early_once() -> None:
 
 
 def test_first_clause_is_not_cut_inside_numbers() -> None:
-    text = "It costs 3,000 dollars or 10:30 hours, roughly. Ok."
+    text = "It costs 3,000 dollars in 10:30 hours, roughly. Ok."
     assert split_whole(text, first_clause_chars=5) == [
-        "It costs 3,000 dollars or 10:30 hours,",
+        "It costs 3,000 dollars in 10:30 hours,",
         "roughly.",
         "Ok.",
     ]
+
+
+def test_first_piece_may_end_before_a_conjunction() -> None:
+    text = "I am so glad you told me about it and I hope the walk was lovely. Or not?"
+    expected = ["I am so glad you told me about it", "and I hope the walk was lovely.", "Or not?"]
+    assert split_whole(text, first_clause_chars=16) == expected
+    for seed in range(10):
+        assert split_pieces(text, seed, first_clause_chars=16) == expected
+    assert split_chars(text, first_clause_chars=16) == expected
+    # Not within the first clause's length, and only before a whole word ("android").
+    assert split_whole("Yes and no, android or not.", first_clause_chars=5) == [
+        "Yes and no,",
+        "android or not.",
+    ]
+
+
+def test_first_piece_is_bounded_and_the_rest_keeps_the_sentence_bound() -> None:
+    text = "The user tells me about the long walk by the river this morning in the sun. Yes."
+    pieces = split_whole(text, first_clause_chars=16, first_max_chars=40)
+    assert pieces == [
+        "The user tells me about the long walk by",  # 40 characters
+        "the river this morning in the sun.",
+        "Yes.",
+    ]
+    for seed in range(10):
+        assert split_pieces(text, seed, first_clause_chars=16, first_max_chars=40) == pieces
 
 
 def test_first_clause_off_by_default() -> None:
@@ -224,7 +250,10 @@ def test_random_texts_split_the_same_however_they_are_streamed() -> None:
     ]  # fmt: skip
     for _ in range(200):
         text = " ".join(rng.choice(parts) for _ in range(rng.randint(1, 60)))
-        for kwargs in ({"max_chars": 40}, {"max_chars": 160, "first_clause_chars": 12}):
+        for kwargs in (
+            {"max_chars": 40},
+            {"max_chars": 160, "first_clause_chars": 12, "first_max_chars": 30},
+        ):
             whole = split_whole(text, **kwargs)
             assert split_pieces(text, rng.randint(0, 10**6), **kwargs) == whole, text
             assert split_chars(text, **kwargs) == whole, text
@@ -236,6 +265,8 @@ def test_invalid_arguments() -> None:
         SentenceSplitter(max_chars=1)
     with pytest.raises(ValueError):
         SentenceSplitter(first_clause_chars=-1)
+    with pytest.raises(ValueError):
+        SentenceSplitter(first_max_chars=-1)
 
 
 # -- speakable ------------------------------------------------------------------------------

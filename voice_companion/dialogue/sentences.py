@@ -53,6 +53,13 @@ _OPENERS: Final = frozenset("\"'“‘«([{*_`")
 _CLAUSE_MARKS: Final = frozenset(",;:")
 _DASHES: Final = frozenset("—–")
 _WORD_ENDS: Final = _TERMINALS | _CLAUSE_MARKS | _DASHES
+# Words a speaker may pause before: the first piece of a reply can end ahead of one.
+_CONJUNCTIONS: Final = frozenset(
+    {
+        "and", "but", "or", "so", "because", "when", "while", "if", "though", "although",
+        "which", "who", "where", "since", "until", "unless", "then",
+    }
+)  # fmt: skip
 
 # Abbreviations after which a period never ends a sentence: a name or example always follows.
 _NEVER_FINAL: Final = frozenset(
@@ -95,18 +102,27 @@ class SentenceSplitter:
     ``max_chars`` bounds every piece: a run that reaches it without a sentence end is cut at
     the last clause mark (comma, semicolon, colon, dash) or else the last space before the
     bound, so speech never waits for a full stop that does not come. ``first_clause_chars``
-    (0 = off) lets the first piece of a reply end at a clause mark once it is at least that
-    long, so speaking starts early. ``flush`` ends the stream and readies the splitter for
-    the next reply.
+    (0 = off) lets the first piece of a reply end at a clause mark, or before a conjunction
+    ("and", "because", ...), once it is at least that long, so speaking starts early.
+    ``first_max_chars`` (0 = ``max_chars``) bounds the first piece the same way: the voice
+    synthesises a piece whole, so a long first sentence would be heard late. ``flush`` ends
+    the stream and readies the splitter for the next reply.
     """
 
-    def __init__(self, max_chars: int = 160, first_clause_chars: int = 0) -> None:
+    def __init__(
+        self, max_chars: int = 160, first_clause_chars: int = 0, first_max_chars: int = 0
+    ) -> None:
         if max_chars < 2:
             raise ValueError(f"max_chars must be at least 2, got {max_chars}")
         if first_clause_chars < 0:
             raise ValueError(f"first_clause_chars must be 0 or more, got {first_clause_chars}")
+        if first_max_chars < 0:
+            raise ValueError(f"first_max_chars must be 0 or more, got {first_max_chars}")
         self._max_chars = max_chars
         self._first_clause_chars = first_clause_chars
+        self._first_max_chars = min(
+            max(first_max_chars, 2) if first_max_chars else max_chars, max_chars
+        )
         self._buf = ""
         self._emitted = False
 
@@ -117,18 +133,17 @@ class SentenceSplitter:
         while True:
             self._buf = self._buf.lstrip()
             verdict = self._scan(self._buf)
-            if isinstance(verdict, _Cut) and len(self._buf[: verdict.end].rstrip()) > (
-                self._max_chars
-            ):
-                verdict = self._forced_cut(self._buf)
+            limit = self._limit()
+            if isinstance(verdict, _Cut) and len(self._buf[: verdict.end].rstrip()) > limit:
+                verdict = self._forced_cut(self._buf, limit)
             elif isinstance(verdict, _Wait):
-                if verdict.end <= self._max_chars:
+                if verdict.end <= limit:
                     break
-                verdict = self._forced_cut(self._buf)
+                verdict = self._forced_cut(self._buf, limit)
             elif verdict is None:
-                if len(self._buf.rstrip()) <= self._max_chars:
+                if len(self._buf.rstrip()) <= limit:
                     break
-                verdict = self._forced_cut(self._buf)
+                verdict = self._forced_cut(self._buf, limit)
             piece = self._buf[: verdict.end].strip()
             self._buf = self._buf[verdict.resume :]
             if piece:
@@ -169,6 +184,10 @@ class SentenceSplitter:
         self._emitted = False
         return rest or None
 
+    def _limit(self) -> int:
+        """The longest the next piece may be."""
+        return self._max_chars if self._emitted else self._first_max_chars
+
     # -- boundary finding -------------------------------------------------------------------
 
     def _scan(self, buf: str) -> _Verdict:
@@ -191,6 +210,8 @@ class SentenceSplitter:
                 continue
             if clause_from and i + 1 >= clause_from:
                 verdict = _judge_clause(buf, i)
+                if verdict is None and i >= clause_from:
+                    verdict = _judge_conjunction(buf, i)
                 if verdict is not None:
                     return verdict
             i += 1
@@ -255,9 +276,9 @@ class SentenceSplitter:
         # wait") or a list number ("thing 2. second"); replies start sentences capitalised.
         return not following.islower()
 
-    def _forced_cut(self, buf: str) -> _Cut:
-        """Cut a run longer than ``max_chars``: clause mark, else space, else mid-word."""
-        limit = self._max_chars
+    @staticmethod
+    def _forced_cut(buf: str, limit: int) -> _Cut:
+        """Cut a run longer than ``limit``: clause mark, else space, else mid-word."""
         window = buf[: limit + 1]
         for p in range(min(limit, len(window) - 1) - 1, 0, -1):
             ch = window[p]
@@ -283,6 +304,20 @@ def _judge_clause(buf: str, i: int) -> _Verdict:
     if ch in _DASHES or buf[i + 1].isspace():
         return _Cut(i + 1, i + 1)
     return None  # "3,000", "10:30", "well-known"
+
+
+def _judge_conjunction(buf: str, i: int) -> _Verdict:
+    """First-piece early cut at the space before a conjunction; needs the whole next word."""
+    if buf[i] != " ":
+        return None
+    end = i + 1
+    while end < len(buf) and buf[end].isalpha():
+        end += 1
+    if end >= len(buf):
+        return _Wait(i)  # the next word may still grow (into "and", or past it)
+    if buf[end].isspace() and buf[i + 1 : end].lower() in _CONJUNCTIONS:
+        return _Cut(i, i + 1)
+    return None
 
 
 def _starts_sentence(ch: str) -> bool:
