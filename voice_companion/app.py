@@ -54,6 +54,7 @@ def build_transcriber(config: Config) -> Transcriber:
         beam_size=stt.beam_size,
         compute_type=stt.compute_type,
         threads=threads_for(stt.threads),
+        min_window_s=stt.min_window_s,
     )
 
 

@@ -110,6 +110,9 @@ class SttConfig:
         default="int8", metadata=_one_of("int8", "int8_float32", "float32", "default")
     )
     threads: int = field(default=0, metadata=_rng(0, 256))
+    min_window_s: float = field(default=10.0, metadata=_rng(0.0, 30.0))
+    """The shortest audio window whisper encodes (the utterance and 4 s after it, at least
+    this); 0: always its whole 30 s window."""
 
 
 @dataclass(frozen=True)

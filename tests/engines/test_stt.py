@@ -8,9 +8,11 @@ import pytest
 
 from tests.engines.conftest import JFK_TEXT
 from voice_companion.audio.chunk import AudioChunk
+from voice_companion.bench.latency import default_utterances_dir, load_utterances
 from voice_companion.engines import Transcriber
+from voice_companion.engines.decode import read_audio
 from voice_companion.engines.resample import resample
-from voice_companion.engines.stt import WhisperTranscriber
+from voice_companion.engines.stt import FULL_WINDOW_S, WhisperTranscriber, _loops
 from voice_companion.errors import ModelNotFoundError
 
 
@@ -70,3 +72,48 @@ def test_unknown_model_name_is_not_downloaded() -> None:
 def test_folder_without_model(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="not a faster-whisper model folder"):
         WhisperTranscriber(str(tmp_path), "en", 1, "int8", 1)
+
+
+@pytest.fixture(scope="module")
+def windowed() -> WhisperTranscriber:
+    return WhisperTranscriber("bundled", "en", 1, "int8", threads=2, min_window_s=10.0)
+
+
+def test_a_short_window_covers_the_utterance_and_four_seconds(
+    windowed: WhisperTranscriber, jfk: AudioChunk
+) -> None:
+    transcript = windowed.transcribe(jfk)
+    assert windowed.last_window_s == pytest.approx(15.0, abs=0.01)  # 11 s and 4 s of margin
+    assert word_error_rate(JFK_TEXT, transcript.text) <= 0.10, transcript.text
+    part = windowed.transcribe(AudioChunk(jfk.samples[: 16_000 * 4], 16_000))
+    assert windowed.last_window_s == 10.0  # never less than min_window_s
+    assert "americans" in _words(part.text)
+
+
+def test_short_windows_hear_as_well_as_the_whole_window(
+    transcriber: WhisperTranscriber, windowed: WhisperTranscriber
+) -> None:
+    utterances = load_utterances(default_utterances_dir())
+    whole = short = 0.0
+    for utterance in utterances:
+        audio = read_audio(utterance.path)
+        whole += word_error_rate(utterance.text, transcriber.transcribe(audio).text)
+        short += word_error_rate(utterance.text, windowed.transcribe(audio).text)
+        assert windowed.last_window_s < FULL_WINDOW_S
+    assert short / len(utterances) <= whole / len(utterances) + 0.03
+
+
+def test_a_short_window_that_hears_nothing_listens_to_the_whole_window(
+    windowed: WhisperTranscriber,
+) -> None:
+    hiss = np.random.default_rng(1).normal(0, 300, 32_000).astype(np.int16)
+    assert windowed.transcribe(AudioChunk(hiss, 16_000)).text == ""
+    assert windowed.last_window_s == FULL_WINDOW_S
+
+
+def test_a_looping_transcript_is_recognised() -> None:
+    assert _loops("Thank you so much. Thank you so much.")
+    assert _loops("I went home and then, and then")
+    assert not _loops("No, no.")  # one word said twice is speech, not a loop
+    assert not _loops("Thank you so much for the tea, so much.")
+    assert not _loops("")

