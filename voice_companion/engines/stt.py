@@ -139,7 +139,11 @@ class WhisperTranscriber:
             texts = [segment.text.strip() for segment in segments]
         except Exception as exc:  # ctranslate2 raises RuntimeError, tokenizers ValueError, ...
             raise SttError(f"speech-to-text failed: {_first_line(exc)}") from exc
-        return Transcript(" ".join(t for t in texts if t), audio.duration_s, self.language)
+        text = " ".join(t for t in texts if t)
+        # Whisper writes dots for hiss and noise: no word was heard.
+        if not any(ch.isalnum() for ch in text):
+            text = ""
+        return Transcript(text, audio.duration_s, self.language)
 
 
 def _windowed_model_class() -> type:
