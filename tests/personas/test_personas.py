@@ -375,6 +375,8 @@ def test_lore_goes_with_the_new_words_and_the_system_message_stays_cached(tmp_pa
     d.record_user("Have you ever seen a kraken?")
     stormy = d.messages_for("Have you ever seen a kraken?")
     assert calm[0] == stormy[0]  # the system message: identical, so llama.cpp keeps it
-    assert "first ship" not in calm[-1].content and "Keep it nautical." in calm[-1].content
-    assert "The kraken sank Captain Vale's first ship." in stormy[-1].content
-    assert stormy[-1].content.rstrip().endswith("Have you ever seen a kraken?")
+    # The lore and the card's after-history instruction: in the context message just before
+    # the new words, which go alone.
+    assert "first ship" not in calm[-2].content and "Keep it nautical." in calm[-2].content
+    assert "The kraken sank Captain Vale's first ship." in stormy[-2].content
+    assert stormy[-1].content == "Have you ever seen a kraken?"
