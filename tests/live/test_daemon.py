@@ -102,8 +102,14 @@ def test_the_microphone_can_vanish_and_come_back(
     time.sleep(1.0)
     count = len(daemon.events("transcript"))
     rig.say(phrases["hello"])
-    daemon.wait_for(lambda: len(daemon.events("transcript")) > count, 60, "hearing again")
-    assert "how are you" in daemon.events("transcript")[-1]["text"].lower()
+    # "Hello there." may be transcribed alone first, in the pause, and dropped as it goes on.
+    daemon.wait_for(
+        lambda: any(
+            "how are you" in event["text"].lower() for event in daemon.events("transcript")[count:]
+        ),
+        60,
+        "hearing again",
+    )
 
 
 def test_push_to_talk_hold_and_toggle_and_mute(
