@@ -158,10 +158,14 @@ class DialogueConfig:
     history_turns: int = field(default=8, metadata=_rng(0, 200))
     sentence_max_chars: int = field(default=160, metadata=_rng(20, 2000))
     not_heard: str = "Sorry, I didn't catch that."
-    resume_ms: int = field(default=1500, metadata=_rng(0, 10_000))
-    backoff_ms: int = field(default=800, metadata=_rng(0, 10_000))
+    resume_ms: int = field(default=2000, metadata=_rng(0, 10_000))
+    """The user going on within this of stopping is taken as one utterance with what went
+    before. Mid-thought pauses last up to about 1.1 s (jfk.flac), and one soft word in a
+    pause can be missed by the voice detector, so the default is 2 s."""
+    backoff_ms: int = field(default=2000, metadata=_rng(0, 10_000))
     """Within ``resume_ms``, a reply heard for less than this stops when the user goes on,
-    and everything they said is answered as one (both started at once: it backs off)."""
+    and everything they said is answered as one (both started at once: it backs off). The
+    default covers the whole resume window: a reply can begin 0.4 s after the user stops."""
     first_clause_chars: int = field(default=16, metadata=_rng(0, 2000))
     """The first spoken piece of a reply may end at a comma, colon, semicolon or dash, or
     before a conjunction, once it is this long, so speaking starts early; 0: only at a

@@ -187,17 +187,22 @@ def test_a_speculative_turn_waits_for_the_silence_and_is_dropped_if_the_user_goe
 
 
 @pytest.mark.parametrize(
-    ("onset_after_s", "confirmed_after_s", "backs_off"),
-    [(0.6, 0.9, True), (1.0, 1.1, False)],
+    ("onset_after_s", "confirmed_after_s", "backoff_ms", "backs_off"),
+    [(0.6, 0.9, None, True), (1.0, 1.1, None, True), (0.6, 0.9, 800, True), (1.0, 1.1, 800, False)],
 )
 def test_it_backs_off_when_the_user_went_on_just_as_the_reply_began(
     engines: Engines, tmp_path: Path, onset_after_s: float, confirmed_after_s: float,
-    backs_off: bool,
+    backoff_ms: int | None, backs_off: bool,
 ) -> None:  # fmt: skip
-    # Shipped settings: back off if the user's speech began within 0.8 s of the reply's
-    # first audio. What counts is when they began, not when the listener was sure of it.
+    # Back off if the user's speech began within backoff_ms of the reply's first audio (the
+    # shipped 2 s: whenever they go on within resume_ms). What counts is when they began,
+    # not when the listener was sure of it.
     config = shipped_config(tmp_path)
-    assert config.dialogue.backoff_ms == 800
+    assert config.dialogue.backoff_ms == config.dialogue.resume_ms == 2000
+    if backoff_ms is not None:
+        config = dataclasses.replace(
+            config, dialogue=dataclasses.replace(config.dialogue, backoff_ms=backoff_ms)
+        )
     parts = dataclasses.replace(
         engines,
         transcriber=ByLength("How are you today?", "How are you today?"),
@@ -226,32 +231,3 @@ def test_it_backs_off_when_the_user_went_on_just_as_the_reply_began(
 
     asyncio.run(asyncio.wait_for(go(), 90))
     assert bool(by_name(tracer.events, "turn_abandoned")) is backs_off
-
-
-def test_a_sliding_history_keeps_the_prompt_cache(engines: Engines) -> None:
-    from voice_companion.engines.llm_llama import LlamaChatModel
-
-    model = engines.model
-    if not isinstance(model, LlamaChatModel):
-        pytest.skip("the prompt cache belongs to the embedded llama.cpp model")
-    system = ChatMessage("system", "You are Robin, a warm and curious companion. " * 4)
-    turns = [
-        ChatMessage("user" if n % 2 == 0 else "assistant", f"This is message {n} of our talk, "
-                    f"about the weather and the garden and the cat number {n}.")
-        for n in range(8)
-    ]  # fmt: skip
-
-    def first_piece(messages: list[ChatMessage]) -> None:
-        cancel = threading.Event()
-        stream = model.stream(messages, cancel)
-        next(stream, None)
-        cancel.set()
-        stream.close()  # type: ignore[attr-defined]
-
-    first_piece([system, *turns[0:7]])
-    # The oldest exchange leaves the window; the rest is unchanged, one exchange is new.
-    slid = [system, *turns[2:8], ChatMessage("user", "And what about tomorrow?")]
-    first_piece(slid)
-    evaluated = model.last_prompt_tokens - model.last_cached_tokens
-    assert model.last_cached_tokens > 0.6 * model.last_prompt_tokens
-    assert evaluated < 0.4 * model.last_prompt_tokens

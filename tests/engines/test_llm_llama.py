@@ -78,17 +78,42 @@ def test_concurrent_replies_are_serialized(llama: LlamaChatModel) -> None:
     assert all(reply.strip() for reply in replies)
 
 
+SYSTEM = ChatMessage("system", "You are Robin, a warm and curious companion. " * 4)
+
+
+def talk(count: int) -> list[ChatMessage]:
+    """``count`` history messages, user first, each long enough to matter to the cache."""
+    return [
+        ChatMessage("user" if n % 2 == 0 else "assistant", f"This is message {n} of our talk, "
+                    f"about the weather and the garden and the cat number {n}.")
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def first_piece(llama: LlamaChatModel, messages: list[ChatMessage]) -> None:
+    """Evaluate the prompt and stop after the reply's first piece."""
+    stream = llama.stream(messages, threading.Event())
+    next(stream, None)
+    stream.close()  # type: ignore[attr-defined]
+
+
+def test_a_sliding_history_keeps_the_prompt_cache(llama: LlamaChatModel) -> None:
+    turns = talk(8)
+    first_piece(llama, [SYSTEM, *turns[0:7]])
+    # The oldest exchange leaves the window; the rest is unchanged, one exchange is new.
+    slid = [SYSTEM, *turns[2:8], ChatMessage("user", "And what about tomorrow?")]
+    first_piece(llama, slid)
+    evaluated = llama.last_prompt_tokens - llama.last_cached_tokens
+    assert llama.last_cached_tokens > 0.6 * llama.last_prompt_tokens
+    assert evaluated < 0.4 * llama.last_prompt_tokens
+
+
 def test_the_last_exchange_stays_cached_when_its_context_message_and_oldest_turn_leave(
     llama: LlamaChatModel,
 ) -> None:
     """Next turn, the prompt loses two blocks (the oldest history turn, the last context
     message) and keeps the last exchange: only the new context and words are evaluated."""
-    system = ChatMessage("system", "You are Robin, a warm and curious companion. " * 4)
-    history = [
-        ChatMessage("user" if n % 2 == 0 else "assistant", f"This is message {n} of our talk, "
-                    f"about the weather and the garden and the cat number {n}.")
-        for n in range(6)
-    ]  # fmt: skip
+    system, history = SYSTEM, talk(6)
     words = ChatMessage("user", "My sister is getting married next month, in a small garden.")
     context = ChatMessage("user", "From earlier conversations: “I love gardens,” said the user.")
     reply = "".join(llama.stream([system, *history, context, words], threading.Event()))
@@ -97,7 +122,7 @@ def test_the_last_exchange_stays_cached_when_its_context_message_and_oldest_turn
     new_context = ChatMessage("user", "From earlier conversations: “My sister is Ana.”")
     new_words = ChatMessage("user", "What should I give her?")
     slid = [system, *history[2:], words, ChatMessage("assistant", reply), new_context, new_words]
-    next(llama.stream(slid, threading.Event()), None)
+    first_piece(llama, slid)
 
     evaluated = llama.last_prompt_tokens - llama.last_cached_tokens
     new_tokens = sum(
