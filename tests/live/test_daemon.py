@@ -69,7 +69,9 @@ def test_speech_during_a_reply_stops_it_and_only_the_heard_part_is_kept(
         before = len(daemon.events("first_audio"))
         rig.say(phrases["weather"])
         daemon.wait_for(lambda n=before: len(daemon.events("first_audio")) > n, 60, "the reply")
-        time.sleep(0.8)  # past dialogue.backoff_ms: speaking now interrupts
+        # Past dialogue.resume_ms (2 s) since the user stopped, which the reply began at
+        # least 0.4 s after: speaking now interrupts it instead of going on with the question.
+        time.sleep(1.7)
         if daemon.send("status")["state"] == "speaking":
             break
     else:
