@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from voice_companion.bench.latency import default_utterances_dir, load_utterances
 from voice_companion.engines import bundled
 from voice_companion.engines.gguf import as_q8_0
 
-TEXT = (Path(__file__).parents[2] / "README.md").read_text()[:2500]
+# English conversation to predict: the benchmark's utterances, each said twice over.
+TEXT = " ".join(u.text for u in load_utterances(default_utterances_dir()) for _ in range(2))
 
 
 def _log_probs(path: Path) -> tuple[list[int], np.ndarray]:
