@@ -135,51 +135,37 @@ def build_messages(
     user_text = _fit_user_text(user_text.strip(), budget_tokens - fixed - MESSAGE_OVERHEAD_TOKENS)
 
     past = [_history_message(t) for t in history if t.text.strip() or t.interrupted]
-    costs = [message_tokens(m) for m in past]
     ranked = list(recollections)
     noted = [n for n in notes if n.strip()]
-
-    def notes_cost(count: int) -> int:
-        message = notes_message(noted[:count])
-        return 0 if message is None else message_tokens(message)
-
-    def context_cost(count: int) -> int:
-        message = context_message(ranked[:count], hint)
-        return 0 if message is None else message_tokens(message)
-
     final = ChatMessage("user", user_text)
 
-    def total(start: int, kept: int, notes_kept: int) -> int:
-        return (
-            fixed
-            + notes_cost(notes_kept)
-            + sum(costs[start:])
-            + context_cost(kept)
-            + message_tokens(final)
-        )
+    def assemble(start: int, kept: int, notes_kept: int) -> list[ChatMessage]:
+        about = notes_message(noted[:notes_kept])
+        context = context_message(ranked[:kept], hint)
+        return [
+            system,
+            *([about] if about else []),
+            *past[start:],
+            *([context] if context else []),
+            final,
+        ]
+
+    def over(start: int, kept: int, notes_kept: int) -> bool:
+        return prompt_tokens(assemble(start, kept, notes_kept)) > budget_tokens
 
     start = _skip_assistant(past, 0)  # a prompt's history should open with the user
     kept = len(ranked)
     notes_kept = len(noted)
     last_exchange = _last_exchange_start(past)
-    while total(start, kept, notes_kept) > budget_tokens and start < last_exchange:
+    while over(start, kept, notes_kept) and start < last_exchange:
         start = _skip_assistant(past, start + 1)
-    while total(start, kept, notes_kept) > budget_tokens and kept > 0:
+    while over(start, kept, notes_kept) and kept > 0:
         kept -= 1
-    while total(start, kept, notes_kept) > budget_tokens and notes_kept > 0:
+    while over(start, kept, notes_kept) and notes_kept > 0:
         notes_kept -= 1
-    while total(start, kept, notes_kept) > budget_tokens and start < len(past):
+    while over(start, kept, notes_kept) and start < len(past):
         start = _skip_assistant(past, start + 1)
-
-    about = notes_message(noted[:notes_kept])
-    context = context_message(ranked[:kept], hint)
-    return [
-        system,
-        *([about] if about else []),
-        *past[start:],
-        *([context] if context else []),
-        final,
-    ]
+    return assemble(start, kept, notes_kept)
 
 
 def _history_message(turn: Turn) -> ChatMessage:
