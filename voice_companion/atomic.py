@@ -10,28 +10,34 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from voice_companion.private import FILE_MODE, SymlinkRefusedError
+
 
 @contextmanager
-def atomic_file(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
+def atomic_file(path: Path, mode: int = FILE_MODE) -> Iterator[BinaryIO]:
     """A binary file to write; it replaces ``path`` when the block ends without an error.
 
-    The file is created 0600 (``mkstemp``); ``mode`` sets other permissions. Raises ``OSError``
-    for the caller to word; the temporary file never outlives a failure.
+    The file is private (0600) unless ``mode`` says otherwise, whatever the umask. A symbolic
+    link at ``path`` is refused (``SymlinkRefusedError``): renaming over it would silently
+    turn the user's link into a file, and writing through it would follow a link that someone
+    else may have planted. Raises ``OSError`` for the caller to word; the temporary file never
+    outlives a failure.
     """
+    if path.is_symlink():
+        raise SymlinkRefusedError(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     with atomic_file(path, mode) as out:
         out.write(data)

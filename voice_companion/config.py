@@ -306,10 +306,15 @@ def load_config(
     return config
 
 
+CONFIG_MAX_BYTES = 1 << 20
+"""A configuration file is a few kilobytes; a bigger one (or a device) is refused unread."""
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    from voice_companion.private import read_regular
+
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        return tomllib.loads(read_regular(path, CONFIG_MAX_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except IsADirectoryError:

@@ -2,17 +2,46 @@
 
 Every event carries ``t``: seconds since the first input sample was fed. The trace holds the
 user's words (``transcript``) and the companion's (``reply``) because the user asked for the
-file; logs never do at the default level.
+file; logs never do at the default level. So the file is private (0600), and a symbolic link
+at its path is refused rather than followed (it could make us truncate another file).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from voice_companion.errors import UsageError
+from voice_companion.private import open_private
+
+
+def open_trace(path: Path) -> IO[str]:
+    """``path`` emptied and opened to write the trace, 0600, or a one-line ``UsageError``."""
+    try:
+        return os.fdopen(open_private(path), "w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--trace {path}: {_why(path, exc)}") from None
+
+
+def check_trace_path(path: Path) -> None:
+    """Fail now, before the models load, if the trace cannot be written at ``path``."""
+    open_trace(path).close()
+
+
+def _why(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return f"the folder {path.parent} does not exist"
+    if exc.errno == errno.EISDIR:
+        return "that is a folder; give a file name"
+    if exc.errno == errno.ENOTDIR:
+        return f"{path.parent} is not a folder"
+    return str(exc) if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
 
 
 @dataclass(frozen=True)
@@ -39,7 +68,7 @@ class Tracer:
     ) -> None:
         self._clock = clock
         self._origin: float | None = None
-        self._file: IO[str] | None = path.open("w", encoding="utf-8") if path else None
+        self._file: IO[str] | None = open_trace(path) if path else None
         self.events: list[dict[str, Any]] = []
 
     def start(self) -> None:

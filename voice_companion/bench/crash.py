@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from voice_companion.errors import CompanionError
+from voice_companion.private import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +367,7 @@ def run(
     """Kill ``runs`` chat processes at random moments; check the store after each."""
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
     rng = random.Random(seed)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(work_dir)
     data_dir = work_dir / "data"
     config_path = work_dir / "companion.toml"
     stderr_path = work_dir / "chat-stderr.log"

@@ -39,6 +39,7 @@ from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.sentences import SentenceSplitter, speakable
 from voice_companion.errors import CompanionError, LlmError, SttError
 from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
+from voice_companion.private import private_dir
 from voice_companion.session import Engines, Session
 from voice_companion.stages.listen import Listener, listen
 from voice_companion.stages.speak import AUDIBLE_PEAK
@@ -504,7 +505,7 @@ def _lane(name: str, config: Config, engines: Engines, sequential: bool, data_di
     from voice_companion import app
 
     # A conversation and a memory of its own: the lanes do not hear each other.
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     config = dataclasses.replace(config, data_dir=data_dir)
     dialogue = app.build_dialogue(config)
     tracer = Tracer()

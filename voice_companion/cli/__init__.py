@@ -16,13 +16,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from voice_companion import __version__
+from voice_companion import __version__, stay_offline
 from voice_companion.cli import control, service
 from voice_companion.cli import memory as memory_cli
 from voice_companion.cli import persona as persona_cli
 from voice_companion.cli import voices as voices_cli
 from voice_companion.config import Config, load_config
 from voice_companion.errors import CompanionError, ConfigError, UsageError
+from voice_companion.private import companion_dirs, repair, set_umask
+from voice_companion.trace import check_trace_path
 
 log = logging.getLogger("voice_companion")
 
@@ -124,6 +126,10 @@ LONG_RUNNING = frozenset({"run", "bench"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Private and offline before anything else runs: what this process creates is 0600/0700
+    # (SQLite's -wal and -shm included), and no engine's library phones home.
+    set_umask()
+    stay_offline()
     parser = build_parser()
     args = parser.parse_args(argv)
     if argv is None and args.command in LONG_RUNNING:
@@ -136,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         config = load_config(args.config, data_dir=args.data_dir)
+        repair(companion_dirs(config.data_dir))
+        if getattr(args, "trace", None) is not None:
+            check_trace_path(args.trace)
         return int(COMMANDS[args.command](config, args))
     except ConfigError as exc:
         print(f"voice-companion: config error: {exc}", file=sys.stderr)

@@ -331,6 +331,7 @@ def _edit(config: Config, args: argparse.Namespace) -> int:
     from voice_companion.atomic import write_atomic
     from voice_companion.personas.files import read_persona
     from voice_companion.personas.library import card_name
+    from voice_companion.private import private_dir
 
     library = _library(config)
     path = library.path_of(args.name or library.current_name(config.persona.name))
@@ -355,9 +356,9 @@ def _edit(config: Config, args: argparse.Namespace) -> int:
                 print(f"that persona has a problem: {exc}", file=sys.stderr)
                 if not sys.stdin.isatty() or not _prompt("Edit again? (y/n)", "y").startswith("y"):
                     raise CompanionError(f"{path} is unchanged") from None
-        library.mine.mkdir(parents=True, exist_ok=True)
+        private_dir(library.mine)
         if card is not None and card.parent != library.mine:
-            shutil.copyfile(card, library.mine / card.name)
+            write_atomic(library.mine / card.name, card.read_bytes())
         write_atomic(target, draft.read_bytes())
     print(f"saved {target}")
     return EXIT_OK

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from voice_companion.config import CareConfig
 from voice_companion.errors import ConfigError
+from voice_companion.private import private_dir, private_text
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +206,7 @@ class Care:
     def disclosed(self, persona_key: str) -> None:
         if not self.needs_disclosure(persona_key):
             return
-        self._data_dir.mkdir(parents=True, exist_ok=True)
-        with (self._data_dir / DISCLOSED).open("a", encoding="utf-8") as f:
+        with private_text(private_dir(self._data_dir) / DISCLOSED, "a") as f:
             f.write(persona_key + "\n")
 
     def _disclosed(self) -> set[str]:
@@ -218,10 +218,7 @@ class Care:
     def _log(self, what: str) -> None:
         """A line in the user's own care log (0600): when, and what was done; not the words."""
         try:
-            self._data_dir.mkdir(parents=True, exist_ok=True)
-            path = self._data_dir / CARE_LOG
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as f:
+            with private_text(private_dir(self._data_dir) / CARE_LOG, "a") as f:
                 f.write(f"{self._local_now().isoformat(timespec='seconds')} {what}\n")
         except OSError as exc:
             log.warning("cannot write the care log: %s", exc)

@@ -8,6 +8,8 @@ import logging
 import os
 from pathlib import Path
 
+from voice_companion.private import open_private, private_dir, tighten
+
 log = logging.getLogger(__name__)
 
 _Q8_0 = 7
@@ -29,10 +31,14 @@ def as_q8_0(source: Path, cache_dir: Path) -> Path:
     stat = source.stat()
     target = cache_dir / f"{source.stem}{_MARK}{stat.st_size}-{stat.st_mtime_ns}.gguf"
     if target.is_file():
+        with contextlib.suppress(OSError):  # made before copies were private
+            tighten(target)
         return target
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(cache_dir)
+        # Made 0600 here first: llama.cpp truncates it and keeps the mode (its own is 0644).
+        os.close(open_private(partial))
         log.info("preparing the bundled language model for this machine (once): %s", target)
         _quantize(source, partial)
         os.replace(partial, target)  # atomic: another process never loads a half copy

@@ -34,6 +34,7 @@ from typing import Any
 from voice_companion.audio.prosody import Prosody
 from voice_companion.dialogue.mood import LABELS, MoodEstimate
 from voice_companion.errors import MemoryBusyError, MemoryNotFoundError, MemoryStoreError
+from voice_companion.private import create_private, private_dir, tighten_existing, writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +196,23 @@ Connector = Callable[[Path, float], sqlite3.Connection]
 
 
 def connect_plain(path: Path, timeout_s: float) -> sqlite3.Connection:
-    """An unencrypted connection (``memory.encrypt = false``)."""
-    return sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+    """An unencrypted connection (``memory.encrypt = false``); read-only in a read-only folder."""
+    target: str | Path = path
+    if read_only(path):
+        # Without a -wal the file holds everything and no one can add one (the folder is
+        # read-only): "immutable" spares SQLite the -shm it could not create there.
+        wal = path.with_name(path.name + "-wal")
+        flags = "mode=ro" if wal.exists() and wal.stat().st_size else "mode=ro&immutable=1"
+        target = f"{path.absolute().as_uri()}?{flags}"
+    return sqlite3.connect(
+        target, timeout=timeout_s, isolation_level=None, check_same_thread=False, uri=target != path
+    )
+
+
+def read_only(path: Path) -> bool:
+    """memory.db exists in a folder this process cannot write (a read-only mount, another
+    owner's folder): it is opened read-only, so that reading commands still work."""
+    return path.exists() and not writable_dir(path.parent)
 
 
 class MemoryDb:
@@ -214,10 +230,14 @@ class MemoryDb:
         self._next_placeholder = 0
         self._writer: threading.Thread | None = None
         self._closed = False
+        self.read_only = read_only(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            # SQLite gives the -wal and -shm files the mode of the database file.
+            if not self.read_only and not create_private(path):
+                tighten_existing(path, *(path.with_name(path.name + x) for x in ("-wal", "-shm")))
         except OSError as exc:
-            raise MemoryStoreError(f"cannot create the folder for {path}: {exc}") from exc
+            raise MemoryStoreError(f"cannot create {path}: {exc.strerror or exc}") from exc
         try:
             self._conn = connect(path, busy_timeout_ms / 1000)
         except sqlite3.Error as exc:
@@ -236,6 +256,8 @@ class MemoryDb:
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")
+        if self.read_only:  # for reading only: nothing to journal or to sync
+            return self._migrate()
         mode = self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
         if str(mode).lower() != "wal":
             raise MemoryStoreError(f"{self.path}: cannot switch to WAL mode (got {mode})")

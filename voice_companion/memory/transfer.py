@@ -80,7 +80,7 @@ def export_file(db: MemoryDb, path: Path) -> dict[str, int]:
     data = export_data(db)
     text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
     try:
-        write_atomic(path, text.encode("utf-8"), mode=0o600)  # as private as memory.db
+        write_atomic(path, text.encode("utf-8"))  # 0600: as private as memory.db
     except OSError as exc:
         raise MemoryStoreError(f"cannot write {path}: {exc}") from exc
     return {"conversations": len(data["conversations"]), "turns": len(data["turns"]),

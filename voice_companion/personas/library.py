@@ -11,7 +11,6 @@ written, and files are written through a temporary name and a rename.
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from voice_companion.dialogue.persona import Persona, VoiceChoice
 from voice_companion.errors import ConfigError, PersonaError
 from voice_companion.personas.cards import character_from_persona, persona_from_character
 from voice_companion.personas.files import VoiceCheck, persona_toml, read_persona
+from voice_companion.private import private_dir
 
 DEFAULT_PERSONA = "robin"
 """Used when nothing was chosen: the shipped sample ``config/personas/robin.toml``."""
@@ -120,7 +120,7 @@ class PersonaLibrary:
     def choose(self, name: str) -> Persona:
         """Check the persona in full, then keep it as the one to use."""
         persona = self.load(name)
-        self._choice.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._choice.parent)
         write_atomic(self._choice, (persona.key + "\n").encode("utf-8"))
         return persona
 
@@ -135,7 +135,7 @@ class PersonaLibrary:
         card = card_name(source)
         if card:
             card_target = self.mine / f"{key}.card{Path(card).suffix.lower()}"
-            shutil.copyfile(source.parent / card, card_target)
+            write_atomic(card_target, (source.parent / card).read_bytes())
             text = re.sub(
                 r"^card\s*=.*$", f"card = {card_target.name!r}", text, count=1, flags=re.M
             )
@@ -224,7 +224,7 @@ class PersonaLibrary:
                 f"a persona called {key!r} exists already ({target}); choose another name "
                 "with --as, or --replace it"
             )
-        self.mine.mkdir(parents=True, exist_ok=True)
+        private_dir(self.mine)
         return target
 
 
