@@ -9,11 +9,14 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SHIPPED_CONFIG, words
+from voice_companion.control.client import request
 
 # Runs the CLI with an audit hook that records every socket address the process connects,
 # binds or sends to, and refuses any that is not on this machine.
@@ -210,3 +213,66 @@ def test_no_words_of_the_conversation_in_the_log_at_the_default_level(
     # The canary can sing: at debug level (-vv) the same words are there.
     debug = run_answering(tmp_path, jfk_path, [], "-vv")
     assert distinctive & set(words(debug.stderr))
+
+
+@needs_strace
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pulseaudio") is None, reason="needs pulseaudio (make)")
+def test_the_running_companion_opens_no_outside_socket(tmp_path: Path) -> None:
+    # The daemon on a real (null) sound server, watched by strace for half a minute after it
+    # is ready: onnxruntime's telemetry looked up its server 12 s after start, then again.
+    from tests.live.pulse import PulseRig
+
+    rig = PulseRig()
+    rig.start()
+    runtime = Path(tempfile.mkdtemp(prefix="vcp-"))  # short: a socket path has 107 bytes
+    home = tmp_path / "home"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "disclosed").write_text("robin\n")  # it says nothing before it is spoken to
+    log = tmp_path / "strace.txt"
+    env = {k: v for k, v in rig.env.items() if not k.startswith("VOICE_COMPANION_")}
+    cookie = Path(env.get("HOME", "/nonexistent")) / ".config" / "pulse" / "cookie"
+    env.update(
+        HOME=str(home),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_RUNTIME_DIR=str(runtime),
+        PULSE_SERVER=f"unix:{rig.runtime / 'pulse' / 'native'}",
+        VOICE_COMPANION_CARE_QUIET_HOURS="00:00-00:00",
+    )
+    if cookie.exists():
+        env["PULSE_COOKIE"] = str(cookie)
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=30)
+    prefix = ["unshare", "-n"] if probe.returncode == 0 else []
+    command = [sys.executable, "-m", "voice_companion", "--config", str(SHIPPED_CONFIG)]
+    daemon = subprocess.Popen(
+        [*prefix, *traced(log), *command, "--data-dir", str(data), "run"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "stderr.txt").open("w"),
+    )
+    socket_path = runtime / "voice-companion" / "control.sock"
+    try:
+        deadline = time.monotonic() + 120
+        while not socket_path.exists():
+            assert daemon.poll() is None, (tmp_path / "stderr.txt").read_text()
+            assert time.monotonic() < deadline, "the daemon never opened its control socket"
+            time.sleep(0.1)
+        said = request(socket_path, {"cmd": "say", "text": "Nothing leaves this room."}, 10)
+        assert said.get("ok"), said
+        time.sleep(30)
+        assert daemon.poll() is None, (tmp_path / "stderr.txt").read_text()
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(10)
+        rig.stop()
+        shutil.rmtree(runtime, ignore_errors=True)
+    assert "AF_UNIX" in log.read_text()  # it did talk: to the sound server, to its socket
+    assert outside_traffic(log) == []
+    assert not (home / ".cache" / "Microsoft").exists()
