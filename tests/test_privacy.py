@@ -276,3 +276,25 @@ def test_the_running_companion_opens_no_outside_socket(tmp_path: Path) -> None:
     assert "AF_UNIX" in log.read_text()  # it did talk: to the sound server, to its socket
     assert outside_traffic(log) == []
     assert not (home / ".cache" / "Microsoft").exists()
+
+
+def test_every_entry_point_turns_the_engines_telemetry_off(tmp_path: Path) -> None:
+    from tests.conftest import shipped_config
+    from voice_companion import OFFLINE, TELEMETRY_OFF
+    from voice_companion.cli.service import unit_text
+
+    # A program using the package: importing it is enough, whatever the environment said
+    # about telemetry; its own choice about the hub stands.
+    env = {k: v for k, v in os.environ.items() if k not in {*TELEMETRY_OFF, *OFFLINE}}
+    env.update(ORT_DISABLE_TELEMETRY="0", HF_HUB_OFFLINE="0")
+    names = [*TELEMETRY_OFF, *OFFLINE]
+    code = f"import os, voice_companion.engines; print([os.environ.get(k) for k in {names!r}])"
+    seen = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert seen.returncode == 0, seen.stderr
+    assert seen.stdout.strip() == repr(["1", "1", "1", "0", "1"])
+    # The systemd unit: private files and no telemetry even before Python starts.
+    unit = unit_text(shipped_config(tmp_path))
+    assert "UMask=0077" in unit
+    assert "ORT_DISABLE_TELEMETRY=1" in unit
