@@ -217,6 +217,18 @@ def test_repair_takes_only_other_users_bits_and_follows_no_link(tmp_path: Path) 
     assert _mode(outside) == 0o644  # the link's target is not the companion's
 
 
+def test_a_data_folder_moved_elsewhere_and_linked_is_made_private_too(tmp_path: Path) -> None:
+    real = tmp_path / "other-disk" / "voice-companion"
+    real.mkdir(parents=True)
+    real.chmod(0o755)
+    (real / "memory.db").write_bytes(b"")
+    (real / "memory.db").chmod(0o644)
+    link = tmp_path / "data"
+    link.symlink_to(real)
+    assert len(repair([link])) == 2
+    assert _modes([real]) == {}
+
+
 # -- links and files that are not files -----------------------------------------------------
 
 

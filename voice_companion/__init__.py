@@ -3,7 +3,8 @@
 Importing the package loads no audio library and no model: third-party engines live in
 ``voice_companion.engines`` and are imported lazily when a concrete engine is built. It does
 set the environment that keeps those libraries off the network (``stay_offline``), because
-every engine module is imported after this one.
+every engine module is imported after this one. A program that imports onnxruntime itself
+should import this package first: onnxruntime reads ``ORT_DISABLE_TELEMETRY`` when it loads.
 """
 
 import os

@@ -74,7 +74,7 @@ def private_dir(path: Path) -> Path:
             os.chmod(folder, DIR_MODE)  # mkdir's mode passes through the umask
     if not missing:
         try:
-            tighten(path)
+            tighten(path.resolve())  # a data folder the user moved and linked to is still theirs
         except OSError as exc:
             log.warning("cannot make %s private: %s", path, exc.strerror or exc)
     return path
@@ -192,7 +192,9 @@ def repair(folders: Iterable[Path]) -> list[Path]:
     changed: list[Path] = []
     failed: list[str] = []
     for folder in folders:
-        for path in _walk(folder, _REPAIR_DEPTH):
+        # The folders themselves may be links (moved to another disk); nothing inside is
+        # followed.
+        for path in _walk(folder.resolve(), _REPAIR_DEPTH):
             try:
                 if tighten(path):
                     changed.append(path)
