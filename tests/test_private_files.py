@@ -274,10 +274,16 @@ def test_export_to_a_symbolic_link_is_refused_and_the_link_kept(tmp_path: Path) 
     assert target.read_text() == "keep me\n"
 
 
-def test_an_atomic_write_refuses_a_link() -> None:
-    # The mechanism under export, persona files, WAV outputs and echo.json.
-    with pytest.raises(SymlinkRefusedError):
-        write_atomic(Path("/proc/self/exe"), b"")  # a link on every Linux
+def test_an_atomic_write_refuses_a_link(tmp_path: Path) -> None:
+    # The mechanism under export, persona files, WAV outputs, echo.json and the persona choice.
+    target = tmp_path / "target"
+    target.write_bytes(b"kept")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with pytest.raises(SymlinkRefusedError, match="symbolic link"):
+        write_atomic(link, b"new")
+    assert link.is_symlink() and target.read_bytes() == b"kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "target"]  # no leftovers
 
 
 @pytest.mark.parametrize("kind", ["/dev/zero", "fifo", "huge"])
