@@ -117,7 +117,9 @@ def traced(log: Path) -> list[str]:
 def _strace_works() -> bool:
     if shutil.which("strace") is None:
         return False
-    probe = subprocess.run(["strace", "-f", "-o", os.devnull, "true"], capture_output=True)
+    probe = subprocess.run(
+        ["strace", "-f", "-o", os.devnull, "true"], capture_output=True, timeout=30
+    )
     return probe.returncode == 0
 
 
