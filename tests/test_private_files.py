@@ -18,6 +18,9 @@ import pytest
 
 from tests.conftest import SHIPPED_CONFIG
 from voice_companion.atomic import write_atomic
+from voice_companion.audio.echo import save_measurements
+from voice_companion.config import CareConfig
+from voice_companion.dialogue.care import Care
 from voice_companion.memory.store import MemoryDb
 from voice_companion.private import SymlinkRefusedError, repair
 from voice_companion.trace import Tracer
@@ -165,7 +168,12 @@ def test_modes_are_explicit_not_left_to_the_umask(tmp_path: Path) -> None:
         tracer.emit("start")
         tracer.close()
         write_atomic(tmp_path / "export.json", b"{}")
-        assert {p.name for p in data.iterdir()} >= {"memory.db-wal", "memory.db-shm"}
+        care = Care(CareConfig(), data / "care")
+        assert care.crisis_reply("I want to kill myself")  # written down in care.log
+        care.disclosed("robin")
+        save_measurements(data / "echo.json", [0.1])
+        assert {p.name for p in data.iterdir()} >= {"memory.db-wal", "memory.db-shm", "echo.json"}
+        assert {p.name for p in (data / "care").iterdir()} == {"care.log", "disclosed"}
         assert _modes([data]) == {}
         db.close()
         assert _mode(tmp_path / "trace.jsonl") == 0o600
