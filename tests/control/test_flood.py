@@ -4,7 +4,6 @@ descriptors stay free for turns, and the log stays small."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
