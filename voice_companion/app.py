@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -431,12 +431,13 @@ class RunSummary:
 async def run_recording(
     config: Config,
     engines: Engines,
-    recording: AudioChunk,
+    recording: AudioChunk | Iterable[AudioChunk],
     output: Path,
     realtime: bool,
     trace_path: Path | None,
 ) -> RunSummary:
-    """Answer every utterance of ``recording`` as if a microphone heard it; write the
+    """Answer every utterance of ``recording`` (one chunk, or its pieces in order, e.g. an
+    ``AudioStream`` read from disk as it goes) as if a microphone heard it; write the
     companion's voice to ``output``."""
     listener = build_listener(config, speculative=True)
     tracer = Tracer(trace_path)
