@@ -281,9 +281,10 @@ class _Watched:
         sock = self.conn.sock
         if sock is not None:
             # shutdown, not close: the reading thread's blocked recv returns at once, and the
-            # descriptor is closed by that thread, so it cannot be reused under it.
+            # descriptor is closed by that thread, so it cannot be reused under it. The plain
+            # socket's shutdown: SSLSocket's drops its TLS state under the reader's feet.
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _Watchdog:
