@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -56,9 +57,11 @@ async def stream_pieces(
     deadline = time.monotonic() + reply_timeout_s
 
     def put(item: object) -> None:
-        # The loop may be gone if the turn was cancelled during shutdown.
+        # The loop may be gone if the turn was cancelled during shutdown (or close between
+        # the check and the call: then there is nobody left to tell).
         if not loop.is_closed():
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def work() -> None:
         try:
