@@ -21,8 +21,10 @@ owns the budget).
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import re
+import string
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -43,8 +45,9 @@ _ASCII_TWINS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u21
 # Pairs re.IGNORECASE takes as equal that no case mapping of Python's joins (ΐ ΰ and the
 # "st" ligatures); found by comparing every character with its case variants.
 _CHAR_TWINS = str.maketrans({"\u1fd3": "\u0390", "\u1fe3": "\u03b0", "\ufb05": "\ufb06"})
+_ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
+_ANY_CASE_ALNUM = _ASCII_ALNUM | {"\u0130", "\u0131", "\u017f", "\u212a"}
 _WORDS = re.compile(r"[A-Za-z0-9]+")
-_WORDS_ANY_CASE = re.compile("[A-Za-z0-9\u0130\u0131\u017f\u212a]+")
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,18 @@ class LoreIndex:
     """
 
     def __init__(self, entries: Iterable[LoreEntry]) -> None:
+        # Hundreds of thousands of small tuples and no cycles: the cyclic collector would
+        # walk the whole heap again and again meanwhile (60% of the time for 100k entries).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._build(entries)
+        finally:
+            if collecting:
+                gc.enable()
+        self.checks = 0
+
+    def _build(self, entries: Iterable[LoreEntry]) -> None:
         ordered = sorted(enumerate(entries), key=lambda pair: (pair[1].insertion_order, pair[0]))
         self._contents: list[str] = []
         self._constant: list[int] = []
@@ -206,7 +221,6 @@ class LoreIndex:
         for filed, sensitive, terms in keys:
             rarest = min(terms, key=lambda term: shared[term])
             self._filed.setdefault((sensitive, rarest), []).append(filed)
-        self.checks = 0
 
     def scan(self, haystack: str) -> list[str]:
         """The contents active for ``haystack``, in insertion order, within the caps."""
@@ -242,7 +256,7 @@ class LoreIndex:
                 words = set(_WORDS.findall(haystack))
                 folded = chars
             else:
-                words = {_fold_word(w) for w in _WORDS_ANY_CASE.findall(haystack)}
+                words = set(_WORDS.findall(_fold_words(haystack)))
                 folded = {_fold_char(c) for c in chars}
             terms = [("w", w) for w in words] + [("c", c) for c in folded]
             for term in terms:
@@ -258,22 +272,24 @@ _Term = tuple[str, str]
 
 def _terms(key: str, case_sensitive: bool) -> list[_Term]:
     """The whole words a match of ``key`` must have in the text, else its characters."""
-    words: list[_Term] = []
-    for run in (_WORDS if case_sensitive else _WORDS_ANY_CASE).finditer(key):
-        # A run at an end of the key is a whole word only if the key has a word edge there.
-        if run.start() == 0 and not _ASCII_WORD.match(key[0]):
-            continue
-        if run.end() == len(key) and not _ASCII_WORD.match(key[-1]):
-            continue
-        words.append(("w", run.group() if case_sensitive else _fold_word(run.group())))
-    if words:
-        return words
+    runs = _WORDS.findall(key if case_sensitive else _fold_words(key))
+    if runs:
+        # A run at an end of the key is a whole word only if the key has a word edge there:
+        # not so when that end is one of the four twins (then the run reaches the end).
+        word_chars = _ASCII_ALNUM if case_sensitive else _ANY_CASE_ALNUM
+        start = 1 if key[0] in word_chars and key[0] not in _ASCII_ALNUM else 0
+        end = len(runs) - (1 if key[-1] in word_chars and key[-1] not in _ASCII_ALNUM else 0)
+        if start < end:
+            return [("w", run) for run in runs[start:end]]
     return [("c", c if case_sensitive else _fold_char(c)) for c in dict.fromkeys(key)]
 
 
-def _fold_word(word: str) -> str:
-    """A word of ASCII letters and digits (and their four re.IGNORECASE twins), folded."""
-    return word.translate(_ASCII_TWINS).lower()
+def _fold_words(text: str) -> str:
+    """``text`` with its words as re.IGNORECASE compares them: the four twins become the
+    ASCII letters they equal, then all is lower case. Its runs of ASCII letters and digits are
+    then exactly the original's runs of characters ``[A-Za-z0-9]`` matches ignoring case (no
+    other character lowers to an ASCII letter or digit)."""
+    return text.translate(_ASCII_TWINS).lower()
 
 
 def _fold_char(char: str) -> str:
