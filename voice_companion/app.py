@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +18,13 @@ from voice_companion.config import BUNDLED, Config, default_cache_dir, threads_f
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.persona import Persona, VoiceChoice
-from voice_companion.engines import ChatModel, FrameClassifier, Synthesizer, Transcriber
+from voice_companion.engines import (
+    ChatMessage,
+    ChatModel,
+    FrameClassifier,
+    Synthesizer,
+    Transcriber,
+)
 from voice_companion.session import Engines, Session
 from voice_companion.stages.endpointer import (
     Endpointer,
@@ -26,7 +32,7 @@ from voice_companion.stages.endpointer import (
     longest_end_silence_ms,
 )
 from voice_companion.stages.listen import EchoGuard, Listener, ListeningMode, listen
-from voice_companion.stages.think import stream_pieces
+from voice_companion.stages.think import reply_char_limit, stream_pieces
 from voice_companion.trace import Tracer
 
 if TYPE_CHECKING:
@@ -73,6 +79,8 @@ def build_model(config: Config) -> ChatModel:
             read_timeout_s=llm.read_timeout_s,
             max_reply_tokens=llm.max_reply_tokens,
             temperature=llm.temperature,
+            reply_timeout_s=llm.reply_timeout_s,
+            max_reply_chars=reply_char_limit(llm.max_reply_tokens),
         )
     from voice_companion.engines import bundled, gguf
     from voice_companion.engines.llm_llama import LlamaChatModel
@@ -178,12 +186,15 @@ WARM_UP_TEXT = "Hello there."
 """Spoken, heard and answered once before the companion reports ready."""
 
 
-def warm_up(engines: Engines, dialogue: Dialogue, reply_pieces: int = 4) -> float:
+def warm_up(
+    engines: Engines, dialogue: Dialogue, reply_pieces: int = 4, timeout_s: float = 15.0
+) -> float:
     """Run each model once so that the first turn is as fast as the tenth: one sentence of
     speech synthesis, speech-to-text on that sentence, and a few tokens of a reply to the
-    real system prompt (which leaves the persona's prefix in llama.cpp's cache). Nothing is
-    recorded in the dialogue. Returns the seconds spent."""
-    import threading
+    real system prompt (which leaves the persona's prefix in llama.cpp's cache). The model
+    gets ``timeout_s`` (``llm.warm_up_timeout_s``; 0: it is skipped): a server that drips or
+    never answers delays start-up by that much, not more. Nothing is recorded in the
+    dialogue. Returns the seconds spent."""
     import time
 
     from voice_companion.audio.chunk import STT_RATE_HZ as rate
@@ -194,22 +205,59 @@ def warm_up(engines: Engines, dialogue: Dialogue, reply_pieces: int = 4) -> floa
     try:
         speech = engines.synthesizer.synthesize(WARM_UP_TEXT)
         engines.transcriber.transcribe(resample(speech, rate))
-        cancel = threading.Event()
-        stream = engines.model.stream(dialogue.messages_for(WARM_UP_TEXT), cancel)
-        try:
-            for n, _piece in enumerate(stream, 1):
-                if n >= reply_pieces:
-                    break
-        finally:
-            cancel.set()
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
     except CompanionError as exc:  # a cold first turn is slower, not broken
         log.warning("warm-up failed (the first reply may be slow): %s", exc)
+    if timeout_s > 0:
+        _warm_model(engines.model, dialogue.messages_for(WARM_UP_TEXT), reply_pieces, timeout_s)
     spent = time.monotonic() - started
     log.info("models warmed up in %.2f s", spent)
     return spent
+
+
+def _warm_model(
+    model: ChatModel, messages: list[ChatMessage], reply_pieces: int, timeout_s: float
+) -> None:
+    """A few pieces of a reply, in a thread of their own so that the wait is bounded."""
+    import threading
+
+    from voice_companion.errors import CompanionError
+
+    cancel, done = threading.Event(), threading.Event()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        stream = None
+        try:
+            stream = model.stream(messages, cancel)
+            for n, _piece in enumerate(stream, 1):
+                if n >= reply_pieces or cancel.is_set():
+                    break
+        except Exception as exc:
+            failure.append(exc)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+            done.set()
+
+    thread = threading.Thread(target=work, name="llm-warm-up", daemon=True)
+    thread.start()
+    finished = done.wait(timeout_s)
+    cancel.set()  # the model hangs up (or stops at its next token)
+    if not finished:
+        log.warning(
+            "the language model did not answer the warm-up within %g s "
+            "(llm.warm_up_timeout_s); going on, the first reply may be slow",
+            timeout_s,
+        )
+        thread.join(2.0)
+    elif failure and isinstance(failure[0], CompanionError):
+        log.warning("warm-up failed (the first reply may be slow): %s", failure[0])
+    elif failure:
+        log.warning(
+            "warm-up failed with %s (the first reply may be slow)", type(failure[0]).__name__
+        )
+        log.debug("warm-up failed", exc_info=failure[0])
 
 
 def persona_library(config: Config) -> PersonaLibrary:
@@ -334,7 +382,8 @@ def build_daemon(
         config, ListeningMode(audio.mode), guard, lambda: sink.playing, speculative=True
     )
     dialogue = dialogue or build_dialogue(config)
-    warm_up(engines, dialogue)  # before READY: the first turn is then as fast as the rest
+    # Before READY: the first turn is then as fast as the rest.
+    warm_up(engines, dialogue, timeout_s=config.llm.warm_up_timeout_s)
     session = Session(
         config,
         engines,
@@ -382,18 +431,19 @@ class RunSummary:
 async def run_recording(
     config: Config,
     engines: Engines,
-    recording: AudioChunk,
+    recording: AudioChunk | Iterable[AudioChunk],
     output: Path,
     realtime: bool,
     trace_path: Path | None,
 ) -> RunSummary:
-    """Answer every utterance of ``recording`` as if a microphone heard it; write the
+    """Answer every utterance of ``recording`` (one chunk, or its pieces in order, e.g. an
+    ``AudioStream`` read from disk as it goes) as if a microphone heard it; write the
     companion's voice to ``output``."""
     listener = build_listener(config, speculative=True)
     tracer = Tracer(trace_path)
     sink = WavFileSink(output)
     dialogue = build_dialogue(config)
-    warm_up(engines, dialogue)
+    warm_up(engines, dialogue, timeout_s=config.llm.warm_up_timeout_s)
     # In real time the reply takes as long to play as it would aloud, so the user can go on
     # over it (and the companion back off); otherwise it is written at once.
     session = Session(config, engines, dialogue, PacedSink(sink) if realtime else sink, tracer)
@@ -427,7 +477,11 @@ async def reply_text(
             yield answer
             return
         async for piece in stream_pieces(
-            model, dialogue.messages_for(text), config.llm.read_timeout_s
+            model,
+            dialogue.messages_for(text),
+            config.llm.read_timeout_s,
+            reply_timeout_s=config.llm.reply_timeout_s,
+            max_chars=reply_char_limit(config.llm.max_reply_tokens),
         ):
             said.append(piece)
             yield piece

@@ -59,9 +59,7 @@ class AudioConfig:
 
     input_device: str = "default"
     output_device: str = "default"
-    mode: str = field(
-        default="hands_free", metadata=_one_of("hands_free", "push_to_talk", "muted")
-    )
+    mode: str = field(default="hands_free", metadata=_one_of("hands_free", "push_to_talk", "muted"))
     barge_in: str = field(default="guarded", metadata=_one_of("guarded", "full", "off"))
     barge_in_margin_db: float = field(default=10.0, metadata=_rng(0.0, 60.0))
     stall_s: float = field(default=3.0, metadata=_rng(0.5, 60.0))
@@ -134,6 +132,13 @@ class LlmConfig:
     repeat_penalty: float = field(default=1.1, metadata=_rng(1.0, 2.0))
     connect_timeout_s: float = field(default=3.0, metadata=_rng(0.1, 120.0))
     read_timeout_s: float = field(default=8.0, metadata=_rng(0.5, 600.0))
+    reply_timeout_s: float = field(default=60.0, metadata=_rng(1.0, 3600.0))
+    """The longest a whole reply may take, whatever the model or server does (a word every few
+    seconds, keep-alives only, headers that never end); past it the reply ends with what has
+    come, at its last sentence end when there is one, or the apology if nothing came."""
+    warm_up_timeout_s: float = field(default=15.0, metadata=_rng(0.0, 600.0))
+    """The longest the warm-up before "ready" waits for the model's first words; past it
+    start-up goes on with a warning (the first reply may be slow). 0: the model is not warmed."""
     apology: str = "Sorry, my thoughts got tangled just now. Could you say that again?"
 
 

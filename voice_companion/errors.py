@@ -22,7 +22,8 @@
         ├── EmbedderError          the sentence-embedding model failed
         ├── SentimentError         the text-sentiment lexicon (VADER) failed
         └── LlmError
-            └── LlmTimeoutError    the model did not answer in time
+            ├── LlmTimeoutError    the model did not answer in time
+            └── LlmReplyCutError   a reply went past its time or length limit and was cut
 
 Library exceptions are wrapped at the engine boundary (``raise SttError(...) from exc``) so
 that stages and the CLI only ever catch these. Every message is one line a user can act on.
@@ -112,6 +113,11 @@ class LlmError(EngineError):
 
 class LlmTimeoutError(LlmError):
     """The language model did not answer within its timeout."""
+
+
+class LlmReplyCutError(LlmError):
+    """A reply went on past ``llm.reply_timeout_s`` or its length cap; what came before it
+    stands (the rest is not waited for)."""
 
 
 class ControlError(CompanionError):

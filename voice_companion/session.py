@@ -35,7 +35,7 @@ from voice_companion.events import (
 )
 from voice_companion.stages.endpointer import end_silence_ms
 from voice_companion.stages.speak import SpeechProgress, speak
-from voice_companion.stages.think import sentences, stream_pieces
+from voice_companion.stages.think import reply_char_limit, sentences, stream_pieces
 from voice_companion.trace import Tracer, TurnTimings
 
 log = logging.getLogger(__name__)
@@ -431,7 +431,12 @@ class Session:
         said: set[str] = set()
         try:
             pieces = stream_pieces(
-                self._engines.model, messages, config.llm.read_timeout_s, stop_model
+                self._engines.model,
+                messages,
+                config.llm.read_timeout_s,
+                stop_model,
+                reply_timeout_s=config.llm.reply_timeout_s,
+                max_chars=reply_char_limit(config.llm.max_reply_tokens),
             )
             async for sentence in sentences(
                 _timed(pieces, first_token, self._tracer),

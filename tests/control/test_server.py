@@ -742,3 +742,48 @@ def test_client_returns_refusals_as_replies(socket_path: Path) -> None:
 
     reply = run(go)
     assert reply["ok"] is False and "unknown ptt action" in reply["error"]
+
+
+# --- bounds ---------------------------------------------------------------------------------
+
+
+def test_idle_and_half_line_clients_are_closed_after_the_request_timeout(
+    socket_path: Path,
+) -> None:
+    async def go() -> tuple[dict[str, Any], bool, dict[str, Any], bool, int]:
+        async with ControlServer(socket_path, Recorder(), request_timeout_s=0.3) as server:
+            silent, half = await Conn.open(socket_path), await Conn.open(socket_path)
+            await half.send(b'{"cmd": "sta')
+            first, second = await silent.reply(), await half.reply()
+            gone = await silent.at_eof() and await half.at_eof()
+            # A client that keeps asking within the timeout is served as long as it likes.
+            busy = await Conn.open(socket_path)
+            for _ in range(3):
+                await asyncio.sleep(0.1)
+                answer = await busy.ask(STATUS)
+            await busy.close()
+            await until(lambda: server.connections == 0)
+            return first, gone, answer, second == first, server.connections
+
+    first, gone, answer, same, left = run(go)
+    assert first == {"ok": False, "error": "no complete request within 0.3 s; closing"}
+    assert same and gone and left == 0
+    assert answer["ok"] is True
+
+
+def test_when_every_slot_is_busy_a_newcomer_is_told_so(socket_path: Path) -> None:
+    handler = Recorder()
+
+    async def go() -> dict[str, Any]:
+        async with ControlServer(socket_path, handler, max_connections=2):
+            slow = [await Conn.open(socket_path) for _ in range(2)]
+            for conn in slow:
+                await conn.send(b'{"cmd": "persona", "name": "slow"}\n')
+            await until(lambda: len(handler.commands) == 2)
+            newcomer = await Conn.open(socket_path)
+            reply = await newcomer.reply()
+            assert await newcomer.at_eof()
+            return reply
+
+    reply = run(go)
+    assert reply["ok"] is False and reply["error"].startswith("busy: 2 control connections")

@@ -13,6 +13,14 @@ Usage: ``python openai_server.py MODE[,MODE...] [PORT]`` with MODE one of
   dribble  streams words slowly with no punctuation, then sends only keep-alive comments
            until ``GET /release`` (or 60 s), then the last words and [DONE]
   canned   streams ``CANNED``, three known sentences, word by word
+  drip     streams "Number 0 is here. Number 1 is here. ..." a word every ``DRIP_S``, until
+           the client leaves
+  dripheaders  sends its status line and headers a byte every ``DRIP_S`` and never ends them
+  keepalive    starts an event stream, then sends only keep-alive comments, forever
+  nested   an event stream whose first event is JSON nested 100,000 deep
+  nestedwhole  one non-streamed JSON completion nested 100,000 deep
+  huge     ignores max_tokens: streams ``HUGE_CHARS`` characters of sentences at once
+           ("Sentence 0 goes on. Sentence 1 goes on. ...")
 A list of modes scripts successive requests: the n-th request gets the n-th mode, and the
 last mode repeats (``hang,llama``: the first request hangs, later ones are answered).
 It binds 127.0.0.1 on PORT (default: an ephemeral one) and prints the port on stdout once
@@ -43,7 +51,16 @@ MODES = (
     "cut",
     "dribble",
     "canned",
+    "drip",
+    "dripheaders",
+    "keepalive",
+    "nested",
+    "nestedwhole",
+    "huge",
 )
+DRIP_S = 0.2
+NESTED = b"[" * 100_000 + b"]" * 100_000
+HUGE_CHARS = 11_000_000
 CANNED = "The sun is out today. This sentence will fail. The birds are singing."
 DRIBBLE_FIRST = "well I was just thinking about what you told me earlier and"
 DRIBBLE_REST = " it made me smile"
@@ -94,7 +111,13 @@ class Handler(BaseHTTPRequestHandler):
                     ]
                 }
                 self._send(200, "application/json", json.dumps(body).encode())
-            elif mode in ("badjson", "shape", "cut", "dribble", "canned"):
+            elif mode == "nestedwhole":
+                self._send(200, "application/json", NESTED)
+            elif mode == "dripheaders":
+                self._drip_headers()
+            elif mode in ("drip", "keepalive", "huge"):
+                self._endless(mode)
+            elif mode in ("badjson", "shape", "cut", "dribble", "canned", "nested"):
                 self._scripted(mode)
             elif self.headers.get("Authorization") != f"Bearer {API_KEY}":
                 self._send(401, "application/json", b'{"error": "bad api key"}')
@@ -107,6 +130,8 @@ class Handler(BaseHTTPRequestHandler):
         self._start_stream()
         if mode == "badjson":
             self._write(b'data: {"choices": [{"delta": {"content": "Hel\n\n')
+        elif mode == "nested":
+            self._write(b"data: " + NESTED + b"\n\n")
         elif mode == "shape":
             self._write(b'data: {"result": "Hello there, friend."}\n\n')
         elif mode == "cut":
@@ -132,6 +157,36 @@ class Handler(BaseHTTPRequestHandler):
         self._write(_chunk({}, finish="stop"))
         self._write(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
+
+    def _drip_headers(self) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Padding: "
+        for byte in head:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(DRIP_S)
+        while not _stop.wait(DRIP_S):  # the header line never ends
+            self.wfile.write(b"a")
+            self.wfile.flush()
+
+    def _endless(self, mode: str) -> None:
+        self._start_stream()
+        if mode == "huge":
+            sent = n = 0
+            while sent < HUGE_CHARS:
+                text = "".join(f"Sentence {n + i} goes on. " for i in range(40))
+                self._write(_chunk({"content": text}))
+                sent, n = sent + len(text), n + 40
+            self._write(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        n = 0
+        while not _stop.wait(DRIP_S):
+            if mode == "keepalive":
+                self._write(b": keep-alive\n\n")
+            else:
+                word = f"Number {n // 4} is here.".split()[n % 4]
+                self._write(_chunk({"content": ("" if n == 0 else " ") + word}))
+                n += 1
 
     def _start_stream(self) -> None:
         self.send_response(200)

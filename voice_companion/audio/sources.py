@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
-from voice_companion.audio.chunk import AudioChunk
+import numpy as np
+
+from voice_companion.audio.chunk import PCM, AudioChunk
 
 
 async def recording_frames(
-    recording: AudioChunk,
+    recording: AudioChunk | Iterable[AudioChunk],
     frame_ms: int,
     realtime: bool,
     tail_silence_s: float = 0.0,
@@ -22,23 +24,44 @@ async def recording_frames(
     """Frames of ``recording`` followed by ``tail_silence_s`` of silence (a mic keeps hearing
     the room after the speaker stops). A partial last frame is padded with silence.
 
+    ``recording`` is one chunk, or pieces of one at a single rate (``AudioStream``: a long
+    recording is then read from disk as it is fed, never held whole).
+
     Not in real time, the whole recording is there at once: frames are yielded without ever
     suspending, so it is segmented completely before the first turn starts and the result
     does not depend on how fast this machine answers.
     """
-    rate = recording.rate_hz
-    size = rate * frame_ms // 1000
-    padded_len = -(-len(recording) // size) * size + round(tail_silence_s * rate / size) * size
-    samples = recording.samples
+    pieces = [recording] if isinstance(recording, AudioChunk) else recording
     start = time.monotonic()
-    for n, offset in enumerate(range(0, padded_len, size)):
+    n = 0
+    carry: PCM | None = None
+    rate = 0
+    size = 0
+
+    async def paced(samples: PCM) -> AudioChunk:
+        nonlocal n
         if realtime:
             delay = start + n * frame_ms / 1000 - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        piece = samples[offset : offset + size]
-        if len(piece) < size:
-            piece = AudioChunk.silence(size / rate, rate).samples.copy()
-            tail = samples[offset : offset + size]
-            piece[: len(tail)] = tail
-        yield AudioChunk(piece, rate)
+        n += 1
+        return AudioChunk(samples, rate)
+
+    for piece in pieces:
+        if not rate:
+            rate, size = piece.rate_hz, piece.rate_hz * frame_ms // 1000
+        elif piece.rate_hz != rate:
+            raise ValueError(f"a recording's pieces must share one rate ({piece.rate_hz} Hz)")
+        samples = piece.samples if carry is None else np.concatenate([carry, piece.samples])
+        whole = len(samples) // size * size
+        for offset in range(0, whole, size):
+            yield await paced(samples[offset : offset + size])
+        carry = samples[whole:] if whole < len(samples) else None
+    if not rate:
+        return
+    if carry is not None:
+        padded = np.zeros(size, dtype=np.int16)
+        padded[: len(carry)] = carry
+        yield await paced(padded)
+    for _ in range(round(tail_silence_s * rate / size)):
+        yield await paced(np.zeros(size, dtype=np.int16))

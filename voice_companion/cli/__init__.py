@@ -195,11 +195,11 @@ def _cmd_run(config: Config, args: argparse.Namespace) -> int:
     if args.output is None:
         raise UsageError("--input needs --output FILE for the companion's voice")
     from voice_companion import app
-    from voice_companion.engines.decode import read_audio
+    from voice_companion.engines.decode import AudioStream
 
-    recording = read_audio(args.input)
+    recording = AudioStream(args.input)  # read from disk as it is answered, never held whole
     engines = app.build_engines(config)
-    log.info("answering %s (%.1f s of audio)", args.input, recording.duration_s)
+    log.info("answering %s (about %.1f s of audio)", args.input, recording.duration_s)
     summary = asyncio.run(
         app.run_recording(config, engines, recording, args.output, args.realtime, args.trace)
     )

@@ -8,6 +8,14 @@ attempt tell a live daemon from a stale socket file left by a crash.
 Robustness: a malformed or oversized request gets an error reply and the connection stays
 usable; a failing handler gets an error reply and a log line; one bad client never stops the
 server from serving the others.
+
+Bounded: at most ``MAX_CONNECTIONS`` clients are served at once. A new client past that
+takes the place of the one that has waited longest without sending a whole request (so idle
+clients can never lock out ``status``); when every slot is busy carrying out a command, the
+newcomer is told so in one line and closed. A client that sends nothing, or only part of a
+line, for ``REQUEST_TIMEOUT_S`` is closed. When accepting fails (no descriptors left: EMFILE)
+the server backs off and logs it at most once per ``ACCEPT_LOG_INTERVAL_S``. Idle clients can
+neither take the descriptors the daemon needs for its turns nor fill the log.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import os
 import socket
 import stat
 import struct
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +56,15 @@ _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _MAX_UNIX_PATH_BYTES = 107  # sun_path holds 108 bytes, the terminating NUL included
 _CLOSE_WAIT_S = 1.0
 
+MAX_CONNECTIONS = 16
+"""Clients served at once; the CLI opens one per command, so 16 is plenty."""
+REQUEST_TIMEOUT_S = 5.0
+"""How long a client may take to send a whole request line (idle or half a line)."""
+ACCEPT_LOG_INTERVAL_S = 30.0
+"""At most one log line per this interval for refused connections and accept failures."""
+_ACCEPT_BACKOFF_S = (0.05, 1.0)
+"""First and longest pause after a failed accept (doubling in between)."""
+
 
 def default_socket_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$XDG_RUNTIME_DIR/voice-companion/control.sock``; ``ControlError`` if it is unset."""
@@ -72,12 +90,31 @@ def peer_credentials(sock: Any) -> tuple[int, int, int]:
 class ControlServer:
     """Serves control requests on a unix socket at ``path``, one reply per request line."""
 
-    def __init__(self, path: Path, handle: Handler) -> None:
+    def __init__(
+        self,
+        path: Path,
+        handle: Handler,
+        max_connections: int = MAX_CONNECTIONS,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
         self._path = path
         self._handle = handle
         self._uid = os.geteuid()
-        self._server: asyncio.Server | None = None
+        self._max_connections = max_connections
+        self._request_timeout_s = request_timeout_s
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._waiting: dict[asyncio.Task[None], float] = {}  # waiting for a request, since
+        self._evicted = _RateLimitedLog(
+            "control socket full (%d time(s)): %d connections open; closed the longest idle"
+        )
+        self._refused = _RateLimitedLog(
+            "control socket full (%d time(s)): %d connections busy; turned a newcomer away"
+        )
+        self._accept_failed = _RateLimitedLog(
+            "cannot accept control connections (%d time(s)): %s; backing off"
+        )
         self._lock_fd: int | None = None
         self._identity: tuple[int, int] | None = None
         self._closing = False
@@ -94,7 +131,7 @@ class ControlServer:
 
     async def start(self) -> None:
         """Create the socket and start accepting; ``ControlError`` if that is not possible."""
-        if self._server is not None or self._closing:
+        if self._listener is not None or self._closing:
             raise RuntimeError("ControlServer.start() may be called once")
         path = self._path
         if len(os.fsencode(path)) > _MAX_UNIX_PATH_BYTES:
@@ -109,14 +146,10 @@ class ControlServer:
             sock = _bind(path)
             st = os.stat(path)
             self._identity = (st.st_dev, st.st_ino)
-            try:
-                self._server = await asyncio.start_unix_server(
-                    self._on_connect, sock=sock, limit=MAX_LINE_BYTES
-                )
-            except BaseException:
-                sock.close()
-                self._unlink_socket()
-                raise
+            self._listener = sock
+            # Our own accept loop rather than asyncio.start_unix_server: asyncio logs a
+            # traceback for every failed accept, and has no connection cap.
+            self._accepting = asyncio.create_task(self._accept_loop(sock), name="control-accept")
         except BaseException:
             os.close(lock_fd)
             raise
@@ -130,19 +163,19 @@ class ControlServer:
         calling connection is left to finish its reply.
         """
         self._closing = True
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
+        accepting, self._accepting = self._accepting, None
+        if accepting is not None:
+            accepting.cancel()
+            await asyncio.gather(accepting, return_exceptions=True)
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         current = asyncio.current_task()
         others = [task for task in self._connections if task is not current]
         for task in others:
             task.cancel()
         if others:
             await asyncio.gather(*others, return_exceptions=True)
-        if server is not None and current not in self._connections:
-            # On 3.12+ this waits for open connections, so never from inside one.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), _CLOSE_WAIT_S)
         self._unlink_socket()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -175,6 +208,59 @@ class ControlServer:
             log.warning("could not remove the control socket %s: %s", self._path, exc.strerror)
         self._identity = None
 
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = _ACCEPT_BACKOFF_S[0]
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(listener)
+            except OSError as exc:
+                # EMFILE, ENFILE, ENOBUFS, ...: the same error comes back at once, so wait.
+                self._accept_failed.note(exc.strerror or str(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _ACCEPT_BACKOFF_S[1])
+                continue
+            backoff = _ACCEPT_BACKOFF_S[0]
+            if not self._make_room():
+                self._refuse(conn)
+                continue
+            try:
+                reader, writer = await asyncio.open_unix_connection(sock=conn, limit=MAX_LINE_BYTES)
+            except OSError as exc:
+                conn.close()
+                self._accept_failed.note(exc.strerror or str(exc))
+                continue
+            self._on_connect(reader, writer)
+
+    def _make_room(self) -> bool:
+        """Whether one more client may be served, closing the longest-waiting idle one if
+        that is what it takes."""
+        live = [task for task in self._connections if not task.cancelling()]
+        if len(live) < self._max_connections:
+            return True
+        idle = [(since, task) for task, since in self._waiting.items() if not task.cancelling()]
+        if not idle:
+            return False
+        _since, oldest = min(idle, key=lambda pair: pair[0])
+        self._waiting.pop(oldest, None)
+        self._evicted.note(len(live))
+        oldest.cancel()  # its clean-up closes the socket at once
+        return True
+
+    def _refuse(self, conn: socket.socket) -> None:
+        """Tell one client too many why it is turned away, without waiting for it."""
+        self._refused.note(len(self._connections))
+        line = encode_line(
+            error_reply(
+                f"busy: {self._max_connections} control connections are already open; "
+                "try again in a moment"
+            )
+        )
+        with contextlib.suppress(OSError):
+            conn.setblocking(False)
+            conn.send(line)  # a fresh socket's buffer takes one short line
+        conn.close()
+
     def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._closing:
             writer.transport.abort()
@@ -185,6 +271,7 @@ class ControlServer:
         )
         self._connections.add(task)
         task.add_done_callback(self._connections.discard)
+        task.add_done_callback(lambda done: self._waiting.pop(done, None))
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -224,12 +311,26 @@ class ControlServer:
     async def _serve_lines(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         while True:
+            self._waiting[task] = time.monotonic()
             try:
-                line = await reader.readuntil(b"\n")
+                line = await asyncio.wait_for(reader.readuntil(b"\n"), self._request_timeout_s)
+            except TimeoutError:
+                # Idle, or stuck half-way through a line: the slot goes to someone else.
+                log.debug("control client sent no whole request for %g s", self._request_timeout_s)
+                await _send(
+                    writer,
+                    error_reply(
+                        f"no complete request within {self._request_timeout_s:g} s; closing"
+                    ),
+                )
+                return
             except asyncio.IncompleteReadError as exc:
                 # End of input; a last request without its newline still gets its answer.
                 if exc.partial.strip():
+                    self._waiting.pop(task, None)
                     await _send(writer, await self._answer(exc.partial))
                 return
             except asyncio.LimitOverrunError:
@@ -243,9 +344,12 @@ class ControlServer:
                         )
                     ),
                 )
-                if not await _discard_rest_of_line(reader):
+                if not await asyncio.wait_for(
+                    _discard_rest_of_line(reader), self._request_timeout_s
+                ):
                     return
                 continue
+            self._waiting.pop(task, None)  # carrying out a command: not to be replaced
             await _send(writer, await self._answer(line))
 
     async def _answer(self, line: bytes) -> bytes:
@@ -276,9 +380,26 @@ class ControlServer:
             )
 
 
+class _RateLimitedLog:
+    """A warning logged at most once per ``ACCEPT_LOG_INTERVAL_S``, counting what it skipped."""
+
+    def __init__(self, message: str) -> None:
+        self._message = message
+        self._last = -float("inf")
+        self._count = 0
+
+    def note(self, detail: object) -> None:
+        self._count += 1
+        now = time.monotonic()
+        if now - self._last >= ACCEPT_LOG_INTERVAL_S:
+            log.warning(self._message, self._count, detail)
+            self._last, self._count = now, 0
+
+
 async def _send(writer: asyncio.StreamWriter, line: bytes | dict[str, Any]) -> None:
     writer.write(line if isinstance(line, bytes) else encode_line(line))
-    await writer.drain()
+    # A client that never reads its replies is dropped (TimeoutError), not waited for.
+    await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT_S)
 
 
 async def _close_writer(writer: asyncio.StreamWriter) -> None:

@@ -1,9 +1,11 @@
-"""Read any audio file PyAV can decode as one mono int16 chunk; write WAV files safely."""
+"""Read any audio file PyAV can decode as one mono int16 chunk, or a piece at a time
+(``AudioStream``: memory stays bounded however long the recording); write WAV files safely."""
 
 from __future__ import annotations
 
 import logging
 import wave
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,87 @@ def read_audio(path: Path, rate_hz: int = STT_RATE_HZ, max_s: float | None = Non
     Raises ``AudioFileError`` with one line when the file is missing, not audio or empty, or
     lasts longer than ``max_s`` seconds (decoding stops there: memory stays bounded).
     """
+    container = _open(path, rate_hz)
+    try:
+        samples = _decode_stream(container, rate_hz, path, max_s)
+    finally:
+        container.close()
+    if len(samples) == 0:
+        raise AudioFileError(f"{path} holds no audio")
+    return AudioChunk(samples, rate_hz)
+
+
+class AudioStream:
+    """A recording decoded to mono int16 at ``rate_hz`` a piece (about ``piece_s``) at a
+    time each time it is iterated, so that an hour of audio costs no more memory than a
+    minute. Checked when made: ``AudioFileError`` in one line, as ``read_audio`` would say,
+    when the file is missing, not audio or holds no audio."""
+
+    def __init__(self, path: Path, rate_hz: int = STT_RATE_HZ, piece_s: float = 10.0) -> None:
+        self.path, self.rate_hz = path, rate_hz
+        self._piece = max(1, round(piece_s * rate_hz))
+        container = _open(path, rate_hz)
+        try:
+            stream = container.streams.audio[0]
+            # How long the file says it is (0 when it does not say): for the log only.
+            self.duration_s = _header_duration_s(container, stream)
+        finally:
+            container.close()
+        first = self.pieces()
+        try:
+            if next(first, None) is None:  # decodes the first piece only
+                raise AudioFileError(f"{path} holds no audio")
+        finally:
+            first.close()
+
+    def __iter__(self) -> Iterator[AudioChunk]:
+        return self.pieces()
+
+    def pieces(self) -> Generator[AudioChunk, None, None]:
+        """The recording from its start, a piece at a time (the file is open meanwhile)."""
+        import av
+
+        path, rate = self.path, self.rate_hz
+        container = _open(path, rate)
+        pending: list[Any] = []
+        held = 0
+        decoded = 0
+        try:
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+            frames = container.decode(stream)
+            while True:
+                try:
+                    frame = next(frames, None)
+                    pieces = resampler.resample(frame)
+                except av.error.FFmpegError as exc:
+                    if decoded + held == 0:
+                        raise AudioFileError(
+                            f"{path} is not an audio file PyAV can decode"
+                        ) from exc
+                    log.warning("%s: decoding stopped early (%s); using what decoded", path, exc)
+                    break
+                except (ValueError, OSError) as exc:
+                    raise AudioFileError(f"{path} could not be decoded: {exc}") from exc
+                for piece in pieces:
+                    samples = piece.to_ndarray().reshape(-1)
+                    pending.append(samples)
+                    held += len(samples)
+                if held >= self._piece or (frame is None and held):
+                    joined = np.concatenate(pending)
+                    pending, held = [], 0
+                    decoded += len(joined)
+                    yield AudioChunk(joined, rate)
+                if frame is None:
+                    break
+        finally:
+            container.close()
+        if held:
+            yield AudioChunk(np.concatenate(pending), rate)
+
+
+def _open(path: Path, rate_hz: int) -> Any:
+    """The PyAV container of an audio file; ``AudioFileError`` in one line if it is not one."""
     if rate_hz <= 0:
         raise AudioError(f"cannot decode to a rate of {rate_hz} Hz")
     if not path.exists():
@@ -46,15 +129,10 @@ def read_audio(path: Path, rate_hz: int = STT_RATE_HZ, max_s: float | None = Non
         raise AudioFileError(f"{path} is not an audio file PyAV can decode") from exc
     except OSError as exc:
         raise AudioFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        if not container.streams.audio:
-            raise AudioFileError(f"{path} is not an audio file PyAV can decode (no audio stream)")
-        samples = _decode_stream(container, rate_hz, path, max_s)
-    finally:
+    if not container.streams.audio:
         container.close()
-    if len(samples) == 0:
-        raise AudioFileError(f"{path} holds no audio")
-    return AudioChunk(samples, rate_hz)
+        raise AudioFileError(f"{path} is not an audio file PyAV can decode (no audio stream)")
+    return container
 
 
 def _decode_stream(container: Any, rate_hz: int, path: Path, max_s: float | None) -> PCM:
@@ -114,13 +192,17 @@ def _duration_text(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def _estimated_samples(container: Any, stream: Any, rate_hz: int) -> int:
-    seconds = 0.0
+def _header_duration_s(container: Any, stream: Any) -> float:
+    """How long the file says it is (0 when it does not say)."""
     if stream.duration is not None and stream.time_base is not None:
-        seconds = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
-        seconds = container.duration / 1_000_000  # av.time_base: microseconds
-    seconds = min(seconds, _MAX_PREALLOC_S)
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration) / 1_000_000  # av.time_base: microseconds
+    return 0.0
+
+
+def _estimated_samples(container: Any, stream: Any, rate_hz: int) -> int:
+    seconds = min(_header_duration_s(container, stream), _MAX_PREALLOC_S)
     # A little headroom for resampler tails and inexact headers.
     return max(_MIN_BUFFER_SAMPLES, int(seconds * rate_hz * 1.01) + rate_hz // 10)
 

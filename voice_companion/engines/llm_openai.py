@@ -3,21 +3,28 @@
 Only the standard library is used: one HTTP/1.1 request per reply, read as server-sent
 events. ``connect_timeout_s`` bounds the TCP (and TLS) connect; ``read_timeout_s`` bounds
 every single wait for bytes, so a server that stops talking fails within that time.
+``reply_timeout_s`` bounds the whole reply and ``max_reply_chars`` its length, whatever the
+server does (a byte at a time, keep-alives only, headers that never end, ignoring
+``max_tokens``): one watchdog thread hangs up a connection whose reply ran out of time or was
+cancelled, so a blocked read ends at once and no reader thread or socket is left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from voice_companion.engines import ChatMessage
-from voice_companion.errors import ConfigError, LlmError, LlmTimeoutError
+from voice_companion.errors import ConfigError, LlmError, LlmReplyCutError, LlmTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,8 @@ class OpenAiChatModel:
         read_timeout_s: float,
         max_reply_tokens: int,
         temperature: float,
+        reply_timeout_s: float = 60.0,
+        max_reply_chars: int | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -60,6 +69,9 @@ class OpenAiChatModel:
         self.read_timeout_s = read_timeout_s
         self.max_reply_tokens = max_reply_tokens
         self.temperature = temperature
+        self.reply_timeout_s = reply_timeout_s
+        # About 8 characters a token: generous, yet a reply that ignores max_tokens stops.
+        self.max_reply_chars = max_reply_chars or min(max_reply_tokens * 8, 65_536)
 
     @property
     def url(self) -> str:
@@ -83,16 +95,52 @@ class OpenAiChatModel:
             }
         ).encode("utf-8")
         conn = self._connect()
+        watch = _WATCHDOG.watch(conn, cancel, time.monotonic() + self.reply_timeout_s)
+        chars = 0
         try:
-            response = self._post(conn, body)
-            content_type = response.getheader("Content-Type", "").lower()
-            if content_type.startswith("application/json"):
-                # A server that ignores stream=true answers with one whole completion.
-                yield from _whole_reply(self._read_all(response))
-                return
-            yield from self._events(response, cancel)
+            for piece in self._pieces(conn, body, cancel):
+                if chars + len(piece) > self.max_reply_chars:
+                    if kept := piece[: self.max_reply_chars - chars]:
+                        yield kept
+                    raise LlmReplyCutError(
+                        f"the LLM server at {self.url} sent more than {self.max_reply_chars} "
+                        "characters (it ignores max_tokens?); the reply ends there"
+                    )
+                chars += len(piece)
+                yield piece
+            if watch.expired:  # the end of the body was our hang-up
+                raise self._too_slow(chars)
+        except LlmError as exc:
+            if watch.expired:
+                raise self._too_slow(chars) from exc
+            if watch.hung_up:
+                return  # cancelled: the hang-up is ours, not the server's failure
+            raise
         finally:
+            _WATCHDOG.unwatch(watch)
             conn.close()  # also how a cancelled stream tells the server to stop generating
+
+    def _pieces(
+        self, conn: http.client.HTTPConnection, body: bytes, cancel: threading.Event
+    ) -> Iterator[str]:
+        response = self._post(conn, body)
+        content_type = response.getheader("Content-Type", "").lower()
+        if content_type.startswith("application/json"):
+            # A server that ignores stream=true answers with one whole completion.
+            yield from _whole_reply(self._read_all(response))
+            return
+        yield from self._events(response, cancel)
+
+    def _too_slow(self, chars: int) -> LlmError:
+        if chars:
+            return LlmReplyCutError(
+                f"the LLM server at {self.url} took longer than llm.reply_timeout_s = "
+                f"{self.reply_timeout_s:g} s over the reply; it ends with what came"
+            )
+        return LlmTimeoutError(
+            f"the LLM server at {self.url} said nothing within llm.reply_timeout_s = "
+            f"{self.reply_timeout_s:g} s"
+        )
 
     def _connect(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection
@@ -220,11 +268,80 @@ class OpenAiChatModel:
         )
 
 
+class _Watched:
+    """One stream under the watchdog's eye."""
+
+    def __init__(self, conn: http.client.HTTPConnection, cancel: threading.Event, deadline: float):
+        self.conn, self.cancel, self.deadline = conn, cancel, deadline
+        self.hung_up = False
+        self.expired = False
+
+    def hang_up(self, expired: bool) -> None:
+        self.expired, self.hung_up = expired, True
+        sock = self.conn.sock
+        if sock is not None:
+            # shutdown, not close: the reading thread's blocked recv returns at once, and the
+            # descriptor is closed by that thread, so it cannot be reused under it. The plain
+            # socket's shutdown: SSLSocket's drops its TLS state under the reader's feet.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread for every stream: hangs up on those cancelled or out of time.
+
+    A cancelled reader otherwise stays blocked in a read (inside http.client, where the
+    cancel flag is not looked at) for as long as the server keeps dripping bytes.
+    """
+
+    POLL_S = 0.05
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._streams: set[_Watched] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(
+        self, conn: http.client.HTTPConnection, cancel: threading.Event, deadline: float
+    ) -> _Watched:
+        watched = _Watched(conn, cancel, deadline)
+        with self._lock:
+            self._streams.add(watched)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="llm-watchdog", daemon=True)
+                self._thread.start()
+            self._lock.notify()
+        return watched
+
+    def unwatch(self, watched: _Watched) -> None:
+        with self._lock:
+            self._streams.discard(watched)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._streams:
+                    self._lock.wait()
+                streams = list(self._streams)
+            now = time.monotonic()
+            for watched in streams:
+                if watched.hung_up:
+                    continue
+                if watched.cancel.is_set():
+                    watched.hang_up(expired=False)
+                elif now >= watched.deadline:
+                    watched.hang_up(expired=True)
+            time.sleep(self.POLL_S)
+
+
+_WATCHDOG = _Watchdog()
+
+
 def _event_pieces(payload: str) -> Iterator[str]:
     """The reply text inside one ``data:`` event (nothing for role-only or usage events)."""
     try:
         event = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
         raise LlmError(f"{_NOT_A_STREAM}: {_clip(payload)!r}") from exc
     if isinstance(event, dict) and "error" in event:
         raise LlmError(f"the LLM server reported an error: {_error_text(event['error'])}")
@@ -250,7 +367,7 @@ def _whole_reply(raw: bytes) -> Iterator[str]:
         if isinstance(event, dict) and "error" in event:
             raise LlmError(f"the LLM server reported an error: {_error_text(event['error'])}")
         content = event["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:
         raise LlmError(f"{_NOT_A_STREAM}: {_clip(raw.decode('utf-8', 'replace'))!r}") from exc
     if not isinstance(content, str):
         raise LlmError(f"{_NOT_A_STREAM}: the message content is not text")

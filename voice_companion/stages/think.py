@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from voice_companion.dialogue.sentences import SentenceSplitter
 from voice_companion.engines import ChatMessage, ChatModel
-from voice_companion.errors import LlmError, LlmTimeoutError
+from voice_companion.errors import LlmError, LlmReplyCutError, LlmTimeoutError
+
+log = logging.getLogger(__name__)
 
 _DONE = object()
+
+CHARS_PER_TOKEN = 8
+"""A token is about 4 characters of English; twice that is a generous allowance."""
+MAX_REPLY_CHARS = 65_536
+"""No reply is longer than this, whatever ``llm.max_reply_tokens`` says."""
+DEFAULT_REPLY_TIMEOUT_S = 60.0
+"""``llm.reply_timeout_s``'s default, for callers without a configuration."""
+
+
+def reply_char_limit(max_reply_tokens: int) -> int:
+    """The longest reply accepted from a model asked for at most ``max_reply_tokens``."""
+    return min(max_reply_tokens * CHARS_PER_TOKEN, MAX_REPLY_CHARS)
 
 
 async def stream_pieces(
@@ -19,23 +35,33 @@ async def stream_pieces(
     messages: Sequence[ChatMessage],
     timeout_s: float,
     cancel: threading.Event | None = None,
+    *,
+    reply_timeout_s: float = DEFAULT_REPLY_TIMEOUT_S,
+    max_chars: int = MAX_REPLY_CHARS,
 ) -> AsyncIterator[str]:
-    """Yield the model's text pieces as they come.
+    """Yield the model's text pieces as they come, within bounds the model cannot move.
 
     The model runs in a daemon thread of its own so that a hung server cannot hold an
     executor slot. Raises ``LlmTimeoutError`` when no piece arrives within ``timeout_s``
-    (first piece or any gap), and whatever ``LlmError`` the model raised. Leaving early (the
-    consumer stops) tells the model to stop; a turn that may be cancelled passes its own
-    ``cancel`` and sets it, since a suspended generator is only finalised later.
+    (first piece or any gap) and whatever ``LlmError`` the model raised (any other exception
+    from the model becomes an ``LlmError``: a malformed reply is a failed reply, not a
+    crash). The reply ends after ``reply_timeout_s`` in all, or at ``max_chars`` characters
+    (the last piece is trimmed): ``LlmReplyCutError`` once what came before has been yielded,
+    or ``LlmTimeoutError`` if nothing came. Leaving early (the consumer stops) tells the model
+    to stop; a turn that may be cancelled passes its own ``cancel`` and sets it, since a
+    suspended generator is only finalised later.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
     cancel = cancel or threading.Event()
+    deadline = time.monotonic() + reply_timeout_s
 
     def put(item: object) -> None:
-        # The loop may be gone if the turn was cancelled during shutdown.
+        # The loop may be gone if the turn was cancelled during shutdown (or close between
+        # the check and the call: then there is nobody left to tell).
         if not loop.is_closed():
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def work() -> None:
         try:
@@ -49,17 +75,41 @@ async def stream_pieces(
             put(_DONE)
 
     threading.Thread(target=work, name="llm-stream", daemon=True).start()
+    chars = 0
     try:
         while True:
+            remaining = deadline - time.monotonic()
+            wait_s = min(timeout_s, remaining)
             try:
-                item = await asyncio.wait_for(queue.get(), timeout_s)
+                item = await asyncio.wait_for(queue.get(), max(0.0, wait_s))
             except TimeoutError:
-                raise LlmTimeoutError(f"the model sent nothing for {timeout_s:g} s") from None
+                if remaining > timeout_s:
+                    raise LlmTimeoutError(f"the model sent nothing for {timeout_s:g} s") from None
+                if not chars:
+                    raise LlmTimeoutError(
+                        f"the model said nothing within llm.reply_timeout_s = {reply_timeout_s:g} s"
+                    ) from None
+                raise LlmReplyCutError(
+                    f"the reply took longer than llm.reply_timeout_s = {reply_timeout_s:g} s; "
+                    "it ends with what came"
+                ) from None
             if item is _DONE:
                 return
-            if isinstance(item, Exception):
+            if isinstance(item, LlmError):
                 raise item
+            if isinstance(item, Exception):
+                log.debug("the model failed", exc_info=item)
+                raise LlmError(
+                    f"the model failed ({type(item).__name__}); the reply was malformed"
+                ) from item
             assert isinstance(item, str)
+            if chars + len(item) > max_chars:
+                # A server that ignores max_tokens: keep the allowed length, drop the rest.
+                if piece := item[: max_chars - chars]:
+                    chars += len(piece)
+                    yield piece
+                raise LlmReplyCutError(f"the reply went past {max_chars} characters; it ends there")
+            chars += len(item)
             yield item
     finally:
         cancel.set()
@@ -78,7 +128,8 @@ async def sentences(
     piece that long since its text arrived, the complete words that have come are yielded
     as they are. A model that dribbles words without punctuation is heard, not held.
     If ``pieces`` fails (``LlmError``), the complete words already received are yielded
-    before the error is re-raised: the user hears the partial reply.
+    before the error is re-raised: the user hears the partial reply. A reply cut at its limit
+    (``LlmReplyCutError``) ends at its last complete sentence instead, when it has one.
     """
     started = clock()
     pending_since: float | None = None
@@ -125,10 +176,10 @@ async def sentences(
                 emitted = True
                 pending_since = clock() if splitter.pending else None
                 yield words
-    except LlmError:
+    except LlmError as exc:
         words = splitter.take_words()
         splitter.flush()
-        if words:
+        if words and not (emitted and isinstance(exc, LlmReplyCutError)):
             yield words
         raise
     finally:
