@@ -508,10 +508,18 @@ class MemoryDb:
         and write it now if the file is free."""
         own = {j.name for j in self._journals()}
         for path in journal.leftovers(self.path.parent, own):
-            found = Journal.adopt(path, self._connect)
-            if found is None:
-                continue  # its process still runs, and writes it itself
-            entries = found.entries()
+            found: Journal | None = None
+            try:
+                found = Journal.adopt(path, self._connect)
+                if found is None:
+                    continue  # its process still runs, and writes it itself
+                entries = found.entries()
+            except (sqlite3.Error, MemoryStoreError) as exc:
+                # Not ours to delete: say so once per open, and go on without it.
+                log.error("%s cannot be read (%s); its queued writes are left in it", path, exc)
+                if found is not None:
+                    found.close(delete=False)
+                continue
             if not entries:
                 found.close(delete=True)
                 continue
