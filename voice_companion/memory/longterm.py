@@ -27,7 +27,7 @@ from voice_companion.memory.facts import FactBook, FactExtractor, LlmExtractor, 
 from voice_companion.memory.facts import describe as describe_fact
 from voice_companion.memory.profile import build_profile, recent_mood_line
 from voice_companion.memory.retrieval import Hit, RankWeights, Retriever, fts_query, vector_blob
-from voice_companion.memory.store import FILENAME, Fact, MemoryDb, NewTurn, StoredTurn
+from voice_companion.memory.store import FILENAME, Fact, MemoryDb, NewTurn, Saving, StoredTurn
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,11 @@ class LongTermMemory:
         return turns + facts
 
     # -- beyond the seam --------------------------------------------------------------------
+
+    @property
+    def saving(self) -> Saving:
+        """Whether what is said is in memory.db, or waiting for it (a full disk, a lock)."""
+        return self.db.saving
 
     def search(self, query: str, limit: int, mode: str = "hybrid") -> list[Hit]:
         if mode not in ("hybrid", "bm25", "dense"):

@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from voice_companion.audio.prosody import Prosody
 from voice_companion.dialogue.mood import LABELS, MoodEstimate
@@ -1187,6 +1187,14 @@ class Saving:
             "journalled": self.journalled,
             "problem": self.problem,
         }
+
+
+@runtime_checkable
+class ReportsSaving(Protocol):
+    """A memory that can say whether what is said is being saved (the daemon's ``status``)."""
+
+    @property
+    def saving(self) -> Saving: ...
 
 
 @dataclass(frozen=True, eq=False)
