@@ -1253,7 +1253,7 @@ def keep_corrupt_copy(path: Path) -> Path | None:
             (path, copy),
             (path.with_name(path.name + "-wal"), copy.with_name(copy.name + "-wal")),
         ):
-            if not source.exists():
+            if not source.exists() or not source.stat().st_size:
                 continue
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with source.open("rb") as src, os.fdopen(fd, "wb") as out:

@@ -1,0 +1,227 @@
+"""``memory recover``: save what can still be read from a damaged memory.db into a new one.
+
+SQLite's own ``.recover`` lives in the sqlite3 shell, not in the library Python links, and
+the shell cannot open an encrypted memory. So the salvage is done here, table by table and row
+by row in rowid order, through the same connector the companion uses (SQLCipher included): a
+stretch of rows whose page is unreadable is stepped over (the next readable rowid is found by
+bisection), a row that cannot be decoded is skipped, and everything else is copied, ids kept,
+into a fresh file with the current schema. Rows left pointing at something lost (a fact whose
+turns are gone, a turn whose conversation is gone) are dropped or given a placeholder
+conversation; the full-text index is rebuilt from the saved turns.
+
+Unlike ``.recover``, rows on pages no longer linked from their table's b-tree are not found:
+a damaged interior page loses the rows under it. The damaged file is kept
+(``memory.db.corrupt-<date>``); the new one replaces memory.db only once it is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from voice_companion.errors import MemoryStoreError
+from voice_companion.memory.store import FILENAME, Connector, MemoryDb, keep_corrupt_copy
+
+log = logging.getLogger(__name__)
+
+TABLES = ("conversations", "turns", "embeddings", "facts", "fact_sources", "journal_applied")
+"""What is copied, in an order that lets each table's references be checked afterwards; the
+full-text index is derived and rebuilt instead."""
+_LARGEST_ROWID = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Recovery:
+    damaged: bool
+    """False when memory.db passed its check and was left alone."""
+    turns: int = 0
+    facts: int = 0
+    unreadable: int = 0
+    """Rows, or stretches of rows, that could not be read."""
+    copy: Path | None = None
+
+
+def recover(data_dir: Path, connect: Connector, busy_timeout_ms: int = 5000) -> Recovery:
+    path = data_dir / FILENAME
+    if not path.exists():
+        raise MemoryStoreError(f"{path} does not exist: there is nothing to recover")
+    try:
+        old = connect(path, busy_timeout_ms / 1000)
+    except sqlite3.Error as exc:
+        raise MemoryStoreError(f"cannot open {path}: {exc}") from exc
+    try:
+        if _intact(old):
+            return Recovery(damaged=False)
+        copy = keep_corrupt_copy(path)
+        if copy is None:
+            raise MemoryStoreError(f"cannot keep a copy of the damaged {path}: nothing was changed")
+        target = path.with_name(path.name + ".recovering")
+        for leftover in _family(target):
+            leftover.unlink(missing_ok=True)
+        counts = _salvage(old, target, connect, busy_timeout_ms)
+    finally:
+        old.close()
+    # The damaged file's write-ahead log must not be applied to the new file.
+    for stale in _family(path)[1:]:
+        stale.unlink(missing_ok=True)
+    os.replace(target, path)
+    _fsync_dir(data_dir)
+    turns, facts, unreadable = counts
+    return Recovery(True, turns, facts, unreadable, copy)
+
+
+def _intact(conn: sqlite3.Connection) -> bool:
+    try:
+        return [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()] == ["ok"]
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise MemoryStoreError(
+                "memory.db is in use by another process: stop the companion first"
+            ) from exc
+        return False
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _salvage(
+    old: sqlite3.Connection, target: Path, connect: Connector, busy_timeout_ms: int
+) -> tuple[int, int, int]:
+    old.execute("PRAGMA query_only = ON")
+    new = MemoryDb(target, busy_timeout_ms, connect, check=False)
+    unreadable = 0
+    try:
+        with new.transaction() as conn:
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            for table in TABLES:
+                columns = _common_columns(old, conn, table)
+                if not columns:
+                    unreadable += 1
+                    continue
+                marks = ",".join("?" * len(columns))
+                insert = f"INSERT OR IGNORE INTO {table}({','.join(columns)}) VALUES ({marks})"
+                rows = _readable_rows(old, table, columns)
+                for row in rows:
+                    if row is None:
+                        unreadable += 1
+                        continue
+                    conn.execute(insert, row)
+            _repair_references(conn)
+            turns = int(conn.execute("SELECT count(*) FROM turns").fetchone()[0])
+            facts = int(conn.execute("SELECT count(*) FROM facts").fetchone()[0])
+    finally:
+        new.close()
+    return turns, facts, unreadable
+
+
+def _common_columns(old: sqlite3.Connection, new: sqlite3.Connection, table: str) -> list[str]:
+    try:
+        had = {str(r[1]) for r in old.execute(f"PRAGMA table_info({table})")}
+    except sqlite3.DatabaseError:
+        return []
+    return [str(r[1]) for r in new.execute(f"PRAGMA table_info({table})") if str(r[1]) in had]
+
+
+def _readable_rows(
+    conn: sqlite3.Connection, table: str, columns: list[str]
+) -> Iterator[tuple[object, ...] | None]:
+    """The rows of ``table`` that can be read, in rowid order; None for each row, or stretch
+    of rows, that cannot.
+
+    A failed read does not say which row failed (the module steps one row ahead of the one
+    it returns, and a seek touches the page of the key it starts from): the next row is then
+    looked up alone, and when its page cannot even be searched, the first searchable rowid
+    past it is found by bisection."""
+    cols = ",".join(columns)
+    scan = f"SELECT rowid, {cols} FROM {table} WHERE rowid >= ? ORDER BY rowid"
+    one = f"SELECT {cols} FROM {table} WHERE rowid = ?"
+    start = -_LARGEST_ROWID - 1
+    while True:
+        try:
+            for row in conn.execute(scan, (start,)):
+                start = int(row[0]) + 1
+                yield tuple(row[1:])
+            return
+        except sqlite3.DatabaseError:
+            pass
+        key = _first_key(conn, table, start)
+        if key is not None:  # the page can be searched: read the next row alone
+            if key < 0:
+                return
+            try:
+                row = conn.execute(one, (key,)).fetchone()
+            except sqlite3.DatabaseError:
+                row = None
+            yield None if row is None else tuple(row)
+            start = key + 1
+            continue
+        yield None
+        resume = _next_readable(conn, table, start)
+        if resume is None:
+            return
+        start = resume
+
+
+def _first_key(conn: sqlite3.Connection, table: str, start: int) -> int | None:
+    """The first rowid from ``start`` on (-1: none); None when the seek hits a damaged page."""
+    try:
+        row = conn.execute(
+            f"SELECT rowid FROM {table} WHERE rowid >= ? ORDER BY rowid LIMIT 1", (start,)
+        ).fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return -1 if row is None else int(row[0])
+
+
+def _next_readable(conn: sqlite3.Connection, table: str, bad: int) -> int | None:
+    """The first rowid past the damaged stretch that starts at ``bad``, found by doubling,
+    then halving; None when nothing further can be read."""
+    step = 1
+    while True:
+        good = min(bad + step, _LARGEST_ROWID)
+        if _first_key(conn, table, good) is not None:
+            break
+        if good == _LARGEST_ROWID:
+            return None
+        bad, step = good, step * 2
+    while good - bad > 1:  # the seek fails from ``bad``, works from ``good``
+        middle = (bad + good) // 2
+        if _first_key(conn, table, middle) is None:
+            bad = middle
+        else:
+            good = middle
+    found = _first_key(conn, table, good)
+    return None if found is None or found < 0 else found
+
+
+def _repair_references(conn: sqlite3.Connection) -> None:
+    """What points at a lost row: dropped, or (a turn's conversation) put back as a stub."""
+    conn.execute(
+        "INSERT OR IGNORE INTO conversations(id, started_at, source)"
+        " SELECT conversation_id, min(at), 'recovered' FROM turns"
+        " WHERE conversation_id NOT IN (SELECT id FROM conversations) GROUP BY conversation_id"
+    )
+    conn.execute("DELETE FROM embeddings WHERE turn_id NOT IN (SELECT id FROM turns)")
+    conn.execute(
+        "DELETE FROM fact_sources WHERE turn_id NOT IN (SELECT id FROM turns)"
+        " OR fact_id NOT IN (SELECT id FROM facts)"
+    )
+    conn.execute(
+        "UPDATE facts SET superseded_by = NULL WHERE superseded_by NOT IN (SELECT id FROM facts)"
+    )
+    conn.execute("INSERT INTO turns_fts(turns_fts) VALUES ('rebuild')")
+
+
+def _family(path: Path) -> list[Path]:
+    return [path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))]
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
