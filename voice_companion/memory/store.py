@@ -204,6 +204,14 @@ class NewTurn:
     interrupted: bool = False
     id: int | None = None
     mood: MoodEstimate | None = None
+    conversation_source: str = "live"
+    """What kind of conversation a new one is (``RECORDING``: not the user's life)."""
+
+
+RECORDING = "recording"
+"""The source of a conversation answered from a recording (``run --input``): kept, and listed,
+but not recalled, not learnt from and not part of the profile."""
+_NOT_RECORDED = "conversation_id NOT IN (SELECT id FROM conversations WHERE source = 'recording')"
 
 
 @dataclass(frozen=True)
@@ -761,8 +769,8 @@ class MemoryDb:
 
         def write(conn: sqlite3.Connection) -> int:
             conn.execute(
-                "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, 'live')",
-                (turn.conversation_id, turn.at.isoformat()),
+                "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, ?)",
+                (turn.conversation_id, turn.at.isoformat(), turn.conversation_source),
             )
             return self._insert_turn(conn, turn)
 
@@ -838,16 +846,16 @@ class MemoryDb:
         limit: int | None = None,
         conversation_id: str | None = None,
         newest_first: bool = False,
+        recordings: bool = True,
     ) -> list[StoredTurn]:
-        """Turns in the order they were said (the newest ``limit`` of them, when given)."""
-        where, args = (
-            ("WHERE conversation_id = ?", [conversation_id])
-            if conversation_id
-            else (
-                "",
-                [],
-            )
-        )
+        """Turns in the order they were said (the newest ``limit`` of them, when given);
+        without those of recordings when ``recordings`` is false."""
+        clauses: list[str] = [] if recordings else [_NOT_RECORDED]
+        args: list[Any] = []
+        if conversation_id:
+            clauses.append("conversation_id = ?")
+            args.append(conversation_id)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         sql = f"{_TURN_SELECT} {where} ORDER BY id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -872,12 +880,15 @@ class MemoryDb:
     # -- search -----------------------------------------------------------------------------
 
     def search_text(self, match: str, limit: int) -> list[tuple[int, float]]:
-        """BM25 over the full-text index: (turn id, score) best first; higher is better."""
+        """BM25 over the full-text index: (turn id, score) best first; higher is better.
+        Recordings' turns are not recalled."""
         if not match:
             return []
         with self.reading() as conn:
             rows = conn.execute(
                 "SELECT rowid, bm25(turns_fts) FROM turns_fts WHERE turns_fts MATCH ?"
+                " AND rowid NOT IN (SELECT t.id FROM conversations c JOIN turns t"
+                " ON t.conversation_id = c.id WHERE c.source = 'recording')"
                 " ORDER BY bm25(turns_fts) LIMIT ?",
                 (match, limit),
             ).fetchall()
@@ -907,13 +918,14 @@ class MemoryDb:
 
     def unembedded(self, model: str, limit: int) -> list[tuple[int, str]]:
         """Turns with no cached vector from ``model`` yet, oldest first, as (id, text to
-        embed): a named speaker (imported conversations) is part of what was said."""
+        embed): a named speaker (imported conversations) is part of what was said. A
+        recording's turns are never embedded, so never found by meaning."""
         with self.reading() as conn:
             rows = conn.execute(
                 "SELECT t.id, CASE WHEN t.speaker IN ('user', 'assistant') THEN t.text"
                 " ELSE t.speaker || ': ' || t.text END FROM turns t LEFT JOIN embeddings e"
                 " ON e.turn_id = t.id AND e.model = ? WHERE e.turn_id IS NULL"
-                " ORDER BY t.id LIMIT ?",
+                f" AND t.{_NOT_RECORDED} ORDER BY t.id LIMIT ?",
                 (model, limit),
             ).fetchall()
         return [(int(r[0]), str(r[1])) for r in rows]
