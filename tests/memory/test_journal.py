@@ -230,3 +230,15 @@ def test_the_journal_of_an_encrypted_memory_is_encrypted(tmp_path: Path) -> None
     db.close()
     with open_memory_db(tmp_path, config, sources) as after:
         assert [t.text for t in after.turns()] == [f"my code is {SECRET}"]
+
+
+def test_a_journal_this_version_cannot_read_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "memory.db"
+    _seed(path)
+    odd = Journal.create(tmp_path, connect_plain)
+    odd.append({"op": "add_turn", "args": {"turn": {"$": "NewTurn", "text": "half a turn"}}})
+    odd.close(delete=False)
+    with MemoryDb(path) as db:  # opens, writes what it can, and says why not the rest
+        assert db.queued_writes == 0
+        db.add_turn(NewTurn("c1", _at(), "user", "still remembered", "c1:1"))
+    assert journals(tmp_path) == [odd.path]  # kept for a version that can read it

@@ -117,8 +117,8 @@ class Journal:
         for seq, payload in self._conn.execute("SELECT seq, payload FROM entries ORDER BY seq"):
             try:
                 out.append(Entry(int(seq), json.loads(payload)))
-            except ValueError:
-                log.error("%s: entry %d is unreadable and is skipped", self.path, seq)
+            except ValueError as exc:
+                raise MemoryStoreError(f"entry {seq} is not JSON ({exc})") from exc
         return out
 
     def append(self, payload: Mapping[str, Any]) -> Entry:
@@ -177,7 +177,8 @@ def encode(value: Any) -> Any:
 
 
 def decode(value: Any, types: Mapping[str, type]) -> Any:
-    """The inverse of ``encode``; ``types`` names the dataclasses it may build."""
+    """The inverse of ``encode``; ``types`` names the dataclasses it may build. Raises
+    ``ValueError``, ``KeyError`` or ``TypeError`` for what it cannot read."""
     if isinstance(value, list):
         return [decode(v, types) for v in value]
     if not isinstance(value, dict):
@@ -188,7 +189,10 @@ def decode(value: Any, types: Mapping[str, type]) -> Any:
         return date.fromisoformat(value["$date"])
     fields = {k: decode(v, types) for k, v in value.items() if k != "$"}
     if "$" in value:
-        return types[value["$"]](**fields)
+        cls = types[value["$"]]
+        # A field this version does not know (written by a newer one) is left out.
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in fields.items() if k in known})
     return fields
 
 

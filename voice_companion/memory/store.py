@@ -536,30 +536,45 @@ class MemoryDb:
                 self.path,
                 len(entries),
             )
-            self._adopted.append(found)
-            # Placeholders are per process: number this journal's afresh, references too.
-            renamed: dict[int, int] = {}
-            for entry in entries:
-                op = str(entry.payload.get("op"))
-                if op not in _REPLAYABLE:
-                    log.error("%s: entry %d is not a memory write; skipped", path, entry.seq)
-                    continue
-                args = journal.decode(entry.payload.get("args", {}), _JOURNAL_TYPES)
-                self._next_placeholder -= 1
-                renamed[int(entry.payload.get("placeholder", 0))] = self._next_placeholder
-                for name in _TURN_ID_ARGS.get(op, ()):
-                    value = args.get(name)
-                    if isinstance(value, list):
-                        args[name] = [renamed.get(v, 0) if v < 0 else v for v in value]
-                    elif isinstance(value, int) and value < 0:
-                        args[name] = renamed.get(value, 0)
-                turn = args.get("turn") if op == "add_turn" else None
-                self._deferred.append(
-                    _Deferred(self._next_placeholder, op, args, turn, found, entry.seq)
+            try:
+                queued = self._queued_from(found, entries)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error(
+                    "%s holds a write this version cannot read (%s); it is left as it is",
+                    path,
+                    exc,
                 )
+                found.close(delete=False)
+                continue
+            self._adopted.append(found)
+            self._deferred.extend(queued)
         if self._deferred and not self._drain_once():
             self._start_writer()
         self._forget_stale_markers()
+
+    def _queued_from(self, found: Journal, entries: list[journal.Entry]) -> list[_Deferred]:
+        """A left journal's entries as queued calls. Placeholders are per process: this
+        journal's are numbered afresh, and so are the references to them."""
+        renamed: dict[int, int] = {}
+        queued = []
+        for entry in entries:
+            op = str(entry.payload["op"])
+            if op not in _REPLAYABLE:
+                raise ValueError(f"entry {entry.seq} is not a memory write ({op!r})")
+            args = journal.decode(entry.payload.get("args", {}), _JOURNAL_TYPES)
+            self._next_placeholder -= 1
+            renamed[int(entry.payload.get("placeholder", 0))] = self._next_placeholder
+            for name in _TURN_ID_ARGS.get(op, ()):
+                value = args.get(name)
+                if isinstance(value, list):
+                    args[name] = [renamed.get(v, 0) if v < 0 else v for v in value]
+                elif isinstance(value, int) and value < 0:
+                    args[name] = renamed.get(value, 0)
+            turn = args.get("turn") if op == "add_turn" else None
+            if turn is not None and not isinstance(turn, NewTurn):
+                raise TypeError(f"entry {entry.seq} holds no turn")
+            queued.append(_Deferred(self._next_placeholder, op, args, turn, found, entry.seq))
+        return queued
 
     def _journals(self) -> list[Journal]:
         return [*self._adopted, *([self._journal] if self._journal is not None else [])]
