@@ -141,3 +141,44 @@ def test_memory_recover_leaves_an_intact_file_alone(tmp_path: Path) -> None:
     assert "nothing to recover" in done.stdout
     assert _digest(path) == before
     assert list(path.parent.glob("memory.db.corrupt-????-??-??")) == []
+
+
+def test_an_encrypted_memory_is_recovered_encrypted(tmp_path: Path) -> None:
+    from voice_companion.config import MemoryConfig
+    from voice_companion.errors import MemoryCorruptError
+    from voice_companion.memory.encryption import (
+        ENV_PASSPHRASE,
+        KeySources,
+        memory_connector,
+        open_memory_db,
+    )
+    from voice_companion.memory.recover import recover
+
+    config = MemoryConfig(encrypt=True, dense=False)
+    sources = KeySources(env={ENV_PASSPHRASE: "a long enough passphrase"}, interactive=False)
+    connect = memory_connector(config, sources)
+    data = tmp_path / "data"
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with open_memory_db(data, config, sources) as db:
+        db.ensure_conversation("c1", at)
+        db.add_turns(
+            NewTurn("c1", at + timedelta(seconds=n), "user", _text(n), f"c1:{n}")
+            for n in range(TURNS)
+        )
+    # SQLCipher has no dbstat: a page in the middle of the file, whichever table it holds.
+    page_size = 4096
+    size = (data / "memory.db").stat().st_size
+    middle = (size // page_size // 2) * page_size
+    with (data / "memory.db").open("r+b") as f:  # one flipped byte fails the page's HMAC
+        f.seek(middle + page_size // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0x40]))
+    with pytest.raises(MemoryCorruptError, match="memory recover"):
+        open_memory_db(data, config, sources)
+    done = recover(data, connect)
+    assert done.damaged and TURNS - 40 <= done.turns <= TURNS  # at most one page's rows
+    assert not (data / "memory.db").read_bytes().startswith(b"SQLite format 3")
+    with open_memory_db(data, config, sources) as db:  # passes its check
+        assert len(db.turns()) == done.turns
+        assert all(t.text == _text(int(t.source_id.split(":")[1])) for t in db.turns())

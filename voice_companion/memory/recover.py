@@ -16,12 +16,14 @@ a damaged interior page loses the rows under it. The damaged file is kept
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from voice_companion.errors import MemoryStoreError
 from voice_companion.memory.store import FILENAME, Connector, MemoryDb, keep_corrupt_copy
@@ -45,12 +47,46 @@ class Recovery:
     copy: Path | None = None
 
 
+class _Damaged:
+    """The damaged file, read-only, reopened after each failed read: SQLCipher refuses every
+    later statement on a connection that has met a page failing its HMAC."""
+
+    def __init__(self, path: Path, connect: Connector, timeout_s: float) -> None:
+        self._path, self._connect, self._timeout_s = path, connect, timeout_s
+        self.conn = self._fresh()
+
+    def _fresh(self) -> sqlite3.Connection:
+        conn = self._connect(self._path, self._timeout_s)
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    def read(self, sql: str, args: tuple[object, ...] = ()) -> list[Any] | None:
+        """All rows of ``sql``, or None when they cannot be read."""
+        try:
+            return list(self.conn.execute(sql, args).fetchall())
+        except _UNREADABLE:
+            self.reopen()
+            return None
+
+    def reopen(self) -> None:
+        self.close()
+        self.conn = self._fresh()
+
+    def close(self) -> None:
+        with contextlib.suppress(*_UNREADABLE):
+            self.conn.close()
+
+
+_UNREADABLE = (sqlite3.DatabaseError, MemoryError)
+"""What reading a damaged page raises (sqlcipher3 reports SQLITE_NOMEM as MemoryError)."""
+
+
 def recover(data_dir: Path, connect: Connector, busy_timeout_ms: int = 5000) -> Recovery:
     path = data_dir / FILENAME
     if not path.exists():
         raise MemoryStoreError(f"{path} does not exist: there is nothing to recover")
     try:
-        old = connect(path, busy_timeout_ms / 1000)
+        old = _Damaged(path, connect, busy_timeout_ms / 1000)
     except sqlite3.Error as exc:
         raise MemoryStoreError(f"cannot open {path}: {exc}") from exc
     try:
@@ -74,23 +110,21 @@ def recover(data_dir: Path, connect: Connector, busy_timeout_ms: int = 5000) -> 
     return Recovery(True, turns, facts, unreadable, copy)
 
 
-def _intact(conn: sqlite3.Connection) -> bool:
+def _intact(old: _Damaged) -> bool:
     try:
-        return [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()] == ["ok"]
-    except sqlite3.OperationalError as exc:
+        return [r[0] for r in old.conn.execute("PRAGMA quick_check").fetchall()] == ["ok"]
+    except _UNREADABLE as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise MemoryStoreError(
                 "memory.db is in use by another process: stop the companion first"
             ) from exc
-        return False
-    except sqlite3.DatabaseError:
+        old.reopen()
         return False
 
 
 def _salvage(
-    old: sqlite3.Connection, target: Path, connect: Connector, busy_timeout_ms: int
+    old: _Damaged, target: Path, connect: Connector, busy_timeout_ms: int
 ) -> tuple[int, int, int]:
-    old.execute("PRAGMA query_only = ON")
     new = MemoryDb(target, busy_timeout_ms, connect, check=False)
     unreadable = 0
     try:
@@ -103,8 +137,7 @@ def _salvage(
                     continue
                 marks = ",".join("?" * len(columns))
                 insert = f"INSERT OR IGNORE INTO {table}({','.join(columns)}) VALUES ({marks})"
-                rows = _readable_rows(old, table, columns)
-                for row in rows:
+                for row in _readable_rows(old, table, columns):
                     if row is None:
                         unreadable += 1
                         continue
@@ -117,83 +150,83 @@ def _salvage(
     return turns, facts, unreadable
 
 
-def _common_columns(old: sqlite3.Connection, new: sqlite3.Connection, table: str) -> list[str]:
-    try:
-        had = {str(r[1]) for r in old.execute(f"PRAGMA table_info({table})")}
-    except sqlite3.DatabaseError:
-        return []
+def _common_columns(old: _Damaged, new: sqlite3.Connection, table: str) -> list[str]:
+    rows = old.read(f"PRAGMA table_info({table})")
+    had = {str(r[1]) for r in rows or ()}
     return [str(r[1]) for r in new.execute(f"PRAGMA table_info({table})") if str(r[1]) in had]
 
 
 def _readable_rows(
-    conn: sqlite3.Connection, table: str, columns: list[str]
+    old: _Damaged, table: str, columns: list[str]
 ) -> Iterator[tuple[object, ...] | None]:
     """The rows of ``table`` that can be read, in rowid order; None for each row, or stretch
     of rows, that cannot.
 
-    A failed read does not say which row failed (the module steps one row ahead of the one
-    it returns, and a seek touches the page of the key it starts from): the next row is then
-    looked up alone, and when its page cannot even be searched, the first searchable rowid
-    past it is found by bisection."""
+    Read from a rowid on (``>=``: a seek touches the page of the key it starts from). A failed
+    read does not say which row failed (the module steps one row ahead of the one it returns):
+    the next row is then looked up alone, and when its page cannot even be searched, the first
+    searchable rowid past it is found by bisection."""
     cols = ",".join(columns)
-    scan = f"SELECT rowid, {cols} FROM {table} WHERE rowid >= ? ORDER BY rowid"
-    one = f"SELECT {cols} FROM {table} WHERE rowid = ?"
+    # NOT INDEXED: the table's own b-tree, not an index holding the same rowids.
+    scan = f"SELECT rowid, {cols} FROM {table} NOT INDEXED WHERE rowid >= ? ORDER BY rowid"
+    one = f"SELECT {cols} FROM {table} NOT INDEXED WHERE rowid = ?"
     start = -_LARGEST_ROWID - 1
     while True:
         try:
-            for row in conn.execute(scan, (start,)):
+            for row in old.conn.execute(scan, (start,)):
                 start = int(row[0]) + 1
                 yield tuple(row[1:])
             return
-        except sqlite3.DatabaseError:
-            pass
-        key = _first_key(conn, table, start)
+        except _UNREADABLE:
+            old.reopen()
+        key = _first_key(old, table, start)
         if key is not None:  # the page can be searched: read the next row alone
             if key < 0:
                 return
-            try:
-                row = conn.execute(one, (key,)).fetchone()
-            except sqlite3.DatabaseError:
-                row = None
-            yield None if row is None else tuple(row)
+            found = old.read(one, (key,))
+            yield tuple(found[0]) if found else None
             start = key + 1
             continue
         yield None
-        resume = _next_readable(conn, table, start)
+        resume = _next_readable(old, table, start)
         if resume is None:
             return
         start = resume
 
 
-def _first_key(conn: sqlite3.Connection, table: str, start: int) -> int | None:
+def _first_key(old: _Damaged, table: str, start: int) -> int | None:
     """The first rowid from ``start`` on (-1: none); None when the seek hits a damaged page."""
-    try:
-        row = conn.execute(
-            f"SELECT rowid FROM {table} WHERE rowid >= ? ORDER BY rowid LIMIT 1", (start,)
-        ).fetchone()
-    except sqlite3.DatabaseError:
+    rows = old.read(
+        f"SELECT rowid FROM {table} NOT INDEXED WHERE rowid >= ? ORDER BY rowid LIMIT 1", (start,)
+    )
+    if rows is None:
         return None
-    return -1 if row is None else int(row[0])
+    return int(rows[0][0]) if rows else -1
 
 
-def _next_readable(conn: sqlite3.Connection, table: str, bad: int) -> int | None:
+def _next_readable(old: _Damaged, table: str, bad: int) -> int | None:
     """The first rowid past the damaged stretch that starts at ``bad``, found by doubling,
     then halving; None when nothing further can be read."""
+    # The largest rowid reads from the rightmost pages only: no row lies past it.
+    top = old.read(f"SELECT max(rowid) FROM {table} NOT INDEXED")
+    last = int(top[0][0]) if top and top[0][0] is not None else _LARGEST_ROWID
     step = 1
     while True:
-        good = min(bad + step, _LARGEST_ROWID)
-        if _first_key(conn, table, good) is not None:
+        good = min(bad + step, last)
+        if good <= bad:
+            return None
+        if _first_key(old, table, good) is not None:
             break
-        if good == _LARGEST_ROWID:
+        if good == last:
             return None
         bad, step = good, step * 2
     while good - bad > 1:  # the seek fails from ``bad``, works from ``good``
         middle = (bad + good) // 2
-        if _first_key(conn, table, middle) is None:
+        if _first_key(old, table, middle) is None:
             bad = middle
         else:
             good = middle
-    found = _first_key(conn, table, good)
+    found = _first_key(old, table, good)
     return None if found is None or found < 0 else found
 
 

@@ -305,10 +305,10 @@ class MemoryDb:
         """Refuse a damaged file before anything is written into it; keep a copy of it."""
         try:
             problems = [str(r[0]) for r in self._conn.execute("PRAGMA quick_check").fetchall()]
-        except sqlite3.OperationalError:
-            raise  # locked: not damage
         except sqlite3.DatabaseError as exc:
-            problems = [str(exc)]
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise  # not damage
+            problems = [str(exc)]  # a page that cannot be read at all (SQLCipher: its HMAC)
         if problems == ["ok"]:
             return
         copy = keep_corrupt_copy(self.path)
@@ -582,15 +582,20 @@ class MemoryDb:
     def _forget_stale_markers(self) -> None:
         """Drop the ``journal_applied`` rows of journals that no longer exist (a crash between
         removing a journal and its rows leaves some); only if the file is free now."""
+        with self.reading() as conn:
+            rows = conn.execute("SELECT DISTINCT journal FROM journal_applied").fetchall()
+        names = [str(r[0]) for r in rows]
+        live = {j.name for j in self._journals()}
+        stale = [n for n in names if n not in live and not (self.path.parent / n).exists()]
+        if not stale:
+            return  # the usual case: no write, no lock taken
         try:
             with self._waiting_at_most(0), self.transaction() as conn:
-                names = [r[0] for r in conn.execute("SELECT DISTINCT journal FROM journal_applied")]
-                live = {j.name for j in self._journals()}
-                for name in names:
-                    if name not in live and not (self.path.parent / name).exists():
-                        conn.execute("DELETE FROM journal_applied WHERE journal = ?", (name,))
+                conn.executemany(
+                    "DELETE FROM journal_applied WHERE journal = ?", [(n,) for n in stale]
+                )
         except MemoryStoreError:
-            pass  # locked or full: next time
+            pass  # locked, full or read-only: next time
 
     @contextmanager
     def _waiting_at_most(self, wait_ms: int) -> Iterator[None]:
