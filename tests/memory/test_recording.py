@@ -79,3 +79,17 @@ def test_a_recording_is_kept_apart_unless_remembered(engines, tmp_path: Path) ->
         assert any("Sam" in r.text for r in memory.recall("what is my name, Sam", 10))
     finally:
         memory.close()
+
+
+def test_remember_without_a_recording_is_a_usage_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "voice_companion", "--data-dir", str(tmp_path), "run",
+         "--remember"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert "--remember need --input FILE" in line

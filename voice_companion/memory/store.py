@@ -733,12 +733,12 @@ class MemoryDb:
 
     @property
     def saving(self) -> Saving:
-        """Whether what is said is in memory.db now, or waiting (and where)."""
-        with self._lock:
-            queued = len(self._deferred)
-            journalled = sum(1 for d in self._deferred if d.journal is not None)
-            problem = self._problem_words() if queued else None
-        return Saving(queued == 0, queued, journalled, problem)
+        """Whether what is said is in memory.db now, or waiting (and where). Takes no lock:
+        the daemon's status must not wait behind a write that waits for another process."""
+        entries = list(self._deferred)  # one C-level copy under the GIL
+        journalled = sum(1 for d in entries if d.journal is not None)
+        problem = self._problem_words() if entries else None
+        return Saving(not entries, len(entries), journalled, problem)
 
     def _problem_words(self) -> str:
         return {
