@@ -129,6 +129,7 @@ def test_memory_recover_saves_every_readable_turn(
     assert listed.returncode == 0 and _text(TURNS - 1) in listed.stdout
     [copy] = path.parent.glob("memory.db.corrupt-????-??-??")
     assert str(copy) == report["copy"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the new file is as private
 
 
 def test_memory_recover_leaves_an_intact_file_alone(tmp_path: Path) -> None:

@@ -98,6 +98,8 @@ def recover(data_dir: Path, connect: Connector, busy_timeout_ms: int = 5000) -> 
         target = path.with_name(path.name + ".recovering")
         for leftover in _family(target):
             leftover.unlink(missing_ok=True)
+        # Private from its first byte: SQLite gives its -wal and -shm the same mode.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         counts = _salvage(old, target, connect, busy_timeout_ms)
     finally:
         old.close()
