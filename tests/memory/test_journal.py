@@ -165,7 +165,7 @@ APPENDER = textwrap.dedent(
     from voice_companion.memory.journal import Journal
     from voice_companion.memory.store import connect_plain
 
-    journal = Journal.create(Path(sys.argv[1]), connect_plain)
+    journal = Journal.create(Path(sys.argv[1]) / "memory.db", connect_plain)
     n = 0
     while True:
         n += 1
@@ -235,7 +235,7 @@ def test_the_journal_of_an_encrypted_memory_is_encrypted(tmp_path: Path) -> None
 def test_a_journal_this_version_cannot_read_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "memory.db"
     _seed(path)
-    odd = Journal.create(tmp_path, connect_plain)
+    odd = Journal.create(path, connect_plain)
     odd.append({"op": "add_turn", "args": {"turn": {"$": "NewTurn", "text": "half a turn"}}})
     odd.close(delete=False)
     with MemoryDb(path) as db:  # opens, writes what it can, and says why not the rest

@@ -183,3 +183,50 @@ def test_an_encrypted_memory_is_recovered_encrypted(tmp_path: Path) -> None:
     with open_memory_db(data, config, sources) as db:  # passes its check
         assert len(db.turns()) == done.turns
         assert all(t.text == _text(int(t.source_id.split(":")[1])) for t in db.turns())
+
+
+def test_damage_found_while_open_stops_writes_and_keeps_the_words(tmp_path: Path) -> None:
+    """Damage that appears after the check at open (or that it cannot see): the write that
+    meets it is journalled instead, nothing more goes into the file, the status says so, and
+    after `memory recover` the next open writes the words into the recovered file."""
+    from voice_companion.memory.recover import recover
+    from voice_companion.memory.store import connect_plain
+
+    path = tmp_path / "data" / "memory.db"
+    path.parent.mkdir()
+    _seed(path)
+    conn = sqlite3.connect(path)
+    try:
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        # The rightmost leaf of turns: where the next turn goes.
+        [(page,)] = conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'turns' AND pagetype = 'leaf'"
+            " ORDER BY path DESC LIMIT 1"
+        ).fetchall()
+    finally:
+        conn.close()
+    db = MemoryDb(path, check=False)  # opened before the damage
+    try:
+        with path.open("r+b") as f:
+            f.seek((page - 1) * page_size)
+            f.write(bytes((n * 37 + 11) % 256 for n in range(96)))
+        at = datetime(2026, 2, 1, tzinfo=UTC)
+        first = db.add_turn(NewTurn("c1", at, "user", "said after the damage", "c1:a"))
+        assert first.id < 0  # kept, not failed
+        state = db.saving.as_dict()
+        assert state["saved"] is False and "memory recover" in str(state["problem"])
+        assert state["journalled"] == 1
+        before = _digest(path)
+        db.add_turn(NewTurn("c1", at, "user", "and more after it", "c1:b"))
+        assert db.queued_writes == 2
+    finally:
+        db.close()  # waits a while, then leaves them in the journal
+    assert _digest(path) == before  # nothing more written into the damaged file
+    assert list(path.parent.glob("memory.journal-*"))
+    done = recover(path.parent, connect_plain)
+    assert done.damaged
+    with MemoryDb(path) as recovered:
+        texts = [t.text for t in recovered.turns()]
+    assert texts[-2:] == ["said after the damage", "and more after it"]
+    assert len(texts) == done.turns + 2
+    assert list(path.parent.glob("memory.journal-*")) == []

@@ -12,7 +12,8 @@ FULL`` and ``secure_delete``: a committed entry survives kill -9 or power loss (
 rolled back by SQLite, never half-read), and an entry removed because the user forgot it is
 overwritten, not left in a free page. The file is 0600, created before SQLite opens it.
 
-Each process writes its own file (``memory.journal-<time>-<pid>``) and holds an exclusive
+Each process writes its own file (``memory.journal-<time>-<pid>`` for ``memory.db``: named
+after the database it belongs to) and holds an exclusive
 ``flock`` on it while it runs. A file whose lock can be taken belongs to a process that ended
 with entries still queued: the next process to open memory.db adopts it and replays it, in
 order. The lock is released by the kernel when the owner dies, kill -9 included.
@@ -38,8 +39,12 @@ from voice_companion.errors import MemoryStoreError
 
 log = logging.getLogger(__name__)
 
-PREFIX = "memory.journal-"
-_NAME = re.compile(r"^memory\.journal-[0-9a-f]+-[0-9]+$")
+
+def _prefix(database: Path) -> str:
+    """Journals of ``memory.db`` are ``memory.journal-*``; of any other database file (a
+    recovery's new file) its own, so that none adopts another's."""
+    return f"{database.stem}.journal-"
+
 
 Connect = Callable[[Path, float], sqlite3.Connection]
 
@@ -65,8 +70,10 @@ class Journal:
         return self.path.name
 
     @classmethod
-    def create(cls, folder: Path, connect: Connect) -> Journal:
-        path = folder / f"{PREFIX}{time.time_ns():x}-{os.getpid()}"
+    def create(cls, database: Path, connect: Connect) -> Journal:
+        """A new journal for ``database``, beside it."""
+        folder = database.parent
+        path = folder / f"{_prefix(database)}{time.time_ns():x}-{os.getpid()}"
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
@@ -148,13 +155,14 @@ class Journal:
             os.close(self._lock_fd)  # releases the flock
 
 
-def leftovers(folder: Path, own: set[str]) -> list[Path]:
-    """Journal files in ``folder`` other than ``own``, oldest first (their names sort by time)."""
+def leftovers(database: Path, own: set[str]) -> list[Path]:
+    """Journal files of ``database`` other than ``own``, oldest first (names sort by time)."""
+    name = re.compile(re.escape(_prefix(database)) + r"[0-9a-f]+-[0-9]+$")
     try:
-        names = sorted(n for n in os.listdir(folder) if _NAME.match(n) and n not in own)
+        names = sorted(n for n in os.listdir(database.parent) if name.match(n) and n not in own)
     except OSError:
         return []
-    return [folder / n for n in names]
+    return [database.parent / n for n in names]
 
 
 # -- arguments as JSON -------------------------------------------------------------------------

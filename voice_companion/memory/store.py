@@ -267,7 +267,9 @@ class MemoryDb:
         self._adopted: list[Journal] = []
         """Journals left by processes that ended with writes queued."""
         self._problem: str | None = None
-        """Why the last write had to be queued: "locked" or "full"."""
+        """Why the last write had to be queued: "locked", "full" or "damaged"."""
+        self._damaged = False
+        """memory.db was found damaged while open: nothing more is written into it."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -357,10 +359,11 @@ class MemoryDb:
             if kept:
                 log.warning(
                     "%s is still %s: %d memory writes are kept in the journal beside it and "
-                    "will be written the next time the companion starts",
+                    "will be written the next time the companion starts%s",
                     self.path,
                     self._problem_words(),
                     kept,
+                    " after it is recovered" if self._damaged else "",
                 )
             if lost:
                 log.error(
@@ -405,6 +408,11 @@ class MemoryDb:
         except sqlite3.DatabaseError as exc:
             if _is_full(exc):
                 raise MemoryFullError(f"{self.path}: the disk is full ({exc})") from exc
+            if _is_corrupt(exc):
+                raise MemoryCorruptError(
+                    f"{self.path} is damaged ({exc}); run `voice-companion memory recover` "
+                    "to save what can be read"
+                ) from exc
             raise MemoryStoreError(
                 f"{self.path} is not a usable memory database ({exc}); run `voice-companion "
                 "memory recover` to save what can be read, or restore it from an export"
@@ -456,15 +464,16 @@ class MemoryDb:
         turn: NewTurn | None = None,
     ) -> int:
         """Run ``write`` in a transaction now and return what it returns (a row id). When the
-        file stays locked past the busy timeout or the disk is full, or earlier writes wait
-        already (order is kept), journal the call (``op``: this method's name, with ``args``)
-        and queue it for the writer thread; return a negative placeholder id instead."""
+        file stays locked past the busy timeout, the disk is full or the file is found
+        damaged, or earlier writes wait already (order is kept), journal the call (``op``:
+        this method's name, with ``args``) and queue it for the writer thread; return a
+        negative placeholder id instead."""
         with self._lock:
             if self._replaying:  # the writer thread, replaying a queued call in its transaction
                 return write(self._conn)
             if self._closed:
                 raise MemoryStoreError(f"{self.path} is closed")
-            if not self._deferred:
+            if not self._deferred and not self._damaged:
                 try:
                     with self._waiting_at_most(QUEUE_AFTER_MS), self.transaction() as conn:
                         return write(conn)
@@ -481,6 +490,8 @@ class MemoryDb:
                         "memory is not being saved: %s; what is said is kept until it can be",
                         exc,
                     )
+                except MemoryCorruptError as exc:
+                    self._mark_damaged(exc)
             self._next_placeholder -= 1
             placeholder = self._next_placeholder
             held, seq = self._journal_append(
@@ -490,12 +501,29 @@ class MemoryDb:
             self._start_writer()
             return placeholder
 
+    def _mark_damaged(self, exc: BaseException) -> None:
+        """Stop writing into a file found damaged while open (the journal keeps what is said
+        meanwhile); keep a copy; say once how to recover."""
+        self._problem = "damaged"
+        if self._damaged:
+            return
+        self._damaged = True
+        copy = keep_corrupt_copy(self.path)
+        log.error(
+            "memory is not being saved: %s is damaged (%s); nothing more is written to it, what "
+            "is said is kept in the journal beside it%s; stop the companion and run "
+            "`voice-companion memory recover`",
+            self.path,
+            str(exc.__cause__ if isinstance(exc, MemoryCorruptError) else exc)[:160],
+            f", a copy is kept as {copy.name}" if copy else "",
+        )
+
     def _journal_append(self, payload: dict[str, Any]) -> tuple[Journal | None, int]:
         """Put a queued write in this process's journal, synced; (None, 0) when even that
         cannot be written (it is then kept in RAM only)."""
         try:
             if self._journal is None:
-                self._journal = Journal.create(self.path.parent, self._connect)
+                self._journal = Journal.create(self.path, self._connect)
             return self._journal, self._journal.append(payload).seq
         except (sqlite3.Error, MemoryStoreError) as exc:
             log.error(
@@ -515,7 +543,7 @@ class MemoryDb:
         """Queue (first, in order) what processes that have ended left in their journals,
         and write it now if the file is free."""
         own = {j.name for j in self._journals()}
-        for path in journal.leftovers(self.path.parent, own):
+        for path in journal.leftovers(self.path, own):
             found: Journal | None = None
             try:
                 found = Journal.adopt(path, self._connect)
@@ -615,7 +643,7 @@ class MemoryDb:
         delay_s = 0.02
         while not self._drain_once():
             time.sleep(delay_s)
-            delay_s = min(delay_s * 2, 1.0 if self._problem == "full" else 0.25)
+            delay_s = min(delay_s * 2, 0.25 if self._problem == "locked" else 1.0)
 
     def _drain_once(self) -> bool:
         """Write what is queued, one transaction each; False when the file does not take it
@@ -625,6 +653,8 @@ class MemoryDb:
             with self._lock:
                 if self._closed or not self._deferred:
                     return True
+                if self._damaged:
+                    return False  # kept in the journal for the recovered file
                 entry = self._deferred[0]
                 # Try the lock without waiting: readers in this process share the connection
                 # and must not stand behind a busy wait.
@@ -643,6 +673,9 @@ class MemoryDb:
                         conn.execute("ROLLBACK")
                     if _is_full(exc):
                         self._problem = "full"
+                        return False
+                    if isinstance(exc, MemoryCorruptError) or _is_corrupt(exc):
+                        self._mark_damaged(exc)
                         return False
                     # Not the file's state but this write: say so, and keep the rest going.
                     log.error("%s: a queued memory write failed and is dropped: %s", self.path, exc)
@@ -744,6 +777,7 @@ class MemoryDb:
         return {
             "full": "the disk is full",
             "locked": "held by another program",
+            "damaged": "damaged (run `voice-companion memory recover`)",
         }.get(self._problem or "", "not writable")
 
     def _resolved(self, turn_ids: Iterable[int]) -> list[int]:
@@ -1272,6 +1306,12 @@ def _is_full(exc: BaseException) -> bool:
     """SQLITE_FULL: the disk, or the database's page limit, is full."""
     code = getattr(exc, "sqlite_errorcode", None)
     return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    """SQLITE_CORRUPT or SQLITE_NOTADB: a page, or the header, does not read as SQLite."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in str(exc)
 
 
 def keep_corrupt_copy(path: Path) -> Path | None:
