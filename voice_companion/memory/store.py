@@ -1309,9 +1309,10 @@ def _is_full(exc: BaseException) -> bool:
 
 
 def _is_corrupt(exc: BaseException) -> bool:
-    """SQLITE_CORRUPT or SQLITE_NOTADB: a page, or the header, does not read as SQLite."""
+    """SQLITE_CORRUPT: a page does not read as SQLite. (A file that is not SQLite at all,
+    SQLITE_NOTADB, is "not a usable memory database" instead.)"""
     code = getattr(exc, "sqlite_errorcode", None)
-    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in str(exc)
+    return code == sqlite3.SQLITE_CORRUPT or "malformed" in str(exc)
 
 
 def keep_corrupt_copy(path: Path) -> Path | None:
