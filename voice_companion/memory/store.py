@@ -711,19 +711,21 @@ class MemoryDb:
             )
         return row_id
 
-    def _journal_done(self, *entries: _Deferred) -> None:
-        """Erase these (written or forgotten) entries from their journals; a journal left
-        with nothing queued is removed, then its ``journal_applied`` rows."""
+    def _journal_done(self, *entries: _Deferred, erase: bool = False) -> None:
+        """Take these entries (written, or with ``erase`` forgotten) out of their journals; a
+        journal left with nothing queued is removed, then its ``journal_applied`` rows."""
         for held in {id(e.journal): e.journal for e in entries if e.journal is not None}.values():
             seqs = [e.seq for e in entries if e.journal is held]
             if any(d.journal is held for d in self._deferred):
                 try:
                     held.remove(seqs)
                 except sqlite3.Error as exc:
-                    # Cannot be erased in place (a full disk): move what is still queued to a
-                    # fresh journal and remove this one whole, so no erased entry stays.
-                    log.warning("%s: %s; writing its queued entries afresh", held.path, exc)
-                    self._rejournal(held)
+                    if erase:
+                        # Cannot be erased in place (a full disk): move what is still queued
+                        # to a fresh journal and remove this one whole.
+                        log.warning("%s: %s; writing its queued entries afresh", held.path, exc)
+                        self._rejournal(held)
+                    # A written entry left in place is harmless: journal_applied has it.
                 continue
             held.close(delete=True)
             if held is self._journal:
@@ -737,10 +739,10 @@ class MemoryDb:
                 pass  # removed at a later open (``_forget_stale_markers``)
 
     def _rejournal(self, held: Journal) -> None:
+        """Copy the entries still queued from ``held`` to a fresh journal (when the disk lets
+        it; in RAM otherwise), then remove ``held`` whole."""
         if held is self._journal:
             self._journal = None
-        held.close(delete=True)
-        self._adopted = [j for j in self._adopted if j is not held]
         kept = deque[_Deferred]()
         for d in self._deferred:
             if d.journal is held:
@@ -750,6 +752,8 @@ class MemoryDb:
                 d = dataclasses.replace(d, journal=new, seq=seq)
             kept.append(d)
         self._deferred = kept
+        held.close(delete=True)
+        self._adopted = [j for j in self._adopted if j is not held]
 
     def _wait_deferred(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for the queued writes to land; True when none is left."""
@@ -802,7 +806,7 @@ class MemoryDb:
                 self._deferred = deque(d for d in self._deferred if d not in dropped)
                 for turn_id in waiting:
                     self._landed[turn_id] = 0
-                self._journal_done(*dropped)
+                self._journal_done(*dropped, erase=True)
             return self._resolved(ids)
 
     # -- conversations and turns ------------------------------------------------------------
