@@ -290,11 +290,14 @@ def build_care(config: Config) -> Care:
 
 
 def build_dialogue(
-    config: Config, persona: Persona | None = None, care: Care | None = None
+    config: Config,
+    persona: Persona | None = None,
+    care: Care | None = None,
+    recording: bool = False,
 ) -> Dialogue:
     return Dialogue(
         persona=persona or current_persona(config),
-        memory=build_memory(config),
+        memory=build_memory(config, recording),
         history_turns=config.dialogue.history_turns,
         budget_tokens=int(config.llm.context_tokens * PROMPT_BUDGET_SHARE),
         conversation_id=uuid.uuid4().hex,
@@ -304,8 +307,9 @@ def build_dialogue(
     )
 
 
-def build_memory(config: Config) -> MemoryStore:
-    """Long-term memory in ``memory.db`` in the data dir, or none when ``memory.enabled`` is off."""
+def build_memory(config: Config, recording: bool = False) -> MemoryStore:
+    """Long-term memory in ``memory.db`` in the data dir, or none when ``memory.enabled`` is off.
+    ``recording``: what is said is kept as a recording's, apart from the user's life."""
     if not config.memory.enabled:
         return NoMemory()
     from voice_companion.memory.encryption import open_memory_db
@@ -314,7 +318,7 @@ def build_memory(config: Config) -> MemoryStore:
     # Opened first: without its key (memory.encrypt) this refuses before a model loads.
     db = open_memory_db(config.data_dir, config.memory)
     llm = build_model(config) if config.memory.llm_facts else None
-    return LongTermMemory(db, config.memory, llm=llm)
+    return LongTermMemory(db, config.memory, llm=llm, recording=recording)
 
 
 def build_listener(
@@ -435,14 +439,16 @@ async def run_recording(
     output: Path,
     realtime: bool,
     trace_path: Path | None,
+    remember: bool = False,
 ) -> RunSummary:
     """Answer every utterance of ``recording`` (one chunk, or its pieces in order, e.g. an
     ``AudioStream`` read from disk as it goes) as if a microphone heard it; write the
-    companion's voice to ``output``."""
+    companion's voice to ``output``. Its turns are kept in a conversation marked as a
+    recording, not learnt from nor recalled, unless ``remember``."""
     listener = build_listener(config, speculative=True)
     tracer = Tracer(trace_path)
     sink = WavFileSink(output)
-    dialogue = build_dialogue(config)
+    dialogue = build_dialogue(config, recording=not remember)
     warm_up(engines, dialogue, timeout_s=config.llm.warm_up_timeout_s)
     # In real time the reply takes as long to play as it would aloud, so the user can go on
     # over it (and the companion back off); otherwise it is written at once.

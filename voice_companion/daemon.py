@@ -210,5 +210,6 @@ class Daemon:
             "persona": self.session.persona.name,
             "turns": self.session.turns_done,
             "last_turn": timings if self.session.turns_done else None,
+            "memory": self.session.memory_saving(),
             **self._description,
         }

@@ -12,6 +12,8 @@
     ├── ControlError               the control socket failed, or a request on it is malformed
     ├── MemoryStoreError           the long-term memory (memory.db) cannot be used
     │   ├── MemoryBusyError        the database stayed locked past the busy timeout
+    │   ├── MemoryFullError        the disk (or the database's page limit) is full
+    │   ├── MemoryCorruptError     the database fails its integrity check
     │   ├── MemoryNotFoundError    no memory has the id that was asked for
     │   ├── MemoryFormatError      an export or LoCoMo file is malformed
     │   └── MemoryKeyError         encrypted memory: no key, a wrong key, or plaintext
@@ -68,6 +70,14 @@ class MemoryStoreError(CompanionError):
 
 class MemoryBusyError(MemoryStoreError):
     """Another process kept the memory database locked for longer than the busy timeout."""
+
+
+class MemoryFullError(MemoryStoreError):
+    """The disk (or the database's page limit) is full: nothing more can be written for now."""
+
+
+class MemoryCorruptError(MemoryStoreError):
+    """The memory database fails its integrity check: it is not written to."""
 
 
 class MemoryNotFoundError(MemoryStoreError):

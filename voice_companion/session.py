@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import AudioSink
@@ -107,6 +108,13 @@ class Session:
     @property
     def persona(self) -> Persona:
         return self._dialogue.persona
+
+    def memory_saving(self) -> dict[str, Any] | None:
+        """Whether what is said is being saved in memory.db; None without long-term memory."""
+        from voice_companion.memory.store import ReportsSaving
+
+        memory = self._dialogue.memory
+        return memory.saving.as_dict() if isinstance(memory, ReportsSaving) else None
 
     def introduce(self) -> None:
         """Greet the user, unless it is their quiet hours, and say that the companion is an

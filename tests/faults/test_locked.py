@@ -176,31 +176,90 @@ def test_queued_turns_land_on_exit_when_the_lock_ends_first(
     ]
 
 
-def test_kill_9_while_writes_are_queued_loses_only_those(
-    chat: tuple[subprocess.Popen[str], Lines, Path],
-) -> None:
-    """The limit of the guarantee, stated as a test: a queued turn is committed nowhere, so a
-    crash before the lock ends loses it; everything committed before is intact."""
-    proc, lines, db = chat
-    first = _say(proc, lines, "Hello there (run 0 turn 0)")
+def _lock(db: Path) -> subprocess.Popen[str]:
     locker = subprocess.Popen(
         [sys.executable, "-c", LOCKER, str(db)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert Lines(locker).next("lock") == "locked"
-    _say(proc, lines, "The train was late again (run 3 turn 1)")
-    proc.kill()
-    proc.wait(WAIT_S)
+    return locker
+
+
+def _release(locker: subprocess.Popen[str]) -> None:
     assert locker.stdin is not None
     locker.stdin.write("release\n")
     locker.stdin.flush()
     locker.communicate(timeout=WAIT_S)
-    assert _turns(db) == [("user", "Hello there (run 0 turn 0)"), ("assistant", first)]
+
+
+def _journals(data: Path) -> list[Path]:
+    return sorted(data.glob("memory.journal-*"))
+
+
+def test_kill_9_while_writes_are_queued_loses_nothing(
+    chat: tuple[subprocess.Popen[str], Lines, Path],
+) -> None:
+    """Three replies printed while another process holds the file, then kill -9: each turn is
+    in the journal (synced before its reply was printed), and the next open writes them in."""
+    proc, lines, db = chat
+    first = _say(proc, lines, "Hello there (run 0 turn 0)")
+    locker = _lock(db)
+    said = [
+        "My sister Ana lives in Porto (run 3 turn 1)",
+        "The train was late again (run 3 turn 2)",
+        "I love coffee in the morning (run 3 turn 3)",
+    ]
+    replies = [_say(proc, lines, text) for text in said]
+    proc.kill()
+    proc.wait(WAIT_S)
+    assert len(_journals(db.parent)) == 1
+    assert _turns(db) == [("user", "Hello there (run 0 turn 0)"), ("assistant", first)]  # locked
+    _release(locker)
+    with MemoryDb(db) as reopened:  # as the next start would
+        assert reopened.queued_writes == 0
+        learnt = [(f.key, f.value) for f in reopened.facts()]
+    expected = [("user", "Hello there (run 0 turn 0)"), ("assistant", first)]
+    for text, reply in zip(said, replies, strict=True):
+        expected += [("user", text), ("assistant", reply)]
+    assert _turns(db) == expected
+    assert ("relation:sister", "Ana") in learnt  # what was learnt, with its receipt, too
+    assert _journals(db.parent) == []
     conn = sqlite3.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # Written once: the journal's rows are gone with it.
+        assert conn.execute("SELECT count(*) FROM journal_applied").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+def test_exit_while_the_lock_is_held_keeps_the_turns_for_the_next_start(
+    chat: tuple[subprocess.Popen[str], Lines, Path],
+) -> None:
+    """The chat's input ends and the lock outlasts its wait: it says so, exits 0, and the
+    turns are written at the next open, not dropped."""
+    proc, lines, db = chat
+    _say(proc, lines, "Hello there (run 0 turn 0)")
+    locker = _lock(db)
+    try:
+        reply = _say(proc, lines, "The train was late again (run 4 turn 1)")
+        assert proc.stdin is not None and proc.stderr is not None
+        proc.stdin.close()
+        assert proc.wait(WAIT_S) == 0
+        stderr = proc.stderr.read()
+        assert "waiting for" in stderr and "held by another program" in stderr
+        assert "will be written the next time the companion starts" in stderr
+        assert "lost" not in stderr
+        assert len(_journals(db.parent)) == 1
+    finally:
+        _release(locker)
+    with MemoryDb(db):
+        pass
+    assert _turns(db)[-2:] == [
+        ("user", "The train was late again (run 4 turn 1)"),
+        ("assistant", reply),
+    ]
+    assert _journals(db.parent) == []
 
 
 def test_forgetting_a_queued_turn_means_it_is_never_written(tmp_path: Path) -> None:

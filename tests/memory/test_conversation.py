@@ -159,7 +159,8 @@ class ScriptedTranscriber:
 
 
 class FailingModel:
-    """The reply crashes mid-way: the user's words must already be on disk."""
+    """The model crashes: the user's words must already be on disk, and the user hears the
+    apology (any failure of the model is one, not silence)."""
 
     def stream(self, messages: Sequence[ChatMessage], cancel: threading.Event) -> Iterator[str]:
         raise RuntimeError("the model crashed")
@@ -190,7 +191,8 @@ def test_the_session_keeps_the_users_words_even_when_the_reply_crashes(tmp_path:
     with MemoryDb(config.data_dir / "memory.db") as db:
         turns = db.turns()
     assert [(t.speaker, t.text, t.duration_s) for t in turns] == [
-        ("user", "My dog Pepper is ill.", pytest.approx(2.0))
+        ("user", "My dog Pepper is ill.", pytest.approx(2.0)),
+        ("assistant", config.llm.apology, None),
     ]
 
 

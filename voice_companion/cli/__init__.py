@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="WAV file for everything the companion said (with --input)",
     )
     run.add_argument(
+        "--remember",
+        action="store_true",
+        help="with --input: keep the recording as part of your life (learn from it, recall "
+        "it); by default its turns are kept apart, marked as a recording",
+    )
+    run.add_argument(
         "--realtime",
         action="store_true",
         help="feed the recording at real-time pace, as a microphone would",
@@ -189,8 +195,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def _cmd_run(config: Config, args: argparse.Namespace) -> int:
     if args.input is None:
-        if args.output or args.realtime:
-            raise UsageError("--output and --realtime need --input FILE")
+        if args.output or args.realtime or args.remember:
+            raise UsageError("--output, --realtime and --remember need --input FILE")
         return _run_live(config, args)
     if args.output is None:
         raise UsageError("--input needs --output FILE for the companion's voice")
@@ -201,7 +207,9 @@ def _cmd_run(config: Config, args: argparse.Namespace) -> int:
     engines = app.build_engines(config)
     log.info("answering %s (about %.1f s of audio)", args.input, recording.duration_s)
     summary = asyncio.run(
-        app.run_recording(config, engines, recording, args.output, args.realtime, args.trace)
+        app.run_recording(
+            config, engines, recording, args.output, args.realtime, args.trace, args.remember
+        )
     )
     if summary.turns == 0:
         log.warning("heard no speech in %s; %s holds no reply", args.input, args.output)

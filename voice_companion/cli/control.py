@@ -55,6 +55,14 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     if last:
         stages = ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in last.items() if v)
         print(f"last turn:  {stages}")
+    memory = reply.get("memory")
+    if isinstance(memory, dict) and memory.get("saved"):
+        print("memory:     saved")
+    elif isinstance(memory, dict):
+        print(
+            f"memory:     NOT being saved ({memory.get('problem')}): {memory.get('queued')} "
+            f"write(s) waiting, {memory.get('journalled')} of them safe in the journal"
+        )
     return EXIT_OK
 
 

@@ -90,6 +90,14 @@ def add_parsers(commands: Any) -> None:
         "set-key",
         help="store the memory passphrase in the OS keyring (asked twice on the terminal)",
     )
+    recover = actions.add_parser(
+        "recover",
+        help="save what can be read from a damaged memory.db into a new one",
+        description="When memory.db fails its integrity check, copy every row that can still "
+        "be read into a new memory.db (the damaged file is kept as memory.db.corrupt-DATE). "
+        "Stop the companion first. An intact memory.db is left alone.",
+    )
+    recover.add_argument("--json", action="store_true", help="print JSON")
 
     bench = commands.add_parser("bench", help="benchmarks")
     kinds = bench.add_subparsers(dest="bench_command", metavar="BENCH", parser_class=type(bench))
@@ -151,7 +159,8 @@ def cmd_memory(config: Config, args: argparse.Namespace) -> int:
         "stats": _stats,
     }.get(args.memory_command)
     if action is None:  # the commands that change how memory.db is kept, not what is in it
-        return {"encrypt": _encrypt, "set-key": _set_key}[args.memory_command](config, args)
+        kept = {"encrypt": _encrypt, "set-key": _set_key, "recover": _recover}
+        return kept[args.memory_command](config, args)
     memory = _open(config)
     try:
         return action(memory, args)
@@ -381,6 +390,36 @@ def _encrypt(config: Config, args: argparse.Namespace) -> int:
             "voice-companion: now set memory.encrypt = true, or the companion will refuse "
             "the encrypted file",
             file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _recover(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion.memory.encryption import memory_connector
+    from voice_companion.memory.recover import recover
+
+    done = recover(config.data_dir, memory_connector(config.memory), config.memory.busy_timeout_ms)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "damaged": done.damaged,
+                    "turns": done.turns,
+                    "facts": done.facts,
+                    "unreadable": done.unreadable,
+                    "copy": str(done.copy) if done.copy else None,
+                }
+            )
+        )
+    elif not done.damaged:
+        print("memory.db passes its integrity check: nothing to recover, nothing was changed")
+    else:
+        lost = f"; {done.unreadable} unreadable row(s) or stretch(es) left out" * bool(
+            done.unreadable
+        )
+        print(
+            f"recovered {done.turns} turn(s) and {done.facts} fact(s) into a new memory.db"
+            f"{lost}; the damaged file is kept as {done.copy}"
         )
     return EXIT_OK
 

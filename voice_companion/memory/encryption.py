@@ -304,3 +304,13 @@ def store_key(sources: KeySources | None = None) -> str:
     from voice_companion.engines.keystore import set_secret
 
     return set_secret(KEYRING_SERVICE, KEYRING_USER, key.passphrase)
+
+
+def memory_connector(config: MemoryConfig, sources: KeySources | None = None) -> Connector:
+    """How memory.db is opened (plainly, or with SQLCipher and its key), for what must read it
+    without opening it as a ``MemoryDb`` (``memory recover`` reads a damaged file)."""
+    if not config.encrypt:
+        return connect_plain
+    return _sqlcipher_connector(
+        (sources or KeySources()).find(config.key_source, "memory.encrypt is on")
+    )

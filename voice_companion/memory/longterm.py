@@ -27,7 +27,15 @@ from voice_companion.memory.facts import FactBook, FactExtractor, LlmExtractor, 
 from voice_companion.memory.facts import describe as describe_fact
 from voice_companion.memory.profile import build_profile, recent_mood_line
 from voice_companion.memory.retrieval import Hit, RankWeights, Retriever, fts_query, vector_blob
-from voice_companion.memory.store import FILENAME, Fact, MemoryDb, NewTurn, StoredTurn
+from voice_companion.memory.store import (
+    FILENAME,
+    RECORDING,
+    Fact,
+    MemoryDb,
+    NewTurn,
+    Saving,
+    StoredTurn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +94,12 @@ class LongTermMemory:
         embedder: Embedder | None = None,
         llm: ChatModel | None = None,
         clock: Callable[[], datetime] = now,
+        recording: bool = False,
     ) -> None:
+        """``recording``: the conversations recorded here are answered from a recording
+        (``run --input``): kept, but not learnt from, recalled or part of the profile."""
         self.db = db
+        self._recording = recording
         self.config = config
         if embedder is None and config.dense:
             embedder = LazyEmbedder(threads_for(config.embed_threads))
@@ -140,9 +152,10 @@ class LongTermMemory:
                 duration_s=turn.duration_s,
                 interrupted=turn.interrupted,
                 mood=turn.mood,
+                conversation_source=RECORDING if self._recording else "live",
             )
         )
-        if turn.role == "user":
+        if turn.role == "user" and not self._recording:
             self.facts.learn(stored)
             if self._llm_extractor is not None:
                 with self._worker_lock:
@@ -199,6 +212,11 @@ class LongTermMemory:
 
     # -- beyond the seam --------------------------------------------------------------------
 
+    @property
+    def saving(self) -> Saving:
+        """Whether what is said is in memory.db, or waiting for it (a full disk, a lock)."""
+        return self.db.saving
+
     def search(self, query: str, limit: int, mode: str = "hybrid") -> list[Hit]:
         if mode not in ("hybrid", "bm25", "dense"):
             raise ValueError(f"unknown search mode {mode!r}")
@@ -224,7 +242,7 @@ class LongTermMemory:
     def learn_facts_again(self) -> int:
         """Run the fact extractors over every stored user turn (after an import)."""
         stored = 0
-        for turn in self.db.turns():
+        for turn in self.db.turns(recordings=False):
             stored += self.facts.learn(turn)
         return stored
 
@@ -237,7 +255,7 @@ class LongTermMemory:
         return True
 
     def _user_turns(self) -> list[StoredTurn]:
-        return [t for t in self.db.turns(limit=400) if t.speaker == "user"]
+        return [t for t in self.db.turns(limit=400, recordings=False) if t.speaker == "user"]
 
     # -- the background indexer -------------------------------------------------------------
 

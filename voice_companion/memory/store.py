@@ -5,21 +5,34 @@ foreign keys on, ``secure_delete`` on (deleted text is overwritten, not just unl
 versioned schema migrated forward on open. Other processes (the CLI while the daemon runs) open
 the same file; writers wait up to ``busy_timeout_ms`` for each other.
 
+On open, ``PRAGMA quick_check``: a damaged file is refused (nothing more is written into it), a
+copy is kept beside it (``memory.db.corrupt-<date>``) and the error says to run ``voice-companion
+memory recover``.
+
 A live turn (and what is learnt from it) that still finds the file locked after a second (or
-the busy timeout, when shorter) is not dropped and does not hold up the reply any longer: it is
-queued in order, in this process, and a "memory-writer" thread writes it as soon as the other
-process lets go; ``close`` (and process exit: the thread is not a daemon) waits for the queue.
-Until then it is committed nowhere: a crash while it waits loses that queued write, and only
-that.
+the busy timeout, when shorter), or finds the disk full, does not hold up the reply any longer
+and is not lost: it is written to this process's journal (``journal.Journal``: a file beside
+memory.db, synced) and queued in order; a "memory-writer" thread writes it into memory.db as
+soon as it can, then erases it from the journal. Only after the journal has it is the turn
+handed back as stored, so a reply is never shown or spoken for words that are nowhere on disk.
+A process that ends (or is killed) with writes still queued leaves its journal, and the next
+process to open memory.db writes it in, in order; each write is recorded in memory.db in the
+same transaction (``journal_applied``), so a crash between the two files never writes one twice.
+When the journal cannot be written either (the disk is full), the write is kept in RAM until
+memory.db takes it; ``saving`` says so (the daemon's ``status``).
 
 Forgetting is real: ``forget_turns`` deletes the rows, rebuilds the full-text index (so no
 term of the forgotten text is left in its segments) and checkpoints the write-ahead log with
-TRUNCATE, so the text is gone from ``memory.db`` and ``memory.db-wal`` alike.
+TRUNCATE, so the text is gone from ``memory.db`` and ``memory.db-wal`` alike; a queued turn that
+is forgotten is erased from the journal too (and what was learnt from it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -29,11 +42,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from voice_companion.audio.prosody import Prosody
 from voice_companion.dialogue.mood import LABELS, MoodEstimate
-from voice_companion.errors import MemoryBusyError, MemoryNotFoundError, MemoryStoreError
+from voice_companion.errors import (
+    MemoryBusyError,
+    MemoryCorruptError,
+    MemoryFullError,
+    MemoryNotFoundError,
+    MemoryStoreError,
+)
+from voice_companion.memory import journal
+from voice_companion.memory.journal import Journal
 from voice_companion.private import create_private, private_dir, tighten_existing, writable_dir
 
 log = logging.getLogger(__name__)
@@ -112,6 +133,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE turns ADD COLUMN loudness_dbfs REAL",
         "ALTER TABLE turns ADD COLUMN pitch_hz REAL",
     ),
+    # 3: which journal entries (see the module docstring) are written, and the row each got.
+    (
+        """CREATE TABLE journal_applied (
+            journal TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            row_id INTEGER NOT NULL,
+            PRIMARY KEY (journal, seq)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -175,6 +205,14 @@ class NewTurn:
     interrupted: bool = False
     id: int | None = None
     mood: MoodEstimate | None = None
+    conversation_source: str = "live"
+    """What kind of conversation a new one is (``RECORDING``: not the user's life)."""
+
+
+RECORDING = "recording"
+"""The source of a conversation answered from a recording (``run --input``): kept, and listed,
+but not recalled, not learnt from and not part of the profile."""
+_NOT_RECORDED = "conversation_id NOT IN (SELECT id FROM conversations WHERE source = 'recording')"
 
 
 @dataclass(frozen=True)
@@ -216,21 +254,39 @@ def read_only(path: Path) -> bool:
 
 
 class MemoryDb:
-    """A connection to memory.db, usable from several threads (one lock serialises them)."""
+    """A connection to memory.db, usable from several threads (one lock serialises them).
+
+    ``check`` runs ``PRAGMA quick_check`` on open and refuses a damaged file (see the module
+    docstring).
+    """
 
     def __init__(
-        self, path: Path, busy_timeout_ms: int = 5000, connect: Connector = connect_plain
+        self,
+        path: Path,
+        busy_timeout_ms: int = 5000,
+        connect: Connector = connect_plain,
+        check: bool = True,
     ) -> None:
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
+        self._connect = connect
         self._lock = threading.RLock()
-        # Writes refused past the busy timeout, in order, and the ids their rows got.
+        # Writes that could not be made at once, in order, and the ids their rows got.
         self._deferred: deque[_Deferred] = deque()
         self._landed: dict[int, int] = {}
         self._next_placeholder = 0
         self._writer: threading.Thread | None = None
         self._closed = False
         self.read_only = read_only(path)
+        self._replaying = False
+        self._journal: Journal | None = None
+        """This process's journal, created on the first queued write."""
+        self._adopted: list[Journal] = []
+        """Journals left by processes that ended with writes queued."""
+        self._problem: str | None = None
+        """Why the last write had to be queued: "locked", "full" or "damaged"."""
+        self._damaged = False
+        """memory.db was found damaged while open: nothing more is written into it."""
         try:
             private_dir(path.parent)
             # SQLite gives the -wal and -shm files the mode of the database file.
@@ -244,14 +300,18 @@ class MemoryDb:
             raise MemoryStoreError(f"cannot open {path}: {exc}") from exc
         try:
             with self._errors():
-                self._setup()
+                self._setup(check)
+            if not self.read_only:  # a leftover journal waits for a writable folder
+                self._adopt_journals()
         except BaseException:
             self._conn.close()
+            for adopted in self._adopted:
+                adopted.close(delete=False)
             raise
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def _setup(self) -> None:
+    def _setup(self, check: bool) -> None:
         conn = self._conn
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -262,7 +322,26 @@ class MemoryDb:
         if str(mode).lower() != "wal":
             raise MemoryStoreError(f"{self.path}: cannot switch to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
+        if check:
+            self._check_integrity()
         self._migrate()
+
+    def _check_integrity(self) -> None:
+        """Refuse a damaged file before anything is written into it; keep a copy of it."""
+        try:
+            problems = [str(r[0]) for r in self._conn.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise  # not damage
+            problems = [str(exc)]  # a page that cannot be read at all (SQLCipher: its HMAC)
+        if problems == ["ok"]:
+            return
+        copy = keep_corrupt_copy(self.path)
+        kept = f"a copy is kept as {copy.name}" if copy else "no copy could be made"
+        raise MemoryCorruptError(
+            f"{self.path} is damaged ({problems[0][:120]}): nothing more is written to it, "
+            f"{kept}; run `voice-companion memory recover` to save what can be read"
+        )
 
     def _migrate(self) -> None:
         version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
@@ -284,16 +363,42 @@ class MemoryDb:
                 log.info("memory.db schema migrated to version %d", version)
 
     def close(self) -> None:
+        """Close, after waiting a while for queued writes; those that still cannot be written
+        stay in the journal for the next start (and say so)."""
+        if self._closed:
+            return
+        if self._deferred:
+            log.warning(
+                "waiting for %s, %s: %d memory writes are queued",
+                self.path,
+                self._problem_words(),
+                len(self._deferred),
+            )
         self._wait_deferred(max(DRAIN_ON_CLOSE_S, self._busy_timeout_ms / 1000))
         with self._lock:
             self._closed = True
-            if self._deferred:
-                log.error(
-                    "%s stayed locked by another process: %d queued memory writes are lost",
+            kept = sum(1 for d in self._deferred if d.journal is not None)
+            lost = len(self._deferred) - kept
+            if kept:
+                log.warning(
+                    "%s is still %s: %d memory writes are kept in the journal beside it and "
+                    "will be written the next time the companion starts%s",
                     self.path,
-                    len(self._deferred),
+                    self._problem_words(),
+                    kept,
+                    " after it is recovered" if self._damaged else "",
                 )
-                self._deferred.clear()
+            if lost:
+                log.error(
+                    "%s: %d memory writes could not be saved anywhere (%s) and are lost",
+                    self.path,
+                    lost,
+                    self._problem_words(),
+                )
+            for held in self._journals():
+                held.close(delete=not any(d.journal is held for d in self._deferred))
+            self._journal, self._adopted = None, []
+            self._deferred.clear()
             self._conn.close()
 
     def __enter__(self) -> MemoryDb:
@@ -315,6 +420,8 @@ class MemoryDb:
             yield
         except sqlite3.OperationalError as exc:
             message = str(exc)
+            if _is_full(exc):
+                raise MemoryFullError(f"{self.path}: the disk is full ({message})") from exc
             if "locked" in message or "busy" in message:
                 raise MemoryBusyError(
                     f"{self.path} is locked by another process (waited "
@@ -322,9 +429,16 @@ class MemoryDb:
                 ) from exc
             raise MemoryStoreError(f"{self.path}: {message}") from exc
         except sqlite3.DatabaseError as exc:
+            if _is_full(exc):
+                raise MemoryFullError(f"{self.path}: the disk is full ({exc})") from exc
+            if _is_corrupt(exc):
+                raise MemoryCorruptError(
+                    f"{self.path} is damaged ({exc}); run `voice-companion memory recover` "
+                    "to save what can be read"
+                ) from exc
             raise MemoryStoreError(
-                f"{self.path} is not a usable memory database ({exc}); move it aside to start "
-                "afresh, or restore it from an export"
+                f"{self.path} is not a usable memory database ({exc}); run `voice-companion "
+                "memory recover` to save what can be read, or restore it from an export"
             ) from exc
 
     def _retry(self, action: Any) -> Any:
@@ -351,80 +465,219 @@ class MemoryDb:
             self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # A full disk can end the transaction inside SQLite already.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         with self._lock, self._errors():
             yield self._conn
 
-    # -- writes queued while another process holds the file ----------------------------------
+    # -- writes queued while another process holds the file, or the disk is full --------------
 
     def _write_or_defer(
-        self, write: Callable[[sqlite3.Connection], int], turn: NewTurn | None = None
+        self,
+        write: Callable[[sqlite3.Connection], int],
+        op: str,
+        args: dict[str, Any],
+        turn: NewTurn | None = None,
     ) -> int:
         """Run ``write`` in a transaction now and return what it returns (a row id). When the
-        file stays locked past the busy timeout, or earlier writes wait already (order is
-        kept), queue it for the writer thread and return a negative placeholder id instead."""
+        file stays locked past the busy timeout, the disk is full or the file is found
+        damaged, or earlier writes wait already (order is kept), journal the call (``op``:
+        this method's name, with ``args``) and queue it for the writer thread; return a
+        negative placeholder id instead."""
         with self._lock:
-            if not self._deferred:
+            if self._replaying:  # the writer thread, replaying a queued call in its transaction
+                return write(self._conn)
+            if self._closed:
+                raise MemoryStoreError(f"{self.path} is closed")
+            if not self._deferred and not self._damaged:
                 try:
                     with self._waiting_at_most(QUEUE_AFTER_MS), self.transaction() as conn:
                         return write(conn)
                 except MemoryBusyError:
+                    self._problem = "locked"
                     log.warning(
-                        "%s is locked by another process; what was said is kept and written "
-                        "as soon as it lets go",
+                        "%s is locked by another process; what was said is kept in the "
+                        "journal and written as soon as it lets go",
                         self.path,
                     )
+                except MemoryFullError as exc:
+                    self._problem = "full"
+                    log.warning(
+                        "memory is not being saved: %s; what is said is kept until it can be",
+                        exc,
+                    )
+                except MemoryCorruptError as exc:
+                    self._mark_damaged(exc)
             self._next_placeholder -= 1
-            self._deferred.append(_Deferred(self._next_placeholder, write, turn))
-            if self._writer is None or not self._writer.is_alive():
-                # Not a daemon: the process does not exit with queued memories unwritten.
-                self._writer = threading.Thread(target=self._drain, name="memory-writer")
-                self._writer.start()
-            return self._next_placeholder
+            placeholder = self._next_placeholder
+            held, seq = self._journal_append(
+                {"op": op, "args": journal.encode(args), "placeholder": placeholder}
+            )
+            self._deferred.append(_Deferred(placeholder, op, args, turn, held, seq))
+            self._start_writer()
+            return placeholder
+
+    def _mark_damaged(self, exc: BaseException) -> None:
+        """Stop writing into a file found damaged while open (the journal keeps what is said
+        meanwhile); keep a copy; say once how to recover."""
+        self._problem = "damaged"
+        if self._damaged:
+            return
+        self._damaged = True
+        copy = keep_corrupt_copy(self.path)
+        log.error(
+            "memory is not being saved: %s is damaged (%s); nothing more is written to it, what "
+            "is said is kept in the journal beside it%s; stop the companion and run "
+            "`voice-companion memory recover`",
+            self.path,
+            str(exc.__cause__ if isinstance(exc, MemoryCorruptError) else exc)[:160],
+            f", a copy is kept as {copy.name}" if copy else "",
+        )
+
+    def _journal_append(self, payload: dict[str, Any]) -> tuple[Journal | None, int]:
+        """Put a queued write in this process's journal, synced; (None, 0) when even that
+        cannot be written (it is then kept in RAM only)."""
+        try:
+            if self._journal is None:
+                self._journal = Journal.create(self.path, self._connect)
+            return self._journal, self._journal.append(payload).seq
+        except (sqlite3.Error, MemoryStoreError) as exc:
+            log.error(
+                "the memory journal cannot be written either (%s): a queued write is kept in "
+                "this process only until memory.db takes it",
+                exc,
+            )
+            return None, 0
+
+    def _start_writer(self) -> None:
+        if self._writer is None or not self._writer.is_alive():
+            # Not a daemon: the process does not exit with queued memories unwritten.
+            self._writer = threading.Thread(target=self._drain, name="memory-writer")
+            self._writer.start()
+
+    def _adopt_journals(self) -> None:
+        """Queue (first, in order) what processes that have ended left in their journals,
+        and write it now if the file is free."""
+        own = {j.name for j in self._journals()}
+        for path in journal.leftovers(self.path, own):
+            found: Journal | None = None
+            try:
+                found = Journal.adopt(path, self._connect)
+                if found is None:
+                    continue  # its process still runs, and writes it itself
+                entries = found.entries()
+            except (sqlite3.Error, MemoryStoreError) as exc:
+                # Not ours to delete: say so once per open, and go on without it.
+                log.error("%s cannot be read (%s); its queued writes are left in it", path, exc)
+                if found is not None:
+                    found.close(delete=False)
+                continue
+            if not entries:
+                found.close(delete=True)
+                continue
+            log.info(
+                "%s: writing %d memory writes left queued by a process that ended",
+                self.path,
+                len(entries),
+            )
+            try:
+                queued = self._queued_from(found, entries)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error(
+                    "%s holds a write this version cannot read (%s); it is left as it is",
+                    path,
+                    exc,
+                )
+                found.close(delete=False)
+                continue
+            self._adopted.append(found)
+            self._deferred.extend(queued)
+        if self._deferred and not self._drain_once():
+            self._start_writer()
+        self._forget_stale_markers()
+
+    def _queued_from(self, found: Journal, entries: list[journal.Entry]) -> list[_Deferred]:
+        """A left journal's entries as queued calls. Placeholders are per process: this
+        journal's are numbered afresh, and so are the references to them."""
+        renamed: dict[int, int] = {}
+        queued = []
+        for entry in entries:
+            op = str(entry.payload["op"])
+            if op not in _REPLAYABLE:
+                raise ValueError(f"entry {entry.seq} is not a memory write ({op!r})")
+            args = journal.decode(entry.payload.get("args", {}), _JOURNAL_TYPES)
+            self._next_placeholder -= 1
+            renamed[int(entry.payload.get("placeholder", 0))] = self._next_placeholder
+            for name in _TURN_ID_ARGS.get(op, ()):
+                value = args.get(name)
+                if isinstance(value, list):
+                    args[name] = [renamed.get(v, 0) if v < 0 else v for v in value]
+                elif isinstance(value, int) and value < 0:
+                    args[name] = renamed.get(value, 0)
+            turn = args.get("turn") if op == "add_turn" else None
+            if turn is not None and not isinstance(turn, NewTurn):
+                raise TypeError(f"entry {entry.seq} holds no turn")
+            queued.append(_Deferred(self._next_placeholder, op, args, turn, found, entry.seq))
+        return queued
+
+    def _journals(self) -> list[Journal]:
+        return [*self._adopted, *([self._journal] if self._journal is not None else [])]
+
+    def _forget_stale_markers(self) -> None:
+        """Drop the ``journal_applied`` rows of journals that no longer exist (a crash between
+        removing a journal and its rows leaves some); only if the file is free now."""
+        with self.reading() as conn:
+            rows = conn.execute("SELECT DISTINCT journal FROM journal_applied").fetchall()
+        names = [str(r[0]) for r in rows]
+        live = {j.name for j in self._journals()}
+        stale = [n for n in names if n not in live and not (self.path.parent / n).exists()]
+        if not stale:
+            return  # the usual case: no write, no lock taken
+        try:
+            with self._waiting_at_most(0), self.transaction() as conn:
+                conn.executemany(
+                    "DELETE FROM journal_applied WHERE journal = ?", [(n,) for n in stale]
+                )
+        except MemoryStoreError:
+            pass  # locked, full or read-only: next time
 
     @contextmanager
     def _waiting_at_most(self, wait_ms: int) -> Iterator[None]:
         """A shorter busy timeout for what runs inside (the caller holds the lock)."""
-        full_ms = self._busy_timeout_ms
-        self._busy_timeout_ms = min(wait_ms, full_ms)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        try:
-            yield
-        finally:
-            self._busy_timeout_ms = full_ms
-            self._conn.execute(f"PRAGMA busy_timeout = {int(full_ms)}")
+        with self._lock:
+            full_ms = self._busy_timeout_ms
+            self._busy_timeout_ms = min(wait_ms, full_ms)
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            try:
+                yield
+            finally:
+                self._busy_timeout_ms = full_ms
+                self._conn.execute(f"PRAGMA busy_timeout = {int(full_ms)}")
 
     def _drain(self) -> None:
-        """The writer thread: write the queue in order as soon as the lock is free."""
+        """The writer thread: write the queue in order as soon as the file takes it."""
         delay_s = 0.02
-        give_up = time.monotonic() + DEFERRED_GIVE_UP_S
         while not self._drain_once():
-            if time.monotonic() > give_up:
-                with self._lock:
-                    log.error(
-                        "%s stayed locked for %d s: %d queued memory writes are lost",
-                        self.path,
-                        DEFERRED_GIVE_UP_S,
-                        len(self._deferred),
-                    )
-                    self._deferred.clear()
-                return
             time.sleep(delay_s)
-            delay_s = min(delay_s * 2, 0.25)
+            delay_s = min(delay_s * 2, 0.25 if self._problem == "locked" else 1.0)
 
     def _drain_once(self) -> bool:
-        """Write what is queued, one transaction each; False when the file is still locked."""
+        """Write what is queued, one transaction each; False when the file does not take it
+        yet (locked, or the disk full)."""
         conn = self._conn
         while True:
             with self._lock:
                 if self._closed or not self._deferred:
                     return True
+                if self._damaged:
+                    return False  # kept in the journal for the recovered file
                 entry = self._deferred[0]
                 # Try the lock without waiting: readers in this process share the connection
                 # and must not stand behind a busy wait.
@@ -436,15 +689,94 @@ class MemoryDb:
                 finally:
                     conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
                 try:
-                    row_id = entry.write(conn)
+                    row_id = self._replay(conn, entry)
                     conn.execute("COMMIT")
-                except Exception as exc:  # this thread's end: say so, and keep the rest going
-                    conn.execute("ROLLBACK")
+                except Exception as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    if _is_full(exc):
+                        self._problem = "full"
+                        return False
+                    if isinstance(exc, MemoryCorruptError) or _is_corrupt(exc):
+                        self._mark_damaged(exc)
+                        return False
+                    # Not the file's state but this write: say so, and keep the rest going.
                     log.error("%s: a queued memory write failed and is dropped: %s", self.path, exc)
                     row_id = 0
                 self._deferred.popleft()
-                if entry.turn is not None:
+                if entry.op == "add_turn":
                     self._landed[entry.placeholder] = row_id
+                if not self._deferred:
+                    self._problem = None
+                self._journal_done(entry)
+
+    def _replay(self, conn: sqlite3.Connection, entry: _Deferred) -> int:
+        """Make a queued write inside the caller's transaction, by calling the method that
+        queued it again; recorded as applied when it came from a journal."""
+        held = entry.journal
+        if held is not None:
+            row = conn.execute(
+                "SELECT row_id FROM journal_applied WHERE journal = ? AND seq = ?",
+                (held.name, entry.seq),
+            ).fetchone()
+            if row is not None:
+                return int(row[0])  # written before a crash that left it in the journal
+        self._replaying = True
+        try:
+            result = getattr(self, entry.op)(**entry.args)
+        finally:
+            self._replaying = False
+        row_id = result.id if isinstance(result, StoredTurn) else int(result or 0)
+        if held is not None:
+            conn.execute(
+                "INSERT INTO journal_applied(journal, seq, row_id) VALUES (?, ?, ?)",
+                (held.name, entry.seq, row_id),
+            )
+        return row_id
+
+    def _journal_done(self, *entries: _Deferred, erase: bool = False) -> None:
+        """Take these entries (written, or with ``erase`` forgotten) out of their journals; a
+        journal left with nothing queued is removed, then its ``journal_applied`` rows."""
+        for held in {id(e.journal): e.journal for e in entries if e.journal is not None}.values():
+            seqs = [e.seq for e in entries if e.journal is held]
+            if any(d.journal is held for d in self._deferred):
+                try:
+                    held.remove(seqs)
+                except sqlite3.Error as exc:
+                    if erase:
+                        # Cannot be erased in place (a full disk): move what is still queued
+                        # to a fresh journal and remove this one whole.
+                        log.warning("%s: %s; writing its queued entries afresh", held.path, exc)
+                        self._rejournal(held)
+                    # A written entry left in place is harmless: journal_applied has it.
+                continue
+            held.close(delete=True)
+            if held is self._journal:
+                self._journal = None
+            else:
+                self._adopted = [j for j in self._adopted if j is not held]
+            try:
+                with self._waiting_at_most(0), self.transaction() as conn:
+                    conn.execute("DELETE FROM journal_applied WHERE journal = ?", (held.name,))
+            except MemoryStoreError:
+                pass  # removed at a later open (``_forget_stale_markers``)
+
+    def _rejournal(self, held: Journal) -> None:
+        """Copy the entries still queued from ``held`` to a fresh journal (when the disk lets
+        it; in RAM otherwise), then remove ``held`` whole."""
+        if held is self._journal:
+            self._journal = None
+        kept = deque[_Deferred]()
+        for d in self._deferred:
+            if d.journal is held:
+                new, seq = self._journal_append(
+                    {"op": d.op, "args": journal.encode(d.args), "placeholder": d.placeholder}
+                )
+                d = dataclasses.replace(d, journal=new, seq=seq)
+            kept.append(d)
+        self._deferred = kept
+        held.close(delete=True)
+        self._adopted = [j for j in self._adopted if j is not held]
 
     def _wait_deferred(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for the queued writes to land; True when none is left."""
@@ -455,8 +787,25 @@ class MemoryDb:
 
     @property
     def queued_writes(self) -> int:
-        """Writes waiting for another process to let go of the file."""
+        """Writes waiting for memory.db to take them (another process holds it, or the disk
+        is full)."""
         return len(self._deferred)
+
+    @property
+    def saving(self) -> Saving:
+        """Whether what is said is in memory.db now, or waiting (and where). Takes no lock:
+        the daemon's status must not wait behind a write that waits for another process."""
+        entries = list(self._deferred)  # one C-level copy under the GIL
+        journalled = sum(1 for d in entries if d.journal is not None)
+        problem = self._problem_words() if entries else None
+        return Saving(not entries, len(entries), journalled, problem)
+
+    def _problem_words(self) -> str:
+        return {
+            "full": "the disk is full",
+            "locked": "held by another program",
+            "damaged": "damaged (run `voice-companion memory recover`)",
+        }.get(self._problem or "", "not writable")
 
     def _resolved(self, turn_ids: Iterable[int]) -> list[int]:
         """Row ids for ``turn_ids``: placeholders of landed turns mapped, others dropped."""
@@ -468,16 +817,19 @@ class MemoryDb:
         return out
 
     def _unqueue(self, turn_ids: Iterable[int]) -> list[int]:
-        """Take still-queued turns out of the queue (they are never written); the row ids of
-        the others."""
+        """Take still-queued turns out of the queue and their journal, with what was learnt
+        only from them (they are never written); the row ids of the others."""
         ids = list(turn_ids)
         with self._lock:
             waiting = {i for i in ids if i < 0 and i not in self._landed}
             if waiting:
-                kept = [d for d in self._deferred if d.placeholder not in waiting]
-                self._deferred = deque(kept)
+                dropped = [
+                    d for d in self._deferred if d.placeholder in waiting or _only_from(d, waiting)
+                ]
+                self._deferred = deque(d for d in self._deferred if d not in dropped)
                 for turn_id in waiting:
                     self._landed[turn_id] = 0
+                self._journal_done(*dropped, erase=True)
             return self._resolved(ids)
 
     # -- conversations and turns ------------------------------------------------------------
@@ -498,12 +850,12 @@ class MemoryDb:
 
         def write(conn: sqlite3.Connection) -> int:
             conn.execute(
-                "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, 'live')",
-                (turn.conversation_id, turn.at.isoformat()),
+                "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, ?)",
+                (turn.conversation_id, turn.at.isoformat(), turn.conversation_source),
             )
             return self._insert_turn(conn, turn)
 
-        turn_id = self._write_or_defer(write, turn)
+        turn_id = self._write_or_defer(write, "add_turn", {"turn": turn}, turn)
         if turn_id < 0:
             return StoredTurn(
                 turn_id, turn.conversation_id, turn.at, turn.speaker, turn.text,
@@ -550,8 +902,7 @@ class MemoryDb:
             queued = sum(
                 1
                 for d in self._deferred
-                if d.turn is not None
-                and conversation_id in (None, d.turn.conversation_id)
+                if d.turn is not None and conversation_id in (None, d.turn.conversation_id)
             )
             return int(row[0]) + queued
 
@@ -576,16 +927,16 @@ class MemoryDb:
         limit: int | None = None,
         conversation_id: str | None = None,
         newest_first: bool = False,
+        recordings: bool = True,
     ) -> list[StoredTurn]:
-        """Turns in the order they were said (the newest ``limit`` of them, when given)."""
-        where, args = (
-            ("WHERE conversation_id = ?", [conversation_id])
-            if conversation_id
-            else (
-                "",
-                [],
-            )
-        )
+        """Turns in the order they were said (the newest ``limit`` of them, when given);
+        without those of recordings when ``recordings`` is false."""
+        clauses: list[str] = [] if recordings else [_NOT_RECORDED]
+        args: list[Any] = []
+        if conversation_id:
+            clauses.append("conversation_id = ?")
+            args.append(conversation_id)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         sql = f"{_TURN_SELECT} {where} ORDER BY id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -610,12 +961,15 @@ class MemoryDb:
     # -- search -----------------------------------------------------------------------------
 
     def search_text(self, match: str, limit: int) -> list[tuple[int, float]]:
-        """BM25 over the full-text index: (turn id, score) best first; higher is better."""
+        """BM25 over the full-text index: (turn id, score) best first; higher is better.
+        Recordings' turns are not recalled."""
         if not match:
             return []
         with self.reading() as conn:
             rows = conn.execute(
                 "SELECT rowid, bm25(turns_fts) FROM turns_fts WHERE turns_fts MATCH ?"
+                " AND rowid NOT IN (SELECT t.id FROM conversations c JOIN turns t"
+                " ON t.conversation_id = c.id WHERE c.source = 'recording')"
                 " ORDER BY bm25(turns_fts) LIMIT ?",
                 (match, limit),
             ).fetchall()
@@ -645,13 +999,14 @@ class MemoryDb:
 
     def unembedded(self, model: str, limit: int) -> list[tuple[int, str]]:
         """Turns with no cached vector from ``model`` yet, oldest first, as (id, text to
-        embed): a named speaker (imported conversations) is part of what was said."""
+        embed): a named speaker (imported conversations) is part of what was said. A
+        recording's turns are never embedded, so never found by meaning."""
         with self.reading() as conn:
             rows = conn.execute(
                 "SELECT t.id, CASE WHEN t.speaker IN ('user', 'assistant') THEN t.text"
                 " ELSE t.speaker || ': ' || t.text END FROM turns t LEFT JOIN embeddings e"
                 " ON e.turn_id = t.id AND e.model = ? WHERE e.turn_id IS NULL"
-                " ORDER BY t.id LIMIT ?",
+                f" AND t.{_NOT_RECORDED} ORDER BY t.id LIMIT ?",
                 (model, limit),
             ).fetchall()
         return [(int(r[0]), str(r[1])) for r in rows]
@@ -735,7 +1090,13 @@ class MemoryDb:
             )
             return new_id
 
-        return self._write_or_defer(write)
+        call = {
+            "kind": kind, "key": key, "value": value, "valid_from": valid_from,
+            "source_turn_ids": list(source_turn_ids), "extractor": extractor,
+            "event_date": event_date, "supersedes": list(supersedes), "fact_id": fact_id,
+            "valid_to": valid_to, "superseded_by": superseded_by,
+        }  # fmt: skip
+        return self._write_or_defer(write, "add_fact", call)
 
     def add_fact_source(self, fact_id: int, turn_id: int) -> None:
         def write(conn: sqlite3.Connection) -> int:
@@ -746,7 +1107,7 @@ class MemoryDb:
                 )
             return 0
 
-        self._write_or_defer(write)
+        self._write_or_defer(write, "add_fact_source", {"fact_id": fact_id, "turn_id": turn_id})
 
     def facts(self, valid_only: bool = True, key: str | None = None) -> list[Fact]:
         """Facts, oldest first."""
@@ -847,7 +1208,7 @@ class MemoryDb:
                 conn.execute("DELETE FROM turns WHERE id = ?", (real_id,))
                 return 0
 
-            self._write_or_defer(write)
+            self._write_or_defer(write, "retract_turn", {"turn_id": real_id})
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database and truncate it to zero bytes.
@@ -896,19 +1257,113 @@ class MemoryDb:
 QUEUE_AFTER_MS = 1000
 """A turn (or what is learnt from it) waits at most this long, or ``busy_timeout_ms`` when
 shorter, for another process to let go before it is queued: the reply waits for the write."""
-DEFERRED_GIVE_UP_S = 600
-"""A queued write still refused after this long is dropped, loudly."""
-DRAIN_ON_CLOSE_S = 10.0
-"""``close`` waits at least this long for queued writes to land."""
+DRAIN_ON_CLOSE_S = 5.0
+"""``close`` waits at least this long for queued writes to land (then leaves them in the
+journal for the next start)."""
 
 
 @dataclass(frozen=True)
+class Saving:
+    """Whether what is said is being saved: ``saved`` when nothing waits; otherwise ``queued``
+    writes wait, ``journalled`` of them safe on disk in the journal, and ``problem`` says why
+    ("the disk is full", "held by another program")."""
+
+    saved: bool
+    queued: int
+    journalled: int
+    problem: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "saved": self.saved,
+            "queued": self.queued,
+            "journalled": self.journalled,
+            "problem": self.problem,
+        }
+
+
+@runtime_checkable
+class ReportsSaving(Protocol):
+    """A memory that can say whether what is said is being saved (the daemon's ``status``)."""
+
+    @property
+    def saving(self) -> Saving: ...
+
+
+@dataclass(frozen=True, eq=False)
 class _Deferred:
-    """A write refused past the busy timeout; ``placeholder`` is the id handed out for it."""
+    """A queued call: ``op`` names the ``MemoryDb`` method, ``args`` its arguments;
+    ``placeholder`` is the id handed out for it; ``journal``/``seq`` where it is on disk (None
+    when it could not be written there)."""
 
     placeholder: int
-    write: Callable[[sqlite3.Connection], int]
-    turn: NewTurn | None = None
+    op: str
+    args: dict[str, Any]
+    turn: NewTurn | None
+    journal: Journal | None
+    seq: int
+
+
+_REPLAYABLE = frozenset({"add_turn", "add_fact", "add_fact_source", "retract_turn"})
+"""The methods whose calls can be queued (and replayed from a journal)."""
+_TURN_ID_ARGS: dict[str, tuple[str, ...]] = {
+    "add_fact": ("source_turn_ids",),
+    "add_fact_source": ("turn_id",),
+    "retract_turn": ("turn_id",),
+}
+"""Arguments that hold turn ids, which may be placeholders of queued turns."""
+_JOURNAL_TYPES: dict[str, type] = {
+    "NewTurn": NewTurn,
+    "MoodEstimate": MoodEstimate,
+    "Prosody": Prosody,
+}
+
+
+def _only_from(entry: _Deferred, turn_ids: set[int]) -> bool:
+    """Whether every turn ``entry`` refers to is one of ``turn_ids`` (what was learnt only
+    from turns being forgotten goes with them)."""
+    refs: list[Any] = []
+    for name in _TURN_ID_ARGS.get(entry.op, ()):
+        value = entry.args.get(name)
+        refs.extend(value if isinstance(value, list | tuple) else [value])
+    return bool(refs) and all(r in turn_ids for r in refs)
+
+
+def _is_full(exc: BaseException) -> bool:
+    """SQLITE_FULL: the disk, or the database's page limit, is full."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    """SQLITE_CORRUPT: a page does not read as SQLite. (A file that is not SQLite at all,
+    SQLITE_NOTADB, is "not a usable memory database" instead.)"""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_CORRUPT or "malformed" in str(exc)
+
+
+def keep_corrupt_copy(path: Path) -> Path | None:
+    """Copy a damaged memory.db (and its write-ahead log) to ``memory.db.corrupt-<date>``,
+    0600, once a day; the copy's path, or None when it cannot be made."""
+    copy = path.with_name(f"{path.name}.corrupt-{date.today().isoformat()}")
+    if copy.exists():
+        return copy
+    try:
+        for source, target in (
+            (path, copy),
+            (path.with_name(path.name + "-wal"), copy.with_name(copy.name + "-wal")),
+        ):
+            if not source.exists() or not source.stat().st_size:
+                continue
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with source.open("rb") as src, os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(src, out)
+                out.flush()
+                os.fsync(out.fileno())
+    except OSError as exc:
+        log.error("cannot keep a copy of the damaged %s: %s", path, exc)
+        return None
+    return copy
 
 
 _TURN_SELECT = (
