@@ -21,7 +21,8 @@ from voice_companion.engines import ChatMessage
 from voice_companion.engines.decode import read_audio
 from voice_companion.engines.llm_openai import OpenAiChatModel
 from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
-from voice_companion.session import Engines, Session, State
+from voice_companion.runtime import runner
+from voice_companion.runtime.session import Engines, Session, State
 from voice_companion.trace import Tracer
 
 ONE_TURN = {
@@ -45,7 +46,7 @@ def answer(
     out, trace = tmp_path / "out.wav", tmp_path / "trace.jsonl"
     asyncio.run(
         asyncio.wait_for(
-            app.run_recording(config, engines, recording, out, realtime, trace_path=trace),
+            runner.run_recording(config, engines, recording, out, realtime, trace_path=trace),
             timeout=180,
         )
     )

@@ -6,14 +6,11 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
-from voice_companion.audio.sinks import PacedSink, WavFileSink
-from voice_companion.audio.sources import recording_frames
+from voice_companion.audio.chunk import STT_RATE_HZ
 from voice_companion.config import BUNDLED, Config, default_cache_dir, threads_for
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.memory import MemoryStore, NoMemory
@@ -25,20 +22,20 @@ from voice_companion.engines import (
     Synthesizer,
     Transcriber,
 )
-from voice_companion.session import Engines, Session
+from voice_companion.runtime.session import Engines, Session
 from voice_companion.stages.endpointer import (
     Endpointer,
     first_end_silence_ms,
     longest_end_silence_ms,
 )
-from voice_companion.stages.listen import EchoGuard, Listener, ListeningMode, listen
-from voice_companion.stages.think import reply_char_limit, stream_pieces
+from voice_companion.stages.listen import EchoGuard, Listener, ListeningMode
+from voice_companion.stages.think import reply_char_limit
 from voice_companion.trace import Tracer
 
 if TYPE_CHECKING:
-    from voice_companion.daemon import Daemon
     from voice_companion.dialogue.care import Care
     from voice_companion.personas.library import PersonaLibrary
+    from voice_companion.runtime.daemon import Daemon
     from voice_companion.voices import Voice
 
 log = logging.getLogger(__name__)
@@ -366,8 +363,8 @@ def build_daemon(
     from voice_companion.audio import echo
     from voice_companion.audio.microphone import Microphone, open_device
     from voice_companion.audio.speaker import SpeakerSink
-    from voice_companion.daemon import Daemon
     from voice_companion.engines.audio_device import PlaybackStream, find_device
+    from voice_companion.runtime.daemon import Daemon
     from voice_companion.service.notify import Notifier
 
     audio = config.audio
@@ -388,6 +385,11 @@ def build_daemon(
     dialogue = dialogue or build_dialogue(config)
     # Before READY: the first turn is then as fast as the rest.
     warm_up(engines, dialogue, timeout_s=config.llm.warm_up_timeout_s)
+
+    def load_persona(name: str) -> tuple[Persona, Synthesizer]:
+        persona = persona_library(config).load(name)
+        return persona, build_synthesizer(config, persona_voice(config, persona.voice))
+
     session = Session(
         config,
         engines,
@@ -395,6 +397,8 @@ def build_daemon(
         sink,
         Tracer(trace_path),
         barge_in=audio.barge_in != "off",
+        listener=listener,
+        load_persona=load_persona,
     )
     microphone = Microphone(
         open_device(audio.input_device), FRAME_MS, audio.stall_s, audio.reopen_max_s
@@ -409,92 +413,4 @@ def build_daemon(
         },
     }
 
-    def load_persona(name: str) -> tuple[Persona, Synthesizer]:
-        persona = persona_library(config).load(name)
-        return persona, build_synthesizer(config, persona_voice(config, persona.voice))
-
-    return Daemon(
-        config,
-        session,
-        listener,
-        microphone,
-        sink,
-        control_path,
-        Notifier.from_env(),
-        description,
-        load_persona,
-    )
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    turns: int
-    output_s: float
-
-
-async def run_recording(
-    config: Config,
-    engines: Engines,
-    recording: AudioChunk | Iterable[AudioChunk],
-    output: Path,
-    realtime: bool,
-    trace_path: Path | None,
-    remember: bool = False,
-) -> RunSummary:
-    """Answer every utterance of ``recording`` (one chunk, or its pieces in order, e.g. an
-    ``AudioStream`` read from disk as it goes) as if a microphone heard it; write the
-    companion's voice to ``output``. Its turns are kept in a conversation marked as a
-    recording, not learnt from nor recalled, unless ``remember``."""
-    listener = build_listener(config, speculative=True)
-    tracer = Tracer(trace_path)
-    sink = WavFileSink(output)
-    dialogue = build_dialogue(config, recording=not remember)
-    warm_up(engines, dialogue, timeout_s=config.llm.warm_up_timeout_s)
-    # In real time the reply takes as long to play as it would aloud, so the user can go on
-    # over it (and the companion back off); otherwise it is written at once.
-    session = Session(config, engines, dialogue, PacedSink(sink) if realtime else sink, tracer)
-    # A microphone keeps hearing the room after the user stops: feed enough silence for the
-    # end of speech to be detected the way it would be live.
-    tail_s = longest_end_silence_ms(config.vad) / 1000 + 0.3
-    frames = recording_frames(recording, FRAME_MS, realtime, tail_s)
-    try:
-        tracer.start()
-        await session.run(listen(frames, listener))
-        await sink.close()
-    finally:
-        tracer.close()
-        dialogue.close()
-    return RunSummary(turns=session.turns_done, output_s=sink.audio().duration_s)
-
-
-async def reply_text(
-    config: Config, model: ChatModel, dialogue: Dialogue, text: str
-) -> AsyncIterator[str]:
-    """A text-only turn (the terminal chat): the reply's pieces as they stream; a short
-    apology if the model fails before saying anything."""
-    from voice_companion.errors import LlmError
-
-    said: list[str] = []
-    dialogue.record_user(text)  # kept before the reply: not lost if the reply fails
-    answer = dialogue.command_reply(text)
-    try:
-        if answer is not None:  # a memory command: answered without the model
-            said.append(answer)
-            yield answer
-            return
-        async for piece in stream_pieces(
-            model,
-            dialogue.messages_for(text),
-            config.llm.read_timeout_s,
-            reply_timeout_s=config.llm.reply_timeout_s,
-            max_chars=reply_char_limit(config.llm.max_reply_tokens),
-        ):
-            said.append(piece)
-            yield piece
-    except LlmError as exc:
-        log.warning("the language model failed: %s", exc)
-        if not said:
-            said.append(config.llm.apology)
-            yield config.llm.apology
-    finally:
-        dialogue.record_reply("".join(said).strip(), interrupted=False)
+    return Daemon(config, session, microphone, sink, control_path, Notifier.from_env(), description)

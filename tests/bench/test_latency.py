@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import shipped_config, words
 from voice_companion.bench import latency
 from voice_companion.cli.bench import add_latency_parser, format_report
-from voice_companion.session import Engines
+from voice_companion.runtime.session import Engines
 
 
 def test_the_committed_utterances_are_a_varied_fixed_set() -> None:

@@ -25,9 +25,9 @@ from voice_companion.audio.sinks import MemorySink, PacedSink
 from voice_companion.config import VadConfig
 from voice_companion.engines import ChatMessage, Transcript
 from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
-from voice_companion.session import Engines, Session
+from voice_companion.runtime.session import Engines, Session
+from voice_companion.runtime.turn_taking import end_silence_ms
 from voice_companion.stages.endpointer import (
-    end_silence_ms,
     first_end_silence_ms,
     longest_end_silence_ms,
 )

@@ -31,7 +31,7 @@ from voice_companion.dialogue.care import (
 )
 from voice_companion.errors import ConfigError
 from voice_companion.events import InputEnded
-from voice_companion.session import Engines, Session
+from voice_companion.runtime.session import Engines, Session
 from voice_companion.trace import Tracer
 
 CRISIS = [

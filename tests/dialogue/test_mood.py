@@ -259,7 +259,7 @@ def test_a_spoken_turn_reaches_memory_with_its_voice(engines, tmp_path: Path) ->
     import numpy as np
 
     from tests.conftest import shipped_config
-    from voice_companion import app
+    from voice_companion.runtime import runner
 
     speech = scaled(piper_says("I feel so sad and lonely today.", 1.1), 0.5)
     room = AudioChunk.silence(0.5, speech.rate_hz)
@@ -267,7 +267,7 @@ def test_a_spoken_turn_reaches_memory_with_its_voice(engines, tmp_path: Path) ->
     config = shipped_config(tmp_path)
     asyncio.run(
         asyncio.wait_for(
-            app.run_recording(config, engines, recording, tmp_path / "out.wav", False, None),
+            runner.run_recording(config, engines, recording, tmp_path / "out.wav", False, None),
             timeout=180,
         )
     )

@@ -20,6 +20,7 @@ from voice_companion import app
 from voice_companion.engines import ChatMessage
 from voice_companion.engines.llm_openai import OpenAiChatModel
 from voice_companion.errors import LlmError, LlmReplyCutError, LlmTimeoutError
+from voice_companion.runtime import runner
 
 MESSAGES = [ChatMessage("user", "Say hello.")]
 WAIT_S = 30.0
@@ -119,7 +120,7 @@ def test_twenty_turns_against_misbehaving_servers_leak_no_thread_or_socket(
     dialogue = app.build_dialogue(config)
 
     async def turn() -> str:
-        pieces = [p async for p in app.reply_text(config, model, dialogue, "Hello?")]
+        pieces = [p async for p in runner.reply_text(config, model, dialogue, "Hello?")]
         return "".join(pieces)
 
     def one_turn() -> str:

@@ -19,7 +19,7 @@ from tests.engines import openai_server
 from tests.faults.test_pipeline_faults import heard, openai_model, run_turns
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.engines.decode import read_audio
-from voice_companion.session import Engines
+from voice_companion.runtime.session import Engines
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from voice_companion.engines.decode import read_audio
 from voice_companion.engines.llm_openai import OpenAiChatModel
 from voice_companion.errors import SttError, TtsError
 from voice_companion.events import Event, InputEnded, UtteranceEnded
-from voice_companion.session import Engines, Session
+from voice_companion.runtime.session import Engines, Session
 from voice_companion.trace import Tracer
 
 TURN_TIMEOUT_S = 120

@@ -22,7 +22,7 @@ from voice_companion.engines import ChatMessage, ChatModel, Transcript
 from voice_companion.events import Event, InputEnded, UtteranceEnded
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import MemoryDb
-from voice_companion.session import Engines, Session
+from voice_companion.runtime.session import Engines, Session
 from voice_companion.trace import Tracer
 
 # A plain persona (no example exchanges): with the 135M model, the shipped Robin's examples

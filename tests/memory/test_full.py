@@ -94,7 +94,7 @@ def test_a_spoken_turn_on_a_full_disk_is_answered_and_status_says_so(
     from voice_companion.audio.sinks import MemorySink
     from voice_companion.events import InputEnded, UtteranceEnded
     from voice_companion.memory.longterm import LongTermMemory
-    from voice_companion.session import Session
+    from voice_companion.runtime.session import Session
     from voice_companion.trace import Tracer
 
     config = shipped_config(tmp_path)

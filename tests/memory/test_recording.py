@@ -15,12 +15,12 @@ import numpy as np
 
 from tests.audio.test_prosody import piper_says
 from tests.conftest import shipped_config
-from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.config import Config
 from voice_companion.dialogue.history import Turn
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import RECORDING, MemoryDb
+from voice_companion.runtime import runner
 
 
 def _memory(config: Config) -> LongTermMemory:
@@ -33,7 +33,7 @@ def _answer(config: Config, engines, tmp_path: Path, remember: bool) -> None:  #
     recording = AudioChunk(np.concatenate([room.samples, speech.samples]), speech.rate_hz)
     summary = asyncio.run(
         asyncio.wait_for(
-            app.run_recording(
+            runner.run_recording(
                 config, engines, recording, tmp_path / "out.wav", False, None, remember
             ),
             timeout=240,

@@ -6,8 +6,9 @@ to the first audible sample of the reply reaching the sink. Utterances are fed a
 pace, as a microphone delivers them, through the same listener, endpointer, session and
 engines as `run --realtime`; the companion's trace gives the per-stage times.
 
-The same run then answers the same utterances the sequential way, with the same models: the
-whole transcript, then the whole reply, then the whole synthesis, then play. Each phase has a
+The same run then answers the same utterances the sequential way, with the same models and
+the same turn (``Pace.WHOLE``): the whole transcript, then the whole reply, then the whole
+synthesis, then play. Each phase has a
 conversation of its own (history and memory in a temporary data folder), so that llama.cpp's
 prompt cache serves each as it would serve one conversation.
 
@@ -24,7 +25,6 @@ import logging
 import os
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,14 +36,11 @@ from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.audio.sinks import MemorySink
 from voice_companion.config import Config
 from voice_companion.dialogue.dialogue import Dialogue
-from voice_companion.dialogue.sentences import SentenceSplitter, speakable
-from voice_companion.errors import CompanionError, LlmError, SttError
-from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
+from voice_companion.errors import CompanionError
 from voice_companion.private import private_dir
-from voice_companion.session import Engines, Session
+from voice_companion.runtime.session import Engines, Session
+from voice_companion.runtime.turn import Pace
 from voice_companion.stages.listen import Listener, listen
-from voice_companion.stages.speak import AUDIBLE_PEAK
-from voice_companion.stages.think import stream_pieces
 from voice_companion.trace import Tracer
 
 log = logging.getLogger(__name__)
@@ -201,132 +198,6 @@ class Feeder:
                 yield silence
             self.event_stop[i] = len(self._tracer.events)
             self._on_done(i)
-
-
-# -- the sequential baseline -------------------------------------------------------------------
-
-
-class SequentialSession:
-    """The baseline: whole transcript → whole reply → whole synthesis → play, one after the
-    other, with the same engines and dialogue engine as the streaming session."""
-
-    def __init__(
-        self, config: Config, engines: Engines, dialogue: Dialogue, sink: MemorySink, tracer: Tracer
-    ) -> None:
-        self._config = config
-        self._engines = engines
-        self._dialogue = dialogue
-        self._sink = sink
-        self._tracer = tracer
-        self.turns_done = 0
-
-    async def run(self, events: AsyncIterator[Event]) -> None:
-        turns: list[asyncio.Task[None]] = []
-        try:
-            async for event in events:
-                match event:
-                    case SpeechStarted(start_s=start_s):
-                        self._tracer.emit("speech_start", audio_s=round(start_s, 3))
-                    case UtteranceEnded():
-                        detected = self._tracer.now()
-                        clock = event.speech_end_clock_s
-                        end_t = self._tracer.at(clock) if clock is not None else detected
-                        self._tracer.emit(
-                            "speech_end", t=end_t, endpoint_wait_s=round(detected - end_t, 4)
-                        )
-                        turns.append(
-                            asyncio.create_task(self._turn(event, end_t), name="baseline-turn")
-                        )
-                    case InputEnded():
-                        break
-            await asyncio.gather(*turns)
-        finally:
-            for task in turns:
-                task.cancel()
-            await asyncio.gather(*turns, return_exceptions=True)
-
-    async def _turn(self, utterance: UtteranceEnded, end_t: float) -> None:
-        tracer, engines, config = self._tracer, self._engines, self._config
-        started = tracer.now()
-        try:
-            transcript = await asyncio.to_thread(engines.transcriber.transcribe, utterance.audio)
-            text = transcript.text.strip()
-        except SttError:
-            text = ""
-        stt_done = tracer.now()
-        tracer.emit("transcript", text=text, stt_s=round(stt_done - started, 4))
-        if text:
-            self._dialogue.record_user(
-                text, duration_s=utterance.audio.duration_s, audio=utterance.audio
-            )
-        if not text:
-            sentences = [config.dialogue.not_heard]
-        elif (answer := self._dialogue.command_reply(text)) is not None:
-            sentences = [answer]
-        else:
-            sentences = await self._whole_reply(text)
-        llm_done = tracer.now()
-        synth = engines.synthesizer
-        pause = AudioChunk.silence(config.tts.sentence_pause_ms / 1000, synth.rate_hz)
-
-        def synthesize_all() -> AudioChunk:
-            pieces: list[AudioChunk] = []
-            for sentence in sentences:
-                spoken = speakable(sentence)
-                if spoken:
-                    pieces += [synth.synthesize(spoken), pause]
-            return AudioChunk.concat(pieces, synth.rate_hz)
-
-        audio = await asyncio.to_thread(synthesize_all)
-        tts_done = tracer.now()
-        first_audio_t: float | None = None
-        if audio.peak() >= AUDIBLE_PEAK:
-            first_audio_t = tracer.now()
-            tracer.emit("first_audio", t=first_audio_t)
-        await self._sink.write(audio)
-        heard = " ".join(sentences)
-        if text:
-            self._dialogue.record_reply(heard, interrupted=False)
-        tracer.emit("reply", text=heard, interrupted=False)
-        self.turns_done += 1
-        tracer.emit(
-            "turn_end",
-            endpoint_wait_s=round(started - end_t, 4),
-            stt_s=round(stt_done - started, 4),
-            llm_reply_s=round(llm_done - stt_done, 4),
-            tts_reply_s=round(tts_done - llm_done, 4),
-            response_latency_s=None if first_audio_t is None else round(first_audio_t - end_t, 4),
-        )
-
-    async def _whole_reply(self, text: str) -> list[str]:
-        """The model's whole reply, cut into sentences the way the session cuts it (a
-        sentence said twice ends it, as in the session)."""
-        config = self._config
-        splitter = SentenceSplitter(max_chars=config.dialogue.sentence_max_chars)
-        stop = threading.Event()
-        said: list[str] = []
-        seen: set[str] = set()
-        try:
-            pieces = stream_pieces(
-                self._engines.model,
-                self._dialogue.messages_for(text),
-                config.llm.read_timeout_s,
-                stop,
-            )
-            text_so_far = [p async for p in pieces]
-        except LlmError:
-            return [config.llm.apology]
-        finally:
-            stop.set()
-        found = splitter.feed("".join(text_so_far))
-        rest = splitter.flush()
-        for sentence in [*found, *([rest] if rest else [])]:
-            key = " ".join(sentence.lower().split())
-            if key in seen:
-                break
-            seen.add(key)
-            said.append(sentence)
-        return said or [config.llm.apology]
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -494,7 +365,7 @@ class Lane:
     """One way of answering (streaming or sequential) with its own conversation."""
 
     phase: Phase
-    runner: Session | SequentialSession
+    runner: Session
     listener: Listener
     tracer: Tracer
     dialogue: Dialogue
@@ -516,11 +387,10 @@ def _lane(name: str, config: Config, engines: Engines, sequential: bool, data_di
         # adaptation (it has no transcript before the silence is over).
         vad = dataclasses.replace(config.vad, speculate_ms=0, adaptive_end_silence=False)
         listen_config = dataclasses.replace(config, vad=vad)
-    runner: Session | SequentialSession
-    if sequential:
-        runner = SequentialSession(config, engines, dialogue, sink, tracer)
-    else:
-        runner = Session(config, engines, dialogue, sink, tracer)
+    # The baseline is the same turn, whole: transcript, reply and synthesis each complete
+    # before the next begins.
+    pace = Pace.WHOLE if sequential else Pace.STREAMING
+    runner = Session(config, engines, dialogue, sink, tracer, pace=pace)
     listener = app.build_listener(listen_config, speculative=True)
     return Lane(Phase(name), runner, listener, tracer, dialogue)
 

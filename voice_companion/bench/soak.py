@@ -35,7 +35,7 @@ from voice_companion.config import Config
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.engines import FrameClassifier
 from voice_companion.errors import CompanionError
-from voice_companion.session import Engines, Session
+from voice_companion.runtime.session import Engines, Session
 from voice_companion.trace import Tracer
 
 SAMPLE_S = 1.0

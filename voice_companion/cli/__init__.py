@@ -202,12 +202,13 @@ def _cmd_run(config: Config, args: argparse.Namespace) -> int:
         raise UsageError("--input needs --output FILE for the companion's voice")
     from voice_companion import app
     from voice_companion.engines.decode import AudioStream
+    from voice_companion.runtime.runner import run_recording
 
     recording = AudioStream(args.input)  # read from disk as it is answered, never held whole
     engines = app.build_engines(config)
     log.info("answering %s (about %.1f s of audio)", args.input, recording.duration_s)
     summary = asyncio.run(
-        app.run_recording(
+        run_recording(
             config, engines, recording, args.output, args.realtime, args.trace, args.remember
         )
     )
@@ -248,6 +249,7 @@ def _run_live(config: Config, args: argparse.Namespace) -> int:
 
 def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
     from voice_companion import app
+    from voice_companion.runtime.runner import reply_text
 
     interactive = sys.stdin.isatty()
     model = app.build_model(config)
@@ -264,13 +266,13 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
         pieces: list[str] = []
         if interactive:
             print(f"{name}: ", end="", flush=True)
-        async for piece in app.reply_text(config, model, dialogue, line):
-            pieces.append(piece)
+        async for sentence in reply_text(config, model, dialogue, line):
             if interactive:
-                print(piece, end="", flush=True)
+                print(("" if not pieces else " ") + sentence, end="", flush=True)
+            pieces.append(sentence)
         if interactive:
             print()
-        return " ".join("".join(pieces).split())
+        return " ".join(" ".join(pieces).split())
 
     try:
         while True:
@@ -293,9 +295,9 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
 
 def _cmd_say(config: Config, args: argparse.Namespace) -> int:
     from voice_companion import app
-    from voice_companion.audio.chunk import AudioChunk
-    from voice_companion.dialogue.sentences import SentenceSplitter, speakable
+    from voice_companion.dialogue.sentences import speakable
     from voice_companion.engines.decode import write_wav
+    from voice_companion.runtime.turn import spoken_sentences, synthesize_whole
 
     text = sys.stdin.read() if args.text == "-" else args.text
     if args.output is None:
@@ -303,19 +305,14 @@ def _cmd_say(config: Config, args: argparse.Namespace) -> int:
             raise UsageError("nothing to say")
         control.send({"cmd": "say", "text": text})
         return EXIT_OK
-    splitter = SentenceSplitter(max_chars=config.dialogue.sentence_max_chars)
-    pieces = [*splitter.feed(text), splitter.flush() or ""]
+    pieces = spoken_sentences(text, config.dialogue.sentence_max_chars)
     sentences = [s for s in (speakable(p) for p in pieces) if s]
     if not sentences:
         raise UsageError("nothing to say: the text has no speakable words")
     synthesizer = app.build_synthesizer(config)
-    pause = AudioChunk.silence(config.tts.sentence_pause_ms / 1000, synthesizer.rate_hz)
-    audio: list[AudioChunk] = []
-    for n, sentence in enumerate(sentences, 1):
-        if len(sentences) > 3:
-            log.info("speaking sentence %d of %d", n, len(sentences))
-        audio += [synthesizer.synthesize(sentence), pause]
-    write_wav(args.output, AudioChunk.concat(audio, synthesizer.rate_hz))
+    if len(sentences) > 3:
+        log.info("speaking %d sentences", len(sentences))
+    write_wav(args.output, synthesize_whole(sentences, synthesizer, config.tts.sentence_pause_ms))
     return EXIT_OK
 
 

@@ -146,8 +146,9 @@ def _row(voice: Voice, configured: str) -> dict[str, Any]:
 
 def _try(config: Config, args: argparse.Namespace) -> int:
     from voice_companion import app
-    from voice_companion.dialogue.sentences import SentenceSplitter, speakable
+    from voice_companion.dialogue.sentences import speakable
     from voice_companion.engines.decode import write_wav
+    from voice_companion.runtime.turn import spoken_sentences, synthesize_whole
 
     try:
         voice = app.voice_for(
@@ -156,16 +157,13 @@ def _try(config: Config, args: argparse.Namespace) -> int:
     except ConfigError as exc:
         # The voice named on this command line is the work that failed, not the config.
         raise CompanionError(str(exc)) from exc
-    splitter = SentenceSplitter(max_chars=config.dialogue.sentence_max_chars)
-    pieces = [*splitter.feed(args.text), splitter.flush() or ""]
+    pieces = spoken_sentences(args.text, config.dialogue.sentence_max_chars)
     sentences = [s for s in (speakable(p) for p in pieces) if s]
     if not sentences:
         raise UsageError("nothing to say: the text has no speakable words")
     synthesizer = app.build_synthesizer(config, voice)
-    pause = AudioChunk.silence(config.tts.sentence_pause_ms / 1000, synthesizer.rate_hz)
-    audio = AudioChunk.concat(
-        [chunk for s in sentences for chunk in (synthesizer.synthesize(s), pause)][:-1],
-        synthesizer.rate_hz,
+    audio = synthesize_whole(
+        sentences, synthesizer, config.tts.sentence_pause_ms, trailing_pause=False
     )
     if args.output is not None:
         write_wav(args.output, audio)

@@ -1,9 +1,11 @@
 """The dialogue core: what to send the model for a user's words, and what to remember.
 
-Synchronous, pure logic. The session calls ``record_user`` as soon as the user's words are
-transcribed (so nothing they said is lost if the reply fails), ``command_reply`` for the memory
-commands answered without the model, ``messages_for`` before the reply, and ``record_reply``
-after it with only the part the user heard. ``record_exchange`` does both records at once.
+Synchronous logic (the runtime calls it from its memory thread). The turn calls
+``prepare_user`` once the user's words are transcribed, ``commit_user`` when the turn is
+confirmed (before its reply is heard or fails: nothing they said is lost), ``command_reply``
+for the memory commands answered without the model, ``messages_for`` before the reply, and
+``record_reply`` after it with only the part the user heard. ``record_user`` prepares and
+commits at once; ``record_exchange`` does both records at once.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class _Pending:
     turn: Turn
     stored_id: int | None
     command: Command | None
+    committed: bool = False
 
 
 class Dialogue:
@@ -118,21 +121,45 @@ class Dialogue:
     ) -> None:
         """Keep the user's words now, before any reply, with how they seemed (from ``audio``
         too, when spoken). Memory commands are not kept."""
+        self.prepare_user(text, duration_s, audio)
+        self.commit_user()
+
+    def prepare_user(
+        self, text: str, duration_s: float | None = None, audio: AudioChunk | None = None
+    ) -> bool:
+        """Read the user's words (command or conversation, and their mood) without keeping
+        anything: a speculative turn may still be dropped. True when they are a memory
+        command, which is carried out only once the turn is confirmed."""
+        self._pending = None
         text = text.strip()
         if not text:
-            return
+            return False
         command = commands.parse(text, awaiting_answer=self._awaiting is not None)
-        if command is None and self._awaiting is not None:
-            log.info("forgetting cancelled: the user moved on")
-            self._awaiting = None
         mood = self._read_mood(text, audio) if command is None else None
         turn = Turn("user", text, duration_s=duration_s, mood=mood)
-        stored_id: int | None = None
-        if command is None:
-            self._history.append(turn)
-            stored_id = self._memory.record(turn, self.conversation_id)
-            self._last_stored = [(turn, stored_id)]
-        self._pending = _Pending(turn, stored_id, command)
+        self._pending = _Pending(turn, None, command)
+        return command is not None
+
+    def commit_user(self) -> None:
+        """The turn is confirmed: keep the prepared words in the history and the store (the
+        one point where a user's turn is written). Memory commands are not kept."""
+        pending = self._pending
+        if pending is None or pending.committed:
+            return
+        pending.committed = True
+        if pending.command is None:
+            if self._awaiting is not None:
+                log.info("forgetting cancelled: the user moved on")
+                self._awaiting = None
+            self._history.append(pending.turn)
+            pending.stored_id = self._memory.record(pending.turn, self.conversation_id)
+            self._last_stored = [(pending.turn, pending.stored_id)]
+
+    def drop_user(self) -> None:
+        """The prepared words were never confirmed (the user went on): nothing is kept."""
+        pending, self._pending = self._pending, None
+        if pending is not None and pending.committed:
+            self._retract(pending)
 
     def _read_mood(self, text: str, audio: AudioChunk | None) -> MoodEstimate | None:
         try:
@@ -161,7 +188,11 @@ class Dialogue:
         """The user went on speaking: their recorded words will come again, joined with the
         rest, so take this partial turn back out of the history and the store."""
         pending, self._pending = self._pending, None
-        if pending is None or pending.command is not None:
+        if pending is not None:
+            self._retract(pending)
+
+    def _retract(self, pending: _Pending) -> None:
+        if pending.command is not None:
             return
         self._history.discard([pending.turn])
         if pending.stored_id is not None:
@@ -189,7 +220,7 @@ class Dialogue:
         else:
             command = commands.parse(user_text, awaiting_answer=self._awaiting is not None)
             if command is not None:
-                self._pending = _Pending(Turn("user", user_text.strip()), None, command)
+                self._pending = _Pending(Turn("user", user_text.strip()), None, command, True)
         match command:
             case None:
                 # Talk of self-harm is answered with fixed words and real resources, never

@@ -18,37 +18,6 @@ Decision = SpeechStarted | UtteranceEnded | UtteranceDiscarded
 START_SHARE = 0.7
 """Share of frames in the start window that must be voiced to start (hysteresis)."""
 
-CONTINUATIONS = frozenset(
-    {
-        "and", "but", "or", "so", "because", "cause", "then", "um", "uh", "er", "erm", "hmm",
-        "like", "with", "to", "of", "the", "a", "an", "my", "your", "if", "when", "that",
-        "which", "who", "for", "in", "on", "at", "about", "is", "was", "i", "i'm", "we",
-    }
-)  # fmt: skip
-"""Last words after which a speaker usually goes on: "and", "um", "because", ..."""
-_TRAILING_OFF = ("...", "…", ",", "-", "—", ":", ";")
-
-
-def end_silence_ms(transcript: str, config: VadConfig) -> int:
-    """The end-of-speech silence to wait for, given what the user has said so far.
-
-    Cheap and honest: it reads the speculative transcript, which is there anyway before the
-    silence is over. A complete-sounding sentence (whisper closed it with . ! or ?) gets
-    ``end_silence_min_ms``; a trailing "and", "um", ... or a phrase whisper left open with
-    "..." or a comma gets ``end_silence_max_ms``; anything else ``end_silence_ms``. The
-    bounds widen to include ``end_silence_ms`` when it lies outside them.
-    """
-    default = config.end_silence_ms
-    text = transcript.strip()
-    if not config.adaptive_end_silence or not text:
-        return default
-    last = text.split()[-1].strip("\"'“”‘’()[].,!?…:;-—").lower()
-    if last in CONTINUATIONS or text.endswith(_TRAILING_OFF):
-        return max(default, config.end_silence_max_ms)
-    if text.endswith((".", "!", "?")):
-        return min(default, config.end_silence_min_ms)
-    return default
-
 
 def first_end_silence_ms(config: VadConfig) -> int:
     """Silence after which an utterance is closed and its turn starts (speculatively when
