@@ -117,11 +117,11 @@ def test_twenty_turns_against_misbehaving_servers_leak_no_thread_or_socket(
         VOICE_COMPANION_MEMORY_ENABLED="false",
     )
     model = app.build_model(config)
-    dialogue = app.build_dialogue(config)
+    chat = runner.TextChat(config, model, app.build_dialogue(config))
 
     async def turn() -> str:
-        pieces = [p async for p in runner.reply_text(config, model, dialogue, "Hello?")]
-        return "".join(pieces)
+        pieces = [p async for p in chat.reply("Hello?")]
+        return " ".join(pieces)
 
     def one_turn() -> str:
         return asyncio.run(asyncio.wait_for(turn(), WAIT_S))
@@ -135,7 +135,7 @@ def test_twenty_turns_against_misbehaving_servers_leak_no_thread_or_socket(
             time.sleep(0.05)  # a hung-up reader may need a moment to notice
         after = _counts()
     finally:
-        dialogue.close()
+        chat.close()
     assert after == before, f"threads and fds: {before} before, {after} after 20 turns"
     # Every turn was answered (the words that came) or apologised for.
     apology = config.llm.apology

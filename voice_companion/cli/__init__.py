@@ -249,11 +249,12 @@ def _run_live(config: Config, args: argparse.Namespace) -> int:
 
 def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
     from voice_companion import app
-    from voice_companion.runtime.runner import reply_text
+    from voice_companion.runtime.runner import TextChat
 
     interactive = sys.stdin.isatty()
     model = app.build_model(config)
     dialogue = app.build_dialogue(config)
+    chat = TextChat(config, model, dialogue)
     persona, care = dialogue.persona, dialogue.care
     name = persona.name
     if interactive:
@@ -266,7 +267,7 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
         pieces: list[str] = []
         if interactive:
             print(f"{name}: ", end="", flush=True)
-        async for sentence in reply_text(config, model, dialogue, line):
+        async for sentence in chat.reply(line):
             if interactive:
                 print(("" if not pieces else " ") + sentence, end="", flush=True)
             pieces.append(sentence)
@@ -289,7 +290,7 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
                     flush=True,
                 )
     finally:
-        dialogue.close()
+        chat.close()
     return EXIT_OK
 
 

@@ -67,14 +67,18 @@ async def run_recording(
     return RunSummary(turns=session.turns_done, output_s=sink.audio().duration_s)
 
 
-async def reply_text(
-    config: Config, model: ChatModel, dialogue: Dialogue, text: str
-) -> AsyncIterator[str]:
-    """A typed turn (the terminal chat): the reply's sentences as they come; a short apology
-    if the model fails before saying anything."""
-    conversation = Conversation(config, dialogue, Tracer(), model=model)
-    try:
-        async for sentence in Turn(conversation, typed=text, remind=False).written():
+class TextChat:
+    """The terminal chat: typed turns of one conversation (one memory thread for all)."""
+
+    def __init__(self, config: Config, model: ChatModel, dialogue: Dialogue) -> None:
+        self._conversation = Conversation(config, dialogue, Tracer(), model=model)
+
+    async def reply(self, text: str) -> AsyncIterator[str]:
+        """A typed turn: the reply's sentences as they come; a short apology if the model
+        fails before saying anything."""
+        async for sentence in Turn(self._conversation, typed=text, remind=False).written():
             yield sentence
-    finally:
-        await asyncio.to_thread(conversation.release)
+
+    def close(self) -> None:
+        """Finish what is being recorded and close the long-term memory (blocking)."""
+        self._conversation.close()

@@ -190,7 +190,8 @@ class Session:
                 if task is not None and not task.done():
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
-            self._conversation.release(wait=False)  # its memory thread ends once idle
+            # What the turns left to record lands before the run is over.
+            await asyncio.to_thread(self._conversation.release)
 
     async def _feed(self, events: AsyncIterator[Event]) -> None:
         async for event in events:

@@ -23,7 +23,7 @@ import functools
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
@@ -93,6 +93,12 @@ class Conversation:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._memory, functools.partial(call, *args, **kwargs))
 
+    def later(self, call: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
+        """``call`` in the memory thread, in order, without waiting for it: what ends a turn
+        (an interruption must not wait for a locked database). A failure is logged."""
+        future = self._memory.submit(functools.partial(call, *args, **kwargs))
+        future.add_done_callback(_log_failure)
+
     def close(self) -> None:
         """Finish the calls given, then close the long-term memory (blocking)."""
         self.release()
@@ -109,6 +115,11 @@ class Conversation:
 
     def sentences_of(self, text: str) -> list[str]:
         return spoken_sentences(text, self.config.dialogue.sentence_max_chars)
+
+
+def _log_failure(future: Future[object]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.error("a memory write failed: %s", exc, exc_info=exc)
 
 
 def spoken_sentences(text: str, max_chars: int) -> list[str]:
@@ -293,7 +304,7 @@ class Turn:
                 yield sentence
         finally:
             self._stop_model.set()
-            await self._finish(" ".join(said), interrupted=False)
+            await self._finish(" ".join(said), interrupted=False, wait=True)
 
     async def spoken(self, sink: AudioSink, end_t: float | None = None) -> None:
         """Answer aloud into ``sink``; ``end_t``: when the user stopped speaking (trace
@@ -335,40 +346,46 @@ class Turn:
             interrupted = False
         finally:
             self._stop_model.set()
-            await self._note_disclosure()
+            self._note_disclosure()
             if self.announcement is not None:
                 tracer.emit("said", text=self.progress.heard_text, interrupted=interrupted)
             elif self.abandoned:
                 if self.text:
                     # It comes again, joined with what followed: nothing of it is kept.
-                    await c.memory(c.dialogue.drop_user)
+                    c.later(c.dialogue.drop_user)
             else:
-                await self._finish(self.progress.heard_text, interrupted)
+                await self._finish(self.progress.heard_text, interrupted, wait=False)
                 self._trace_end(interrupted, started, llm_done, tts_done)
 
-    async def _note_disclosure(self) -> None:
+    def _note_disclosure(self) -> None:
         """Once the user has heard the disclosure in full, it is not said again."""
         c = self._c
         if self.disclosure is None or self.disclosure not in self.progress.played:
             return
         self.disclosure_heard = True
         if (care := c.dialogue.care) is not None:
-            await c.memory(care.disclosed, c.dialogue.persona.key)
+            c.later(care.disclosed, c.dialogue.persona.key)
 
     def abandon(self) -> None:
         """The user went on before hearing the reply (or as it began): drop this turn."""
         self.abandoned = True
 
-    async def _finish(self, heard: str, interrupted: bool) -> None:
+    async def _finish(self, heard: str, interrupted: bool, wait: bool) -> None:
         """Record what was heard (the user's words first, if the turn failed before it was
-        confirmed: nothing they said is lost)."""
+        confirmed: nothing they said is lost). ``wait``: until it is on disk (a typed reply
+        is printed once it is); otherwise in order, behind, so that an interruption never
+        waits for the disk."""
         c = self._c
         if not self.text:
             return
+        record = c.dialogue.record_reply
         if not self.confirmed:
             self.confirmed = True
-            await c.memory(c.dialogue.commit_user)
-        await c.memory(c.dialogue.record_reply, heard, interrupted=interrupted)
+            c.later(c.dialogue.commit_user)
+        if wait:
+            await c.memory(record, heard, interrupted=interrupted)
+        else:
+            c.later(record, heard, interrupted=interrupted)
         log.debug("said: %s", heard)
         if self._remind and (care := c.dialogue.care) is not None:
             self.reminder = care.break_reminder()
