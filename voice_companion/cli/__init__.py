@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from voice_companion import __version__
 from voice_companion.cli import control, service
 from voice_companion.cli import memory as memory_cli
 from voice_companion.cli import persona as persona_cli
 from voice_companion.cli import voices as voices_cli
+from voice_companion.cli.private_logs import PrivateErrorsFilter
+from voice_companion.cli.safe_text import PrintableStream
 from voice_companion.config import Config, load_config
 from voice_companion.errors import CompanionError, ConfigError, UsageError
 
@@ -32,7 +36,22 @@ TRANSCRIBE_MAX_S = 600
 (30 minutes took 45 s and 1.8 GB of memory, with "you" written for every silent window)."""
 
 
+def utf8_text(value: str) -> str:
+    """Every text argument (a name, words to match): Python keeps bytes that are not UTF-8
+    as lone surrogates, which SQLite, JSON and the terminal refuse later with a traceback.
+    Paths are ``Path`` values and may hold any bytes."""
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise argparse.ArgumentTypeError("not valid UTF-8 text (check the terminal's encoding)")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        # Text, unless the argument says otherwise (a Path, a number, a flag).
+        if kwargs.get("type") is None and kwargs.get("action") in (None, "store", "append"):
+            kwargs["type"] = utf8_text
+        return super().add_argument(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's own format, but our exit code for usage errors and a hint.
         self.print_usage(sys.stderr)
@@ -124,6 +143,23 @@ LONG_RUNNING = frozenset({"run", "bench"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything printed goes through printable(): what came from outside (a card, a memory,
+    # a reply, a file name) cannot drive the terminal. Undecodable input bytes are replaced,
+    # whatever the locale says, rather than ending the command with a traceback.
+    streams = sys.stdout, sys.stderr
+    if streams[0] is not None:
+        sys.stdout = PrintableStream(streams[0])
+    if streams[1] is not None:
+        sys.stderr = PrintableStream(streams[1])
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="replace")
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if argv is None and args.command in LONG_RUNNING:
@@ -172,6 +208,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
     else:
         handler.setFormatter(logging.Formatter("voice-companion: %(message)s"))
+    if level > logging.DEBUG:  # error text from elsewhere may quote the user: -vv only
+        handler.addFilter(PrivateErrorsFilter())
     root = logging.getLogger("voice_companion")
     root.handlers[:] = [handler]
     root.setLevel(level)
