@@ -13,6 +13,9 @@ Usage: ``python openai_server.py MODE[,MODE...] [PORT]`` with MODE one of
   dribble  streams words slowly with no punctuation, then sends only keep-alive comments
            until ``GET /release`` (or 60 s), then the last words and [DONE]
   canned   streams ``CANNED``, three known sentences, word by word
+  escapes  streams ``ESCAPES``: words with terminal escapes and bidi overrides in them
+  echo     answers HTTP 400 quoting the request's messages, latest first, as some servers
+           quote the request they refuse
 A list of modes scripts successive requests: the n-th request gets the n-th mode, and the
 last mode repeats (``hang,llama``: the first request hangs, later ones are answered).
 It binds 127.0.0.1 on PORT (default: an ephemeral one) and prints the port on stdout once
@@ -43,11 +46,14 @@ MODES = (
     "cut",
     "dribble",
     "canned",
+    "echo",
+    "escapes",
 )
 CANNED = "The sun is out today. This sentence will fail. The birds are singing."
 DRIBBLE_FIRST = "well I was just thinking about what you told me earlier and"
 DRIBBLE_REST = " it made me smile"
 CUT_WORDS = "Let me tell you about my"
+ESCAPES = "Hello \x1b]0;owned\x07there \x1b[2Jmy \u202efriend\u202c \x9b31mtoday."
 _stop = threading.Event()
 _released = threading.Event()
 
@@ -87,6 +93,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, "text/html", b"<html><body>It works!</body></html>\n" * 3)
             elif mode == "error":
                 self._send(500, "application/json", b'{"error": "model exploded"}')
+            elif mode == "echo":
+                said = [m.get("content", "") for m in request.get("messages", [])][::-1]
+                echoed = {"error": {"message": f"cannot take {said}", "request": request}}
+                self._send(400, "application/json", json.dumps(echoed).encode())
             elif mode == "whole":
                 body = {
                     "choices": [
@@ -94,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
                     ]
                 }
                 self._send(200, "application/json", json.dumps(body).encode())
-            elif mode in ("badjson", "shape", "cut", "dribble", "canned"):
+            elif mode in ("badjson", "shape", "cut", "dribble", "canned", "escapes"):
                 self._scripted(mode)
             elif self.headers.get("Authorization") != f"Bearer {API_KEY}":
                 self._send(401, "application/json", b'{"error": "bad api key"}')
@@ -126,6 +136,9 @@ class Handler(BaseHTTPRequestHandler):
             while not _released.wait(0.3) and time.monotonic() < deadline:
                 self._write(b": keep-alive\n\n")
             self._write(_chunk({"content": DRIBBLE_REST}))
+        elif mode == "escapes":
+            for n, word in enumerate(ESCAPES.split(" ")):
+                self._write(_chunk({"content": (" " if n else "") + word}))
         elif mode == "canned":
             for n, word in enumerate(CANNED.split()):
                 self._write(_chunk({"content": (" " if n else "") + word}))
