@@ -331,8 +331,13 @@ def _negative_user_version(data: Path) -> None:
         conn.execute("PRAGMA user_version = -1")
 
 
+def _empty_memory(data: Path) -> None:
+    MemoryDb(data / "memory.db").close()
+
+
 COMMAND_MAKERS: dict[str, Callable[[Path], None]] = {
     "negative_user_version": _negative_user_version,
+    "empty_memory": _empty_memory,
 }
 
 
@@ -340,7 +345,7 @@ COMMAND_MAKERS: dict[str, Callable[[Path], None]] = {
 def test_command_line(case: dict[str, Any], tmp_path: Path) -> None:
     if "make" in case:
         COMMAND_MAKERS[case["make"]](tmp_path / "data")
-    args = [a.format(latin1=LATIN1, tmp=tmp_path) for a in case["args"]]
+    args = [a.format(latin1=LATIN1, tmp=tmp_path, long="x" * 300) for a in case["args"]]
     check_failure(text_of(run_cli(tmp_path, *args)), case["outcome"])
 
 

@@ -189,6 +189,11 @@ def _main(argv: Sequence[str] | None) -> int:
         # The reader went away (`voice-companion chat | head`): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:
+        # A path the system refused where no message was worded for it (a name too long, ...).
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"voice-companion: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 _JOURNAL_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
