@@ -345,7 +345,8 @@ COMMAND_MAKERS: dict[str, Callable[[Path], None]] = {
 def test_command_line(case: dict[str, Any], tmp_path: Path) -> None:
     if "make" in case:
         COMMAND_MAKERS[case["make"]](tmp_path / "data")
-    args = [a.format(latin1=LATIN1, tmp=tmp_path, long="x" * 300) for a in case["args"]]
+    fill = {"latin1": LATIN1, "tmp": tmp_path, "long": "x" * 300, "repo": REPO}
+    args = [a.format(**fill) for a in case["args"]]
     check_failure(text_of(run_cli(tmp_path, *args)), case["outcome"])
 
 
