@@ -410,6 +410,32 @@ def test_chat_takes_invalid_utf8_on_stdin_and_goes_on(
     assert "I went to the caf\ufffd today" in said and "and then I went home" in said
 
 
+def test_chat_skips_a_message_too_long_and_goes_on(
+    tmp_path: Path, model_server: Callable[[str], Path]
+) -> None:
+    # Read whole, a line without end (`chat < /dev/zero`) filled memory.
+    config = model_server("canned")
+    result = text_of(run_cli(tmp_path, "chat", stdin=b"x" * 40_000 + b"\nhello\n", config=config))
+    check_failure(result, {"exit": 0})
+    assert result.stdout.splitlines() == [openai_server.CANNED]
+    refused = [line for line in result.stderr.splitlines() if "chat:" in line]
+    assert refused == ["voice-companion: chat: a message longer than 16000 characters was skipped"]
+    assert "hello" in stored_turns(tmp_path)
+
+
+def test_say_reads_a_bounded_stdin(tmp_path: Path) -> None:
+    head = ["--config", str(SHIPPED_CONFIG), "--data-dir", str(tmp_path / "data")]
+    with open("/dev/zero", "rb") as zero:
+        result = subprocess.run(
+            [sys.executable, "-m", "voice_companion", *head, "say", "-", "--output", "o.wav"],
+            stdin=zero,
+            capture_output=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+    check_failure(text_of(result), {"exit": 2, "error": "more than 100000 characters on stdin"})
+
+
 # Raw, these retitle the window, clear the screen, colour it (C1 CSI) and reverse the text.
 HOSTILE = "Ma\x1b]0;owned\x07l\x1b[2Jic\x9b31me \u202eenob\u202c\x7f\r"
 RAW = [b"\x1b", b"\x07", b"\r", b"\x7f", "\x9b".encode(), "\u202e".encode(), "\u202c".encode()]

@@ -31,6 +31,10 @@ from voice_companion.errors import CompanionError, ConfigError, UsageError
 log = logging.getLogger("voice_companion")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+CHAT_MAX_CHARS = 16_000
+"""Longest message `chat` reads from a pipe, in characters (a line beyond it is skipped)."""
+SAY_STDIN_MAX_CHARS = 100_000
+"""Most text `say -` reads (about as much as one command-line argument may hold)."""
 TRANSCRIBE_MAX_S = 600
 """Longest recording ``transcribe`` takes, seconds: whisper gets the file as one utterance
 (30 minutes took 45 s and 1.8 GB of memory, with "you" written for every silent window)."""
@@ -301,9 +305,12 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
     try:
         while True:
             try:
-                line = input("you: " if interactive else "")
+                line = input("you: ") if interactive else _read_message()
             except EOFError:
                 break
+            except UsageError as exc:  # one message refused; the next is read
+                print(f"voice-companion: chat: {exc}", file=sys.stderr)
+                continue
             if not line.strip():
                 continue
             reply = asyncio.run(answer(line.strip()))
@@ -317,13 +324,34 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_message() -> str:
+    """One line of stdin, at most ``CHAT_MAX_CHARS``: ``chat < /dev/zero`` must not fill
+    memory. ``EOFError`` at the end; ``UsageError`` for a longer line (read to its end)."""
+    line = sys.stdin.readline(CHAT_MAX_CHARS + 1)
+    if not line:
+        raise EOFError
+    if len(line) > CHAT_MAX_CHARS and not line.endswith("\n"):
+        while (rest := sys.stdin.readline(CHAT_MAX_CHARS)) and not rest.endswith("\n"):
+            pass
+        raise UsageError(f"a message longer than {CHAT_MAX_CHARS} characters was skipped")
+    return line.removesuffix("\n")
+
+
+def _read_stdin_text() -> str:
+    """All of stdin for ``say -``, at most ``SAY_STDIN_MAX_CHARS``."""
+    text = sys.stdin.read(SAY_STDIN_MAX_CHARS + 1)
+    if len(text) > SAY_STDIN_MAX_CHARS:
+        raise UsageError(f"more than {SAY_STDIN_MAX_CHARS} characters on stdin")
+    return text
+
+
 def _cmd_say(config: Config, args: argparse.Namespace) -> int:
     from voice_companion import app
     from voice_companion.audio.chunk import AudioChunk
     from voice_companion.dialogue.sentences import SentenceSplitter, speakable
     from voice_companion.engines.decode import write_wav
 
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text = _read_stdin_text() if args.text == "-" else args.text
     if args.output is None:
         if not text.strip():
             raise UsageError("nothing to say")
