@@ -430,6 +430,8 @@ def check_base_url(url: str) -> None:
             f"llm.base_url = {url!r}: not a valid URL ({exc}); "
             "for example http://127.0.0.1:11434/v1"
         ) from None
+    if not url.isprintable() or " " in url:  # http.client refuses them at the first turn
+        raise ConfigError(f"llm.base_url = {url!r}: a URL has no spaces or control characters")
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise ConfigError(
             f"llm.base_url = {url!r}: expected an http:// or https:// URL with a host, "
