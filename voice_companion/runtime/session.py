@@ -154,6 +154,8 @@ class Session:
 
     async def command(self, command: Command) -> dict[str, Any]:
         """Queue ``command`` and wait for its reply's fields (errors are raised)."""
+        if self._quit:
+            raise ControlError("the companion is shutting down")
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._inbox.put_nowait((command, reply))
         return await reply
@@ -190,6 +192,11 @@ class Session:
                 if task is not None and not task.done():
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
+            # Quit was accepted: what came after it is not carried out, nor promised.
+            while not self._inbox.empty():
+                _item, waiting = self._inbox.get_nowait()
+                if waiting is not None and not waiting.done():
+                    waiting.set_exception(ControlError("the companion is shutting down"))
             # What the turns left to record lands before the run is over.
             await asyncio.to_thread(self._conversation.release)
 
