@@ -126,19 +126,35 @@ class Dialogue:
 
     def prepare_user(
         self, text: str, duration_s: float | None = None, audio: AudioChunk | None = None
-    ) -> bool:
+    ) -> Turn | None:
         """Read the user's words (command or conversation, and their mood) without keeping
-        anything: a speculative turn may still be dropped. True when they are a memory
-        command, which is carried out only once the turn is confirmed."""
+        anything: a speculative turn may still be dropped. The turn, by which the later calls
+        know it (None for no words); a memory command is carried out only once the turn is
+        confirmed."""
         self._pending = None
         text = text.strip()
         if not text:
-            return False
+            return None
         command = commands.parse(text, awaiting_answer=self._awaiting is not None)
         mood = self._read_mood(text, audio) if command is None else None
         turn = Turn("user", text, duration_s=duration_s, mood=mood)
         self._pending = _Pending(turn, None, command)
-        return command is not None
+        return turn
+
+    def is_command(self, turn: Turn) -> bool:
+        """Whether the prepared ``turn`` is a memory command."""
+        pending = self._current(turn.text, turn)
+        return pending is not None and pending.command is not None
+
+    def _current(self, user_text: str, turn: Turn | None) -> _Pending | None:
+        """The pending words these are: ``turn`` itself when given (the runtime's turn, by
+        identity), else the same words (a caller that records and then asks)."""
+        pending = self._pending
+        if pending is None:
+            return None
+        if turn is not None:
+            return pending if pending.turn is turn else None
+        return pending if pending.turn.text == user_text.strip() else None
 
     def commit_user(self) -> None:
         """The turn is confirmed: keep the prepared words in the history and the store (the
@@ -204,18 +220,17 @@ class Dialogue:
 
         An empty reply (nothing was heard) records the user's words alone.
         """
-        pending = self._pending
-        if pending is None or pending.turn.text != user_text.strip():
+        if self._current(user_text, None) is None:
             self.record_user(user_text)
         self.record_reply(reply_heard, interrupted)
 
     # -- commands ---------------------------------------------------------------------------
 
-    def command_reply(self, user_text: str) -> str | None:
+    def command_reply(self, user_text: str, turn: Turn | None = None) -> str | None:
         """The answer given without the model: to a memory command ("forget that", ...), or
         the crisis reply; None when ``user_text`` is ordinary conversation."""
-        pending = self._pending
-        if pending is not None and pending.turn.text == user_text.strip():
+        pending = self._current(user_text, turn)
+        if pending is not None:
             command = pending.command
         else:
             command = commands.parse(user_text, awaiting_answer=self._awaiting is not None)
@@ -287,14 +302,14 @@ class Dialogue:
 
     # -- the prompt -------------------------------------------------------------------------
 
-    def messages_for(self, user_text: str) -> list[ChatMessage]:
-        """The chat prompt answering ``user_text``: persona, notes about the user, history,
-        recollections, then the new text."""
+    def messages_for(self, user_text: str, turn: Turn | None = None) -> list[ChatMessage]:
+        """The chat prompt answering ``user_text`` (the prepared ``turn``, when given):
+        persona, notes about the user, history, recollections, then the new text."""
         recent = self._history.recent()
-        pending = self._pending
+        pending = self._current(user_text, turn)
         exclude_id: int | None = None
         hint: str | None = None
-        if pending is not None and pending.turn.text == user_text.strip():
+        if pending is not None:
             exclude_id = pending.stored_id
             hint = mood_hint(pending.turn.mood)
             if recent and recent[-1] is pending.turn:

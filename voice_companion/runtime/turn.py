@@ -31,6 +31,7 @@ from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import AudioSink
 from voice_companion.config import Config
 from voice_companion.dialogue.dialogue import Dialogue
+from voice_companion.dialogue.history import Turn as HeardTurn
 from voice_companion.dialogue.sentences import SentenceSplitter, speakable
 from voice_companion.engines import ChatModel, Synthesizer, Transcriber
 from voice_companion.errors import LlmError, SttError
@@ -180,7 +181,8 @@ class Turn:
         self._end_t: float | None = None
         self._first_token: list[float] = []
         self._stop_model = threading.Event()
-        self._command = False
+        self._words: HeardTurn | None = None
+        """The user's words as the dialogue prepared them: how it knows this turn."""
         self._stt_done = 0.0
         self.timings = TurnTimings()
 
@@ -205,7 +207,7 @@ class Turn:
             c.tracer.emit("transcript", text=self.text, stt_s=round(self._stt_done - started, 4))
             log.debug("heard: %s", self.text)
         if self.text:
-            self._command = await c.memory(
+            self._words = await c.memory(
                 c.dialogue.prepare_user,
                 self.text,
                 duration_s=utterance.audio.duration_s if utterance is not None else None,
@@ -236,10 +238,11 @@ class Turn:
         if not self.text:
             yield c.config.dialogue.not_heard
             return
-        if self._command:
+        words = self._words
+        if words is not None and c.dialogue.is_command(words):
             # A memory command changes memory: carried out once the turn is confirmed.
             await self.confirm()
-        answer = await c.memory(c.dialogue.command_reply, self.text)
+        answer = await c.memory(c.dialogue.command_reply, self.text, words)
         if answer is not None:
             for sentence in c.sentences_of(answer):
                 yield sentence
@@ -251,7 +254,7 @@ class Turn:
         """The model's reply as sentences; a short apology instead of silence if it fails."""
         c = self._c
         config = c.config
-        messages = await c.memory(c.dialogue.messages_for, self.text)
+        messages = await c.memory(c.dialogue.messages_for, self.text, self._words)
         splitter = SentenceSplitter(
             max_chars=config.dialogue.sentence_max_chars,
             first_clause_chars=config.dialogue.first_clause_chars,
