@@ -40,6 +40,7 @@ from voice_companion.errors import CompanionError
 from voice_companion.private import private_dir
 from voice_companion.runtime.session import Engines, Session
 from voice_companion.runtime.turn import Pace
+from voice_companion.runtime.warmup import warm_up
 from voice_companion.stages.listen import Listener, listen
 from voice_companion.trace import Tracer
 
@@ -512,14 +513,14 @@ def run(
         lanes = [_lane("streaming", config, engines, False, data / "streaming")]
         warm_s = 0.0
         if warm:
-            warm_s = app.warm_up(engines, lanes[0].dialogue)
+            warm_s = warm_up(engines, lanes[0].dialogue)
         ready_s = time.monotonic() - process_start
         progress(f"ready {ready_s:.2f} s after the process started")
         if baseline:
             second = dataclasses.replace(engines, model=app.build_model(config))
             lanes.append(_lane("sequential", config, second, True, data / "sequential"))
             if warm:
-                app.warm_up(second, lanes[1].dialogue)
+                warm_up(second, lanes[1].dialogue)
         asyncio.run(run_lanes(lanes, recordings, utterances, progress))
     return LatencyReport(
         utterances=len(utterances),

@@ -36,6 +36,7 @@ from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.engines import FrameClassifier
 from voice_companion.errors import CompanionError
 from voice_companion.runtime.session import Engines, Session
+from voice_companion.runtime.warmup import warm_up
 from voice_companion.trace import Tracer
 
 SAMPLE_S = 1.0
@@ -211,7 +212,7 @@ def run(
         if engines is None:
             engines = app.build_engines(config)
         dialogue = app.build_dialogue(config)
-        app.warm_up(engines, dialogue)
+        warm_up(engines, dialogue)
         loadavg_before = loadavg()
         sampler.start()
         sampler.take()

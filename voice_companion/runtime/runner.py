@@ -16,6 +16,7 @@ from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.engines import ChatModel
 from voice_companion.runtime.session import Session
 from voice_companion.runtime.turn import Conversation, Engines, Turn
+from voice_companion.runtime.warmup import warm_up
 from voice_companion.stages.endpointer import longest_end_silence_ms
 from voice_companion.stages.listen import listen
 from voice_companion.trace import Tracer
@@ -49,7 +50,7 @@ async def run_recording(
     tracer = Tracer(trace_path)
     sink = WavFileSink(output)
     dialogue = app.build_dialogue(config, recording=not remember)
-    await asyncio.to_thread(app.warm_up, engines, dialogue, timeout_s=config.llm.warm_up_timeout_s)
+    await asyncio.to_thread(warm_up, engines, dialogue, timeout_s=config.llm.warm_up_timeout_s)
     # In real time the reply takes as long to play as it would aloud, so the user can go on
     # over it (and the companion back off); otherwise it is written at once.
     session = Session(config, engines, dialogue, PacedSink(sink) if realtime else sink, tracer)
