@@ -71,7 +71,13 @@ class _Switch:
     synthesizer: Synthesizer
 
 
-_Item = Event | Command | _Switch
+class _SourceEnded:
+    """The events given to ``run`` ended (without ``InputEnded``)."""
+
+
+_SOURCE_ENDED = _SourceEnded()
+
+_Item = Event | Command | _Switch | _SourceEnded
 
 
 class Session:
@@ -173,21 +179,26 @@ class Session:
                         self._load(item.name, reply)
                         continue  # replied once loaded and switched
                     result = await self.handle(item)
-                except CompanionError as exc:
-                    if reply is None:
+                except Exception as exc:
+                    # One failed command gets an error reply (and a log line); the
+                    # conversation goes on.
+                    if not isinstance(exc, CompanionError):
+                        log.exception("handling %s failed", type(item).__name__)
+                    elif reply is None:
                         log.warning("%s", exc)
-                    else:
+                    if reply is not None and not reply.done():
                         reply.set_exception(exc)
                     continue
                 if reply is not None and not reply.done():
                     reply.set_result(result)
-                if isinstance(item, InputEnded):
+                if isinstance(item, InputEnded) or item is _SOURCE_ENDED:
                     self._input_over = True
                     self._wake.set()
                     await worker
                     return
             await self.interrupt()
         finally:
+            self._quit = True  # nothing more is handled: commands are refused from now on
             for task in (feeder, worker):
                 if task is not None and not task.done():
                     task.cancel()
@@ -205,6 +216,7 @@ class Session:
             self.post(event)
             if isinstance(event, InputEnded):
                 return
+        self._inbox.put_nowait((_SOURCE_ENDED, None))  # ended without saying so
 
     async def handle(self, item: _Item) -> dict[str, Any]:
         """Decide on one event or command; a command's reply fields."""
