@@ -70,7 +70,7 @@ def test_barge_in_lands_while_a_memory_write_waits_for_a_lock(tmp_path: Path) ->
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         runner = asyncio.create_task(session.run(queued(queue)))
         await queue.put(UtteranceEnded(AudioChunk.silence(1.0, 16_000), 0.0, 1.0, 1.6))
-        while not events("hold"):  # confirmed: the user's words are being written
+        while not events("confirmed"):  # the user's words are being written
             await asyncio.sleep(0.01)
         watcher = threading.Thread(target=release_after_barge_in)
         watcher.start()

@@ -175,6 +175,7 @@ class Turn:
         self.text = ""
         """The user's words (the transcript, or the typed line)."""
         self.confirmed = False
+        self._confirming: asyncio.Future[None] | None = None
         self.abandoned = False
         self.reminder: str | None = None
         self.disclosure_heard = False
@@ -215,14 +216,19 @@ class Turn:
             )
 
     async def confirm(self) -> None:
-        """The turn is real: a spoken one once the end-of-speech silence is over, a typed one
-        at once. The user's words are kept now, before any of the reply is heard."""
-        if self.confirmed:
-            return
+        """Wait until the turn is real: a spoken one once the end-of-speech silence is over,
+        a typed one at once. The user's words are kept then, before any of the reply is heard.
+        Every caller waits for the same confirmation."""
+        if self._confirming is None:
+            self._confirming = asyncio.ensure_future(self._confirm())
+        await self._confirming
+
+    async def _confirm(self) -> None:
         c = self._c
         if self.utterance is not None and self._end_t is not None and self.pace is Pace.STREAMING:
-            await c.turn_taking.hold(self.text, self._end_t, c.tracer)
+            await c.turn_taking.silence_over(self.text, self._end_t, c.tracer)
         self.confirmed = True
+        c.tracer.emit("confirmed")
         if self.text:
             await c.memory(c.dialogue.commit_user)
 
@@ -321,6 +327,10 @@ class Turn:
         try:
             await self._listen()
             self._on_speaking()
+            if self.utterance is not None and self.pace is Pace.STREAMING:
+                # Confirmed as soon as the silence is over, while the reply is prepared: the
+                # write is then off the path to the first audio.
+                self._confirming = asyncio.ensure_future(self._confirm())
             if self.pace is Pace.WHOLE:
                 texts = [s async for s in self.replies()]
                 llm_done = tracer.now()
@@ -344,11 +354,14 @@ class Turn:
                     tracer.now,
                     c.config.tts.sentence_pause_ms,
                     lambda t: tracer.emit("first_audio", t=t),
-                    self.confirm,
+                    self._held,
                 )
             interrupted = False
         finally:
             self._stop_model.set()
+            if self._confirming is not None and not self._confirming.done():
+                self._confirming.cancel()  # dropped or interrupted before the silence was over
+                await asyncio.gather(self._confirming, return_exceptions=True)
             self._note_disclosure()
             if self.announcement is not None:
                 tracer.emit("said", text=self.progress.heard_text, interrupted=interrupted)
@@ -359,6 +372,14 @@ class Turn:
             else:
                 await self._finish(self.progress.heard_text, interrupted, wait=False)
                 self._trace_end(interrupted, started, llm_done, tts_done)
+
+    async def _held(self) -> None:
+        """Before the first audio: nothing is heard before the turn is confirmed."""
+        tracer = self._c.tracer
+        started = tracer.now()
+        await self.confirm()
+        target_s = self._c.turn_taking.hold_s(self.text) if self.utterance is not None else 0.0
+        tracer.emit("hold", target_s=round(target_s, 3), waited_s=round(tracer.now() - started, 4))
 
     def _note_disclosure(self) -> None:
         """Once the user has heard the disclosure in full, it is not said again."""

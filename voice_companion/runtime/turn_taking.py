@@ -85,11 +85,9 @@ class TurnTaking:
         """How long after the end of speech a reply to ``transcript`` may be heard."""
         return end_silence_ms(transcript, self.vad) / 1000
 
-    async def hold(self, transcript: str, end_t: float, tracer: Tracer) -> None:
+    async def silence_over(self, transcript: str, end_t: float, tracer: Tracer) -> None:
         """Wait until the end-of-speech silence ``transcript`` calls for is over (the turn
         may have started speculatively, before it was)."""
-        hold_s = self.hold_s(transcript)
-        waited = max(0.0, end_t + hold_s - tracer.now())
+        waited = end_t + self.hold_s(transcript) - tracer.now()
         if waited > 0:
             await asyncio.sleep(waited)
-        tracer.emit("hold", target_s=round(hold_s, 3), waited_s=round(waited, 4))
