@@ -104,6 +104,10 @@ class Session:
         """Close what the conversation holds open (the long-term memory)."""
         self._dialogue.close()
 
+    def forgotten_elsewhere(self) -> bool:
+        """Another process forgot something: drop it from the conversation now."""
+        return self._dialogue.forgotten_elsewhere()
+
     @property
     def persona(self) -> Persona:
         return self._dialogue.persona

@@ -86,6 +86,11 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def ids(self) -> list[int]:
+        """The turns whose vectors are held in memory now."""
+        with self._lock:
+            return [int(i) for i in self._ids]
+
     def clear(self) -> None:
         """Drop every cached vector (something was forgotten); the next search reloads."""
         with self._lock:
@@ -168,6 +173,10 @@ class Retriever:
         """Something was forgotten or rewritten: no vector of it may stay in memory."""
         if self._vectors is not None:
             self._vectors.clear()
+
+    def cached_turn_ids(self) -> list[int]:
+        """The turns whose vectors this process holds in memory."""
+        return [] if self._vectors is None else self._vectors.ids()
 
     @property
     def dense_available(self) -> bool:
