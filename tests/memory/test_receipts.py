@@ -7,10 +7,13 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from voice_companion.config import MemoryConfig
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.history import Turn
 from voice_companion.dialogue.persona import Persona
+from voice_companion.errors import MemoryNotFoundError
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import MIGRATIONS, MemoryDb
 
@@ -154,3 +157,15 @@ def test_forgetting_a_turn_keeps_a_fact_another_turn_also_gave(tmp_path: Path) -
     names = memory.db.facts(key="name")
     assert [f.source_turn_ids for f in names] == [(two,)]
     memory.close()
+
+
+def test_a_fact_learnt_late_from_a_forgotten_turn_is_not_kept(tmp_path: Path) -> None:
+    # The LLM extractor runs after the turn; the user may have had it forgotten meanwhile.
+    with MemoryDb(tmp_path / "memory.db") as db:
+        at = datetime(2026, 5, 3, 10).astimezone()
+        turn = db.add_turn(_new_turn("c", "My boss is called Zed.", at))
+        db.forget([turn.id])
+        assert db.add_fact("relation", "relation:boss", "Zed", at, [turn.id], "llm") == 0
+        assert db.facts(valid_only=False) == []
+        with pytest.raises(MemoryNotFoundError, match=f"turn {turn.id} was forgotten"):
+            db.turn(turn.id)

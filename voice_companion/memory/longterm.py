@@ -196,9 +196,21 @@ class LongTermMemory:
     def forget_generation(self) -> int:
         generation = self.db.forget_generation()
         if generation != self._generation:
-            # Something was forgotten (here or in another process): cached vectors of it go.
+            # Something was forgotten (here or in another process): cached vectors of it go,
+            # and turns waiting for the LLM extractor are read again (gone, or rewritten).
             self._generation = generation
             self.retriever.forget_cache()
+            with self._worker_lock:
+                queued = self._llm_queue
+            looked = {t.id for t in queued if t.id > 0}  # a queued write is not in the file yet
+            if looked:
+                now = self.db.turns_by_id(sorted(looked))
+                with self._worker_lock:
+                    self._llm_queue = [
+                        now.get(t.id, t)
+                        for t in self._llm_queue
+                        if t.id not in looked or t.id in now
+                    ]
         return generation
 
     def stored_texts(self, turn_ids: Sequence[int]) -> dict[int, str | None]:

@@ -639,6 +639,8 @@ class MemoryDb:
     def turn(self, turn_id: int) -> StoredTurn:
         found = self.turns_by_id([turn_id])
         if turn_id not in found:
+            if self._was_forgotten("turn", turn_id):
+                raise MemoryNotFoundError(f"turn {turn_id} was forgotten; nothing of it is left")
             raise MemoryNotFoundError(f"no remembered turn has id {turn_id}")
         return found[turn_id]
 
@@ -787,9 +789,9 @@ class MemoryDb:
         Queued behind the turns it was learnt from when they are (see ``add_turn``)."""
 
         def write(conn: sqlite3.Connection) -> int:
-            sources = self._resolved(source_turn_ids)
+            sources = _existing(conn, self._resolved(source_turn_ids))
             if source_turn_ids and not sources:
-                return 0  # its turns were forgotten while queued: so is the fact
+                return 0  # its turns were forgotten (while queued, or meanwhile): so is the fact
             cursor = conn.execute(
                 "INSERT INTO facts(id, kind, key, value, valid_from, valid_to, event_date,"
                 " superseded_by, extractor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -820,7 +822,7 @@ class MemoryDb:
 
     def add_fact_source(self, fact_id: int, turn_id: int) -> None:
         def write(conn: sqlite3.Connection) -> int:
-            for source in self._resolved([turn_id]):
+            for source in _existing(conn, self._resolved([turn_id])):
                 conn.execute(
                     "INSERT OR IGNORE INTO fact_sources(fact_id, turn_id) VALUES (?, ?)",
                     (fact_id, source),
@@ -847,6 +849,8 @@ class MemoryDb:
         with self.reading() as conn:
             row = conn.execute(f"{_FACT_SELECT} WHERE id = ?", (fact_id,)).fetchone()
             if row is None:
+                if self._was_forgotten("fact", fact_id):
+                    raise MemoryNotFoundError(f"fact f{fact_id} was forgotten; nothing is left")
                 raise MemoryNotFoundError(f"no remembered fact has id f{fact_id}")
             sources = _fact_sources(conn, [fact_id])
         return _fact(row, sources.get(fact_id, ()))
@@ -960,6 +964,13 @@ class MemoryDb:
         for asked, row_id in real.items():
             out[asked] = found[row_id].text if row_id in found else None
         return out
+
+    def _was_forgotten(self, kind: str, row_id: int) -> bool:
+        with self.reading() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM forgotten WHERE kind = ? AND id = ?", (kind, row_id)
+            ).fetchone()
+        return row is not None
 
     def forgotten_hashes(self) -> set[str]:
         """The identities (``turn_identity``, ``fact_identity``) of everything forgotten."""
@@ -1133,6 +1144,17 @@ def _fact_sources(conn: sqlite3.Connection, fact_ids: list[int]) -> dict[int, tu
         for fact_id, turn_id in rows:
             found.setdefault(int(fact_id), []).append(int(turn_id))
     return {k: tuple(v) for k, v in found.items()}
+
+
+def _existing(conn: sqlite3.Connection, turn_ids: list[int]) -> list[int]:
+    """Those of ``turn_ids`` still stored: a fact is never tied to a forgotten turn."""
+    out: list[int] = []
+    for chunk in _chunks(turn_ids, 500):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT id FROM turns WHERE id IN ({marks})", chunk)
+        found = {int(r[0]) for r in rows}
+        out.extend(t for t in chunk if t in found)
+    return out
 
 
 def _delete_facts(conn: sqlite3.Connection, fact_ids: list[int]) -> int:
