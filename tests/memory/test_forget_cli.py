@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import SHIPPED_CONFIG
+from tests.memory.conftest import LOCOMO_MINI
 from tests.memory.test_cli_memory import one_line_error
 from voice_companion.config import MemoryConfig
 from voice_companion.control.server import ControlServer
@@ -134,3 +135,12 @@ def test_memory_forget_tells_a_running_companion(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert received == [MemoryForgotten()]
+
+
+def test_a_locomo_file_imported_twice_adds_nothing(tmp_path: Path) -> None:
+    first = cli(tmp_path, "memory", "import", "--format", "locomo", str(LOCOMO_MINI))
+    assert first.returncode == 0, first.stderr
+    turns = stats(tmp_path)["turns"]
+    again = cli(tmp_path, "memory", "import", "--format", "locomo", str(LOCOMO_MINI))
+    assert again.returncode == 0, again.stderr
+    assert "imported 0 turns" in again.stdout and stats(tmp_path)["turns"] == turns

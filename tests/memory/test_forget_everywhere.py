@@ -63,6 +63,25 @@ def test_one_matcher_words_in_any_order() -> None:
     assert not Topic.of("cat").matches("a category")
 
 
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (BISCUIT, "I work at Acme, and I really love jazz."),
+        ("I met Tom. It rained, but I love jazz.", "It rained, but I love jazz."),
+        ("Tom, my ex, called; I cried.", "I cried."),  # the appositive goes with Tom
+        ("Tom is so tall and I like tea.", "I like tea."),
+        ("Tom called me.", ""),  # nothing else said: the whole turn goes
+        ("Tom and I.", ""),  # nothing of substance left
+        ("Cornelius is tall, and Fudgeworth is his name.", ""),  # the words span clauses
+    ],
+)
+def test_redact_keeps_only_what_is_not_about_the_topic(text: str, kept: str) -> None:
+    topic = Topic.of("Biscuit") if "Biscuit" in text else Topic.of("Tom")
+    if "Cornelius" in text:
+        topic = Topic.of("Cornelius Fudgeworth")
+    assert topic.redact(text) == kept
+
+
 @pytest.mark.parametrize("stored", [True, False], ids=["memory.db", "no-memory"])
 def test_forget_about_matches_the_history_as_the_database(tmp_path: Path, stored: bool) -> None:
     memory: Any = (

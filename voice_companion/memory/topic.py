@@ -7,8 +7,9 @@ compared without case, accents, a possessive "'s" or a plural "s" ("Biscuit's bo
 of only common words ("the one") uses all of its words.
 
 ``redact`` takes out of a text the parts about a topic: sentences, and within a sentence the
-clauses (split at commas, semicolons and "and", "but", "so", "because" ...) that match; the
-rest is kept as the user said it.
+clauses (split at commas, semicolons, "and", "but", "because" ...) that match; the rest is
+kept as the user said it. A sentence whose topic words span clauses goes whole, and so does a
+turn with nothing of substance left.
 """
 
 from __future__ import annotations
@@ -35,9 +36,14 @@ STOPWORDS: Final = frozenset(
 
 _WORD: Final = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+")
+# A new clause: after a semicolon, a conjunction ("and", "but", "because" ...), or a comma
+# or colon followed by a new subject ("..., I work at Acme"). Not " so " or " or " (more often
+# "so tall", "two or three"), nor a bare comma before anything else ("Tom, my ex, called"):
+# a part left behind would still be about the topic.
 _CLAUSE_SEP: Final = re.compile(
-    r"(\s*[,;:]\s*(?:(?:and|but|so|or|because|while)\s+)?"
-    r"|\s+(?:and|but|so|or|because|although|though|while|whereas)\s+)",
+    r"(\s*;\s*(?:(?:and|but|so|or|because|while)\s+)?"
+    r"|\s*,?\s+(?:and|but|because|although|though|whereas)\s+"
+    r"|\s*[,:]\s+(?=(?:i|i'm|i've|i'd|i'll|we|we're|you|he|she|they|it's|there)\b))",
     re.IGNORECASE,
 )
 

@@ -382,8 +382,15 @@ def _locomo_sample(sample: Any, n: int) -> LocomoSample:
 
 
 def import_locomo(db: MemoryDb, samples: list[LocomoSample]) -> Imported:
-    turns = 0
+    """Load LoCoMo conversations; turns held already, or forgotten, are left out (as for an
+    export: importing the same file twice adds nothing)."""
+    turns = already = skipped = 0
+    forgotten = db.forgotten_hashes()
     with db.transaction() as conn:
+        held = {
+            turn_identity(r[0], r[1], r[2])
+            for r in conn.execute("SELECT conversation_id, at, speaker FROM turns")
+        }
         for sample in samples:
             for conversation_id, start, session_turns in sample.sessions:
                 conn.execute(
@@ -392,9 +399,14 @@ def import_locomo(db: MemoryDb, samples: list[LocomoSample]) -> Imported:
                     (conversation_id, start.isoformat()),
                 )
                 for t in session_turns:
+                    key = _turn_key(t)
+                    if key in forgotten or key in held:
+                        skipped += key in forgotten
+                        already += key not in forgotten
+                        continue
                     MemoryDb._insert_turn(conn, t)
                     turns += 1
-    return Imported(sum(len(s.sessions) for s in samples), turns, 0)
+    return Imported(sum(len(s.sessions) for s in samples), turns, 0, already, skipped)
 
 
 # -- helpers --------------------------------------------------------------------------------
