@@ -144,3 +144,10 @@ def test_a_locomo_file_imported_twice_adds_nothing(tmp_path: Path) -> None:
     again = cli(tmp_path, "memory", "import", "--format", "locomo", str(LOCOMO_MINI))
     assert again.returncode == 0, again.stderr
     assert "imported 0 turns" in again.stdout and stats(tmp_path)["turns"] == turns
+
+
+def test_the_forgotten_command_on_the_wire() -> None:
+    from voice_companion.control.protocol import encode_line, parse_request, to_request
+
+    assert parse_request(b'{"cmd": "forgotten"}\n') == MemoryForgotten()
+    assert parse_request(encode_line(to_request(MemoryForgotten()))) == MemoryForgotten()
