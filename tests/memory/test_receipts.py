@@ -169,3 +169,36 @@ def test_a_fact_learnt_late_from_a_forgotten_turn_is_not_kept(tmp_path: Path) ->
         assert db.facts(valid_only=False) == []
         with pytest.raises(MemoryNotFoundError, match=f"turn {turn.id} was forgotten"):
             db.turn(turn.id)
+
+
+SCHEMA_2_FILE = Path(__file__).resolve().parents[1] / "data" / "memory-schema2.db"
+"""A memory.db written by the code before schema 3 (the commit before this test): six turns
+said, the PIN exchange (turns 3 and 4) forgotten, then one more turn, which got the source id
+``0f3c9a2e:5`` a second time; three facts; one cached vector."""
+
+
+def test_a_file_written_by_the_old_code_is_migrated_and_ids_hold_from_then_on(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "memory.db"
+    path.write_bytes(SCHEMA_2_FILE.read_bytes())
+    with MemoryDb(path) as db:
+        assert db.schema_version == len(MIGRATIONS)
+        assert [(t.id, t.source_id) for t in db.turns()] == [
+            (1, "0f3c9a2e:1"), (2, "0f3c9a2e:2"), (5, "0f3c9a2e:5"), (6, "0f3c9a2e:6"),
+            (7, "0f3c9a2e:5"),
+        ]  # fmt: skip
+        assert [(f.key, f.source_turn_ids) for f in db.facts()] == [
+            ("relation:sister", (1,)), ("taste:jazz", (5,)), ("relation:dog", (7,)),
+        ]  # fmt: skip
+        assert [i for i, _ in db.embeddings_since("test-model", 0)] == [1]
+        assert db.matching_turn_ids("Biscuit") == [7]
+        db.forget([7])
+        at = datetime(2026, 3, 2, 9).astimezone()
+        new = db.add_turn(_new_turn("0f3c9a2e5b7d4c1a", "Back again.", at))
+        assert new.id == 8, "the forgotten turn's id was given again"
+        assert new.source_id not in {t.source_id for t in db.turns() if t.id != new.id}
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+    raw.close()
