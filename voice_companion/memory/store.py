@@ -12,9 +12,13 @@ process lets go; ``close`` (and process exit: the thread is not a daemon) waits 
 Until then it is committed nowhere: a crash while it waits loses that queued write, and only
 that.
 
-Forgetting is real: ``forget_turns`` deletes the rows, rebuilds the full-text index (so no
-term of the forgotten text is left in its segments) and checkpoints the write-ahead log with
-TRUNCATE, so the text is gone from ``memory.db`` and ``memory.db-wal`` alike.
+Forgetting is real: ``erase`` deletes (or rewrites) the rows, rebuilds the full-text index
+(so no term of the forgotten text is left in its segments) and checkpoints the write-ahead log
+with TRUNCATE, so the text is gone from ``memory.db`` and ``memory.db-wal`` alike. In the same
+transaction it bumps the forget generation, which every process reads before each turn to
+drop its own copies, and keeps what was forgotten as ids and hashes only (``forgotten``), so
+no import brings it back. Ids are never given out twice (AUTOINCREMENT), nor source ids (a
+stored sequence per conversation): a receipt always names the same words, or nothing.
 """
 
 from __future__ import annotations
