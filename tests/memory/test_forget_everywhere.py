@@ -219,3 +219,20 @@ def test_memory_forget_from_the_cli_reaches_a_running_chat(
     assert "Fudgeworth" not in last, "the running chat still sent the forgotten turn"
     assert "Biscuit" in last  # the rest of the conversation is still there
     assert b"Fudgeworth" not in raw_files(tmp_path / "data" / "memory.db")
+
+
+def test_forgetting_a_topic_in_an_encrypted_memory(tmp_path: Path) -> None:
+    from voice_companion.memory.encryption import ENV_PASSPHRASE, KeySources, open_memory_db
+
+    config = MemoryConfig(encrypt=True, dense=False)
+    sources = KeySources(env={ENV_PASSPHRASE: "a long passphrase"}, interactive=False)
+    memory = LongTermMemory(open_memory_db(tmp_path, config, sources), config)
+    d = dialogue(memory)
+    d.record_exchange(BISCUIT, "Lovely!", False)
+    assert forget_about(d, "Biscuit").startswith("Done.")
+    assert [t.text for t in memory.db.turns()] == [
+        "I work at Acme, and I really love jazz.",
+        "Lovely!",
+    ]
+    assert {f.key for f in memory.db.facts()} == {"taste:jazz", "work"}
+    memory.close()

@@ -311,7 +311,7 @@ def _forget(memory: Any, args: argparse.Namespace) -> int:
             topic.dropped_sources,
         )
     if not plan:
-        print(f"nothing matches {_shown(args.match or '')}; nothing was forgotten")
+        print(f"nothing matches '{_shown(args.match or '')}'; nothing was forgotten")
         return EXIT_OK
     _show_plan(memory, plan)
     what = f"{len(plan.turn_ids)} turn(s) and {len(plan.fact_ids)} fact(s)"
