@@ -78,6 +78,17 @@ def old_schema_file(path: Path) -> None:
         " '2026-01-02T10:00:01+00:00', NULL, NULL, NULL, 'rules')"
     )
     conn.execute("INSERT INTO fact_sources VALUES (4, 3)")
+    # Fact 6 was left by the old code when a speculative turn was retracted: no receipt. It
+    # had superseded fact 5, which is valid again once fact 6 goes.
+    conn.execute(
+        "INSERT INTO facts VALUES (5, 'like', 'taste:tea', 'tea',"
+        " '2026-01-01T10:00:00+00:00', '2026-01-02T10:00:00+00:00', NULL, 6, 'rules')"
+    )
+    conn.execute("INSERT INTO fact_sources VALUES (5, 9)")
+    conn.execute(
+        "INSERT INTO facts VALUES (6, 'dislike', 'taste:tea', 'tea',"
+        " '2026-01-02T10:00:00+00:00', NULL, NULL, NULL, 'rules')"
+    )
     conn.close()
 
 
@@ -93,8 +104,8 @@ def test_an_old_database_file_is_migrated_with_every_id_and_row_kept(tmp_path: P
         ]
         assert db.turn(3).mood is not None
         assert db.embeddings_since("m", 0) == [(3, b"\x01\x02")]
-        (fact,) = db.facts()
-        assert (fact.id, fact.source_turn_ids) == (4, (3,))
+        assert [(f.id, f.source_turn_ids) for f in db.facts()] == [(4, (3,)), (5, (9,))]
+        assert 6 not in [f.id for f in db.facts(valid_only=False)]  # it had no receipt
         assert db.search_text('"porto"', 5)[0][0] in (3, 7)  # the word index still works
         # The newest turn is forgotten; the next one gets neither its id nor its number.
         db.forget([9])

@@ -190,6 +190,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (kind, id)
         )""",
         "CREATE INDEX forgotten_hash ON forgotten(hash)",
+        # Facts learnt from a turn that is gone (a retracted speculative turn, before this
+        # schema) have no receipt left: they go, and what they had superseded is valid again.
+        """UPDATE facts SET valid_to = NULL, superseded_by = NULL WHERE superseded_by IN (
+            SELECT id FROM facts WHERE extractor IN ('rules', 'llm')
+            AND id NOT IN (SELECT fact_id FROM fact_sources))""",
+        """DELETE FROM facts WHERE extractor IN ('rules', 'llm')
+            AND id NOT IN (SELECT fact_id FROM fact_sources)""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
