@@ -4,6 +4,11 @@ Synchronous, pure logic. The session calls ``record_user`` as soon as the user's
 transcribed (so nothing they said is lost if the reply fails), ``command_reply`` for the memory
 commands answered without the model, ``messages_for`` before the reply, and ``record_reply``
 after it with only the part the user heard. ``record_exchange`` does both records at once.
+
+What the store forgets, from this process or another (``memory forget`` while this one runs),
+leaves this dialogue too: ``record_user`` and ``messages_for`` first read the store's forget
+generation (one cheap read) and, when it moved, drop forgotten messages from the history,
+take rewritten ones as they are now, and read the notes again.
 """
 
 from __future__ import annotations
