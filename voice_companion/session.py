@@ -105,8 +105,15 @@ class Session:
         self._dialogue.close()
 
     def forgotten_elsewhere(self) -> bool:
-        """Another process forgot something: drop it from the conversation now."""
-        return self._dialogue.forgotten_elsewhere()
+        """If something was forgotten (here or by another process) since the last look, drop
+        it from the conversation, and every word from the in-memory trace (which cannot tell
+        which were forgotten; a ``--trace`` file is the user's own). Before each turn, and at
+        once when the daemon is told."""
+        if not self._dialogue.forgotten_elsewhere():
+            return False
+        for record in self._tracer.events:
+            record.pop("text", None)
+        return True
 
     @property
     def persona(self) -> Persona:
@@ -323,6 +330,7 @@ class Session:
                 self.state = State.LISTENING if self._user_speaking else State.IDLE
 
     async def _turn(self, utterance: UtteranceEnded, progress: SpeechProgress) -> None:
+        self.forgotten_elsewhere()
         tracer = self._tracer
         started = tracer.now()
         end_t = self._speech_end_t(utterance)

@@ -8,6 +8,7 @@ which records the prompts it is sent: what the model really got is what is check
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -236,3 +237,43 @@ def test_forgetting_a_topic_in_an_encrypted_memory(tmp_path: Path) -> None:
     ]
     assert {f.key for f in memory.db.facts()} == {"taste:jazz", "work"}
     memory.close()
+
+
+def test_the_session_drops_forgotten_words_from_its_trace_and_history(tmp_path: Path) -> None:
+    from tests.conftest import shipped_config
+    from tests.memory.test_conversation import NullSynth, ScriptedTranscriber
+    from tests.test_session import SlowScriptedModel
+    from voice_companion import app
+    from voice_companion.audio.chunk import AudioChunk
+    from voice_companion.audio.sinks import MemorySink
+    from voice_companion.events import InputEnded, UtteranceEnded
+    from voice_companion.session import Engines, Session
+    from voice_companion.trace import Tracer
+
+    config = shipped_config(tmp_path)
+    model = SlowScriptedModel(["A grand name."], 0.0)
+    engines = Engines(ScriptedTranscriber(PASSPORT), model, NullSynth())
+    tracer = Tracer()
+    dialogue_ = app.build_dialogue(config)
+    session = Session(config, engines, dialogue_, MemorySink(), tracer)
+
+    async def one_turn() -> None:
+        async def events():  # type: ignore[no-untyped-def]
+            yield UtteranceEnded(AudioChunk.silence(1.0, 16_000), 0.0, 1.0, 1.6)
+            yield InputEnded(3.0)
+
+        await session.run(events())
+
+    try:
+        asyncio.run(asyncio.wait_for(one_turn(), 60))
+        assert "Fudgeworth" in json.dumps(tracer.events)
+        # Another process (the CLI) forgets it; the daemon is told.
+        other = LongTermMemory.open(config.data_dir, MemoryConfig(dense=False))
+        other.forget_topic(other.topic_matches("Fudgeworth"))
+        other.close()
+        assert session.forgotten_elsewhere()
+        assert "Fudgeworth" not in json.dumps(tracer.events)
+        assert not any("Fudgeworth" in t.text for t in dialogue_.history.recent())
+        assert not session.forgotten_elsewhere()  # nothing new since
+    finally:
+        session.close()
