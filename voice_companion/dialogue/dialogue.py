@@ -6,6 +6,11 @@ confirmed (before its reply is heard or fails: nothing they said is lost), ``com
 for the memory commands answered without the model, ``messages_for`` before the reply, and
 ``record_reply`` after it with only the part the user heard. ``record_user`` prepares and
 commits at once; ``record_exchange`` does both records at once.
+
+What the store forgets, from this process or another (``memory forget`` while this one runs),
+leaves this dialogue too: ``prepare_user`` and ``messages_for`` first read the store's forget
+generation (one cheap read) and, when it moved, drop forgotten messages from the history,
+take rewritten ones as they are now, and read the notes again.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from voice_companion.dialogue.persona import Persona
 from voice_companion.dialogue.prompt import build_messages, estimate_tokens, prompt_tokens
 from voice_companion.engines import ChatMessage
 from voice_companion.errors import CompanionError
+from voice_companion.memory.topic import Topic
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,8 @@ class _Pending:
     stored_id: int | None
     command: Command | None
     committed: bool = False
+    origin: Turn | None = None
+    """The turn as prepared, by which the runtime knows it (``turn`` may be rewritten)."""
 
 
 class Dialogue:
@@ -97,6 +105,9 @@ class Dialogue:
         self._awaiting: ForgetTopic | None = None
         # The last user turn that was stored, and the reply stored after it: "forget that".
         self._last_stored: list[tuple[Turn, int | None]] = []
+        # What the store has forgotten so far (in any process): when it changes, the
+        # history and caches here drop their copies before the next turn.
+        self._generation = memory.forget_generation()
 
     @property
     def history(self) -> History:
@@ -135,10 +146,11 @@ class Dialogue:
         text = text.strip()
         if not text:
             return None
+        self.forgotten_elsewhere()
         command = commands.parse(text, awaiting_answer=self._awaiting is not None)
         mood = self._read_mood(text, audio) if command is None else None
         turn = Turn("user", text, duration_s=duration_s, mood=mood)
-        self._pending = _Pending(turn, None, command)
+        self._pending = _Pending(turn, None, command, origin=turn)
         return turn
 
     def is_command(self, turn: Turn) -> bool:
@@ -153,7 +165,8 @@ class Dialogue:
         if pending is None:
             return None
         if turn is not None:
-            return pending if pending.turn is turn else None
+            # The turn as prepared: a forgetting meanwhile may have rewritten the words.
+            return pending if (pending.origin or pending.turn) is turn else None
         return pending if pending.turn.text == user_text.strip() else None
 
     def commit_user(self) -> None:
@@ -167,8 +180,10 @@ class Dialogue:
             if self._awaiting is not None:
                 log.info("forgetting cancelled: the user moved on")
                 self._awaiting = None
-            self._history.append(pending.turn)
-            pending.stored_id = self._memory.record(pending.turn, self.conversation_id)
+            try:
+                pending.stored_id = self._memory.record(pending.turn, self.conversation_id)
+            finally:
+                self._history.append(pending.turn, pending.stored_id)
             self._last_stored = [(pending.turn, pending.stored_id)]
 
     def drop_user(self) -> None:
@@ -195,8 +210,11 @@ class Dialogue:
         if not heard:
             return
         turn = Turn("assistant", heard, interrupted=interrupted)
-        self._history.append(turn)
-        stored_id = self._memory.record(turn, self.conversation_id)
+        stored_id: int | None = None
+        try:
+            stored_id = self._memory.record(turn, self.conversation_id)
+        finally:
+            self._history.append(turn, stored_id)
         if pending is not None:
             self._last_stored.append((turn, stored_id))
 
@@ -274,13 +292,14 @@ class Dialogue:
 
     def _ask_to_forget(self, command: ForgetTopic) -> str:
         found = self._memory.topic_matches(command.topic)
-        in_history = self._history_about(command.topic)
+        # Messages the store does not hold (no long-term memory) are counted here.
+        unstored = self._unstored_about(Topic.of(command.topic))
         phrase = command.phrase or command.topic
-        if not found and not in_history:
+        if not found and not unstored:
             self._awaiting = None
             return f"I don't remember anything about {phrase}."
         self._awaiting = command
-        count = max(len(found), len(in_history))
+        count = len(found) + unstored
         things = "one thing" if count == 1 else f"{count} things"
         return f"I remember {things} about {phrase}. Shall I forget it all, for good?"
 
@@ -289,22 +308,73 @@ class Dialogue:
         if command is None:
             return "Okay."
         found = self._memory.topic_matches(command.topic)
-        self._memory.forget(found.turn_ids, found.fact_ids)
+        self._memory.forget_topic(found)
+        # The stored messages of the history follow the store (deleted or rewritten, as
+        # there); the others are rewritten by the same matcher.
+        self.forgotten_elsewhere()
+        topic = Topic.of(command.topic)
+        self._apply(
+            self._history.edit(lambda t, i: (topic.redact(t.text) or None) if i is None else t.text)
+        )
         self._notes = None
-        self._history.discard(self._history_about(command.topic))
         self._last_stored = []
-        log.info("forgot a topic: %d turns, %d facts", len(found.turn_ids), len(found.fact_ids))
+        log.info(
+            "forgot a topic: %d turns deleted, %d rewritten, %d facts",
+            len(found.turn_ids),
+            len(found.redactions),
+            len(found.fact_ids),
+        )
         return f"Done. I've forgotten everything about {command.phrase or command.topic}."
 
-    def _history_about(self, topic: str) -> list[Turn]:
-        needle = topic.lower()
-        return [t for t in self._history.recent() if needle in t.text.lower()]
+    def _unstored_about(self, topic: Topic) -> int:
+        return sum(
+            1
+            for turn, stored_id in self._history.entries()
+            if stored_id is None and topic.matches(turn.text)
+        )
+
+    # -- forgetting done elsewhere ------------------------------------------------------------
+
+    def forgotten_elsewhere(self) -> bool:
+        """Drop what the store has forgotten since the last look, in this process or another
+        (``memory forget`` from the CLI while this one runs): forgotten messages leave the
+        history, rewritten ones are replaced, the notes are read again. One cheap read when
+        nothing changed; called before each turn, and when the daemon is told. True when
+        something had been forgotten."""
+        generation = self._memory.forget_generation()
+        if generation == self._generation:
+            return False
+        self._generation = generation
+        self._apply(
+            self._history.keep_stored(self._memory.stored_texts(self._history.stored_ids()))
+        )
+        self._notes = None
+        return True
+
+    def _apply(self, changed: dict[int, Turn | None]) -> None:
+        """Make the turns held beside the history follow its rewritten or dropped messages."""
+        if not changed:
+            return
+        last: list[tuple[Turn, int | None]] = []
+        for turn, stored_id in self._last_stored:
+            new = changed.get(id(turn), turn)
+            if new is not None:
+                last.append((new, stored_id))
+        self._last_stored = last
+        pending = self._pending
+        if pending is not None and id(pending.turn) in changed:
+            new = changed[id(pending.turn)]
+            if new is None:
+                pending.stored_id = None
+            else:
+                pending.turn = new
 
     # -- the prompt -------------------------------------------------------------------------
 
     def messages_for(self, user_text: str, turn: Turn | None = None) -> list[ChatMessage]:
         """The chat prompt answering ``user_text`` (the prepared ``turn``, when given):
         persona, notes about the user, history, recollections, then the new text."""
+        self.forgotten_elsewhere()
         recent = self._history.recent()
         pending = self._current(user_text, turn)
         exclude_id: int | None = None

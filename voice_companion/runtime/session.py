@@ -30,6 +30,7 @@ from voice_companion.events import (
     Command,
     Event,
     InputEnded,
+    MemoryForgotten,
     Mute,
     PttPress,
     PttRelease,
@@ -140,6 +141,11 @@ class Session:
         """Close what the conversation holds open (its memory thread, then the long-term
         memory). Blocking."""
         self._conversation.close()
+
+    def forgotten_elsewhere(self) -> bool:
+        """Drop what was forgotten elsewhere now (blocking; outside a run). In a run, the
+        ``forgotten`` command does it, and every turn does before it starts."""
+        return self._conversation.forgotten_elsewhere_now()
 
     @property
     def persona(self) -> Persona:
@@ -276,6 +282,8 @@ class Session:
                 self._quit = True
             case ReportStatus():
                 return self.status()
+            case MemoryForgotten():
+                return {"dropped": await self._conversation.forgotten_elsewhere()}
             case SwitchPersona(name=name):
                 self._load(name, None)
             case _Switch(persona=persona, synthesizer=synthesizer):

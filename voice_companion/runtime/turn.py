@@ -100,6 +100,27 @@ class Conversation:
         future = self._memory.submit(functools.partial(call, *args, **kwargs))
         future.add_done_callback(_log_failure)
 
+    async def forgotten_elsewhere(self) -> bool:
+        """If something was forgotten (here or by another process) since the last look, drop
+        it from the conversation, and every word from the in-memory trace (which cannot tell
+        which were forgotten; a ``--trace`` file is the user's own). Before each turn, and at
+        once when the daemon is told."""
+        if not await self.memory(self.dialogue.forgotten_elsewhere):
+            return False
+        self._drop_words()
+        return True
+
+    def forgotten_elsewhere_now(self) -> bool:
+        """``forgotten_elsewhere``, blocking, once no turn runs (the memory thread is idle)."""
+        if not self.dialogue.forgotten_elsewhere():
+            return False
+        self._drop_words()
+        return True
+
+    def _drop_words(self) -> None:
+        for record in self.tracer.events:
+            record.pop("text", None)
+
     def close(self) -> None:
         """Finish the calls given, then close the long-term memory (blocking)."""
         self.release()
@@ -192,6 +213,8 @@ class Turn:
     async def _listen(self) -> None:
         """The user's words: transcribed when spoken; then read (not yet kept)."""
         c, utterance = self._c, self.utterance
+        if self.announcement is None:
+            await c.forgotten_elsewhere()
         if self.typed is not None:
             self.text = self.typed.strip()
         elif utterance is not None:
