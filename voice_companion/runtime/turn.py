@@ -210,11 +210,9 @@ class Turn:
 
     # -- what to reply ----------------------------------------------------------------------
 
-    async def _listen(self) -> None:
-        """The user's words: transcribed when spoken; then read (not yet kept)."""
+    async def _words_heard(self) -> None:
+        """The user's words: the typed line, or the transcript of what they said."""
         c, utterance = self._c, self.utterance
-        if self.announcement is None:
-            await c.forgotten_elsewhere()
         if self.typed is not None:
             self.text = self.typed.strip()
         elif utterance is not None:
@@ -230,6 +228,18 @@ class Turn:
             self._stt_done = c.tracer.now()
             c.tracer.emit("transcript", text=self.text, stt_s=round(self._stt_done - started, 4))
             log.debug("heard: %s", self.text)
+
+    async def _listen(self) -> None:
+        """The user's words, heard and read by the dialogue (not yet kept)."""
+        c, utterance = self._c, self.utterance
+        if self.announcement is not None:
+            return
+        # Beside speech-to-text: what was forgotten elsewhere leaves before the words are read.
+        forgotten = asyncio.ensure_future(c.forgotten_elsewhere())
+        try:
+            await self._words_heard()
+        finally:
+            await forgotten
         if self.text:
             self._words = await c.memory(
                 c.dialogue.prepare_user,
