@@ -53,7 +53,7 @@ def test_forget_lists_what_goes_before_asking_and_says_the_true_count(tmp_path: 
     asked = cli(tmp_path, "memory", "forget", "1", "2", stdin="n\n")
     assert asked.returncode == 1
     assert "My sister Ana is getting married in June." in asked.stderr
-    assert "How exciting!\\x1b[2J Tell me more." in asked.stderr  # shown, not obeyed
+    assert "How exciting!\\u001b[2J Tell me more." in asked.stderr  # shown, not obeyed
     assert "\x1b" not in asked.stderr + asked.stdout
     assert "your sister is Ana" in asked.stderr  # the fact that goes with turn 1
     assert "Forget 2 turn(s) and 1 fact(s) for good?" in asked.stderr
