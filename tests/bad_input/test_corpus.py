@@ -162,6 +162,7 @@ def check_words(text: str, outcome: dict[str, Any]) -> None:
 # --- audio -----------------------------------------------------------------------------------
 
 
+@pytest.mark.models
 @pytest.mark.parametrize("case", _ids("audio", needs="transcribe"))
 def test_audio_through_transcribe(case: dict[str, Any], folder: Path, tmp_path: Path) -> None:
     outcome = case["transcribe"]
@@ -171,6 +172,7 @@ def test_audio_through_transcribe(case: dict[str, Any], folder: Path, tmp_path: 
         check_words(json.loads(result.stdout)["text"], outcome)
 
 
+@pytest.mark.models
 @pytest.mark.parametrize("case", _ids("audio", needs="run"))
 def test_audio_through_run(case: dict[str, Any], folder: Path, tmp_path: Path) -> None:
     outcome = case["run"]
