@@ -353,6 +353,7 @@ def test_command_line(case: dict[str, Any], tmp_path: Path) -> None:
     check_failure(text_of(run_cli(tmp_path, *args)), case["outcome"])
 
 
+@pytest.mark.models  # says into the fifo with the real voice
 def test_writing_to_a_fifo_keeps_the_fifo(tmp_path: Path) -> None:
     # Renaming a finished file over the target replaced the fifo with a regular file (and,
     # as root, /dev/null and /dev/zero themselves).
