@@ -38,14 +38,19 @@ class Conversation:
     sink: MemorySink
     tracer: Tracer
     queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
+    runner: asyncio.Task[None] | None = None
 
     async def send(self, *events: Event) -> None:
         for event in events:
             await self.queue.put(event)
 
     async def until(self, condition: Callable[[], object], poll_s: float = POLL_S) -> None:
-        """Wait until ``condition()`` holds (``converse``'s timeout bounds the wait)."""
+        """Wait until ``condition()`` holds (``converse``'s timeout bounds the wait). If the
+        session stops meanwhile, its own error is raised rather than a timeout."""
         while not condition():
+            if self.runner is not None and self.runner.done():
+                self.runner.result()
+                raise AssertionError("the session ended before the condition held")
             await asyncio.sleep(poll_s)
 
     async def turns_ended(self, count: int) -> None:
@@ -86,7 +91,7 @@ def converse(
     talk = Conversation(session, config, dialogue, sink, tracer)
 
     async def go() -> None:
-        runner = asyncio.create_task(session.run(queued(talk.queue)), name="session")
+        runner = talk.runner = asyncio.create_task(session.run(queued(talk.queue)), name="session")
         try:
             await talk.send(*events)
             if script is not None:
