@@ -152,9 +152,10 @@ def test_the_session_keeps_the_users_words_even_when_the_reply_crashes(tmp_path:
     config = shipped_config(tmp_path)
     engines = Engines(ScriptedTranscriber("My dog Pepper is ill."), FailingModel(), NullSynth())
     speech = AudioChunk.silence(2.0, 16_000)
-    converse(
+    talk = converse(
         config, engines, events=[UtteranceEnded(speech, 0.0, 2.0, 2.6)], end_s=3.0, timeout_s=60
     )
+    talk.session.close()  # its indexer must not run on into the interpreter's exit (onnxruntime)
     with MemoryDb(config.data_dir / "memory.db") as db:
         turns = db.turns()
     assert [(t.speaker, t.text, t.duration_s) for t in turns] == [
@@ -177,9 +178,10 @@ def test_the_session_stores_an_interrupted_reply_as_heard(tmp_path: Path) -> Non
         await talk.send(SpeechStarted(5.0))
         await talk.turns_ended(1)
 
-    converse(
+    talk = converse(
         config, engines, script=script, end_s=6.0, sink=PacedSink(), barge_in=True, timeout_s=60
     )
+    talk.session.close()
     with MemoryDb(config.data_dir / "memory.db") as db:
         turns = db.turns()
     assert [t.speaker for t in turns] == ["user", "assistant"]
