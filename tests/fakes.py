@@ -14,9 +14,12 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import MemorySink
+from voice_companion.dialogue.history import Turn
+from voice_companion.dialogue.memory import NoMemory, Recollection
 from voice_companion.engines import ChatMessage, Synthesizer, Transcriber, Transcript
 from voice_companion.errors import SttError, TtsError
 
@@ -144,6 +147,53 @@ class EndlessModel:
     def stream(self, messages: object, cancel: threading.Event) -> Iterator[str]:
         while not cancel.is_set():
             yield "Again and again. "
+
+
+# --- memory --------------------------------------------------------------------------------
+
+
+class WordMemory(NoMemory):
+    """A real (if simple) store: keeps every turn, recalls those sharing a word with the query,
+    and records what it was asked. For the dialogue's own rules (what is recorded, what is
+    recalled into the prompt, within which budget), which MiniLM's ranking would blur. Beside:
+    the real LongTermMemory (SQLite on disk, MiniLM) under a Dialogue in
+    tests/memory/test_conversation.py."""
+
+    def __init__(self) -> None:
+        self.recorded: list[tuple[Turn, str]] = []
+        self.queries: list[tuple[str, int]] = []
+        self.day = 1
+
+    def record(self, turn: Turn, conversation_id: str) -> int | None:
+        self.recorded.append((turn, conversation_id))
+        return len(self.recorded)
+
+    def recall(self, query: str, limit: int) -> list[Recollection]:
+        self.queries.append((query, limit))
+        words = {w.strip(".,?!").lower() for w in query.split()}
+        found = [
+            Recollection(turn.text, datetime(2026, 5, i + 1), turn.role, f"{conv}:{i}")
+            for i, (turn, conv) in enumerate(self.recorded)
+            if words & {w.strip(".,?!").lower() for w in turn.text.split()}
+        ]
+        return found[:limit]
+
+
+class NotedMemory(WordMemory):
+    """Notes that change whenever a fact is learnt, as the long-term memory's do, so a test
+    decides exactly when they change. Beside: the real notes in
+    tests/memory/test_facts_profile.py."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.facts: list[str] = []
+
+    def notes(self) -> list[str]:
+        return list(self.facts)
+
+    def forget(self, turn_ids: Sequence[int], fact_ids: Sequence[int]) -> int:
+        self.facts.clear()
+        return super().forget(turn_ids, fact_ids)
 
 
 # --- text to speech and playback ------------------------------------------------------------
