@@ -458,6 +458,8 @@ class MemoryDb:
             )
         if version == SCHEMA_VERSION:
             return
+        # A new file is made by the same steps, but that is no news to the user.
+        say = log.debug if version == 0 else log.info
         # Migration 3 rebuilds tables: with foreign keys on, dropping the old table would
         # cascade into every row pointing at it (embeddings, fact sources). The pragma does
         # nothing inside a transaction, so it is turned off around them.
@@ -473,7 +475,7 @@ class MemoryDb:
                         conn.execute(statement)
                     version += 1
                     conn.execute(f"PRAGMA user_version = {version}")
-                    log.info("memory.db schema migrated to version %d", version)
+                    say("memory.db schema migrated to version %d", version)
         finally:
             self._conn.execute("PRAGMA foreign_keys = ON")
 

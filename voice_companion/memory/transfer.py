@@ -27,6 +27,7 @@ from voice_companion.audio.prosody import Prosody
 from voice_companion.dialogue.mood import LABELS, MoodEstimate
 from voice_companion.errors import MemoryFormatError, MemoryStoreError
 from voice_companion.memory.store import Fact, MemoryDb, NewTurn, fact_identity, turn_identity
+from voice_companion.private import read_regular
 
 FORMAT = "voice-companion-memory"
 VERSION = 1
@@ -88,9 +89,14 @@ def export_file(db: MemoryDb, path: Path) -> dict[str, int]:
             "facts": len(data["facts"])}  # fmt: skip
 
 
+MAX_IMPORT_BYTES = 1 << 30
+"""Largest file ``memory import`` reads, bytes (an export of years of daily talk is tens of MB)."""
+
+
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        # A regular file only: /dev/zero or a fifo would be read (or waited on) forever.
+        return json.loads(read_regular(path, MAX_IMPORT_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise MemoryFormatError(f"{path} does not exist") from None
     except IsADirectoryError:
