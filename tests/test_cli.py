@@ -112,6 +112,7 @@ def test_unreadable_recordings_get_one_line_and_no_output(
     one_line_error(cli(tmp_path, "transcribe", str(bad_inputs[case])), 1)
 
 
+@pytest.mark.models
 def test_run_answers_a_stereo_441_recording_with_trace(jfk_path: Path, tmp_path: Path) -> None:
     mono = read_audio(jfk_path, rate_hz=44_100).samples
     stereo = tmp_path / "jfk-stereo.wav"
@@ -135,6 +136,7 @@ def test_run_answers_a_stereo_441_recording_with_trace(jfk_path: Path, tmp_path:
     assert reply.duration_s > 0.5 and reply.peak() > 1000
 
 
+@pytest.mark.models
 def test_run_on_ten_minutes_answers_the_speech_in_it(jfk_path: Path, tmp_path: Path) -> None:
     speech = read_audio(jfk_path)
     long = AudioChunk.concat([AudioChunk.silence(589.0, 16_000), speech], 16_000)
@@ -150,6 +152,7 @@ def test_run_on_ten_minutes_answers_the_speech_in_it(jfk_path: Path, tmp_path: P
     assert transcripts[0]["text"] and "country" in transcripts[0]["text"].lower()
 
 
+@pytest.mark.models
 def test_chat_reads_lines_and_prints_one_reply_per_line(tmp_path: Path) -> None:
     result = cli(tmp_path, "chat", "--json", stdin="Hi there!\n\nWhat is your name?\n")
     assert result.returncode == 0, result.stderr
@@ -158,6 +161,7 @@ def test_chat_reads_lines_and_prints_one_reply_per_line(tmp_path: Path) -> None:
     assert all(r["reply"].strip() for r in replies)
 
 
+@pytest.mark.models
 def test_chat_says_sorry_when_the_server_is_down(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
@@ -170,6 +174,7 @@ def test_chat_says_sorry_when_the_server_is_down(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.models
 def test_say_speaks_what_it_is_given(tmp_path: Path) -> None:
     out = tmp_path / "hello.wav"
     result = cli(
@@ -183,6 +188,7 @@ def test_say_speaks_what_it_is_given(tmp_path: Path) -> None:
     assert {"hello", "friend"} <= set(words(heard))
 
 
+@pytest.mark.models
 def test_say_long_text_and_nothing_to_say(tmp_path: Path) -> None:
     out = tmp_path / "long.wav"
     text = "This is a fairly long sentence for the voice to read aloud. " * 82  # ~5000 chars
@@ -244,6 +250,7 @@ def test_control_commands_without_a_running_companion(tmp_path: Path) -> None:
         assert "not running" in one_line_error(result, 1)
 
 
+@pytest.mark.models
 @pytest.mark.skipif(not shutil.which("script"), reason="needs util-linux script for a terminal")
 def test_run_on_a_terminal_without_sound_offers_the_text_chat(tmp_path: Path) -> None:
     runtime = tmp_path / "rt"

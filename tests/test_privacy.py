@@ -128,6 +128,7 @@ needs_strace = pytest.mark.skipif(
 )
 
 
+@pytest.mark.models
 @needs_strace
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
 def test_answers_with_no_network_and_opens_no_outside_socket(
@@ -207,6 +208,7 @@ def test_the_audit_hook_would_catch_an_outside_connection(tmp_path: Path) -> Non
     assert "sorry" in result.stdout.lower()  # refused, and the user still got an answer
 
 
+@pytest.mark.models
 def test_no_words_of_the_conversation_in_the_log_at_the_default_level(
     tmp_path: Path, jfk_path: Path
 ) -> None:
@@ -224,6 +226,7 @@ def test_no_words_of_the_conversation_in_the_log_at_the_default_level(
     assert distinctive & set(words(debug.stderr))
 
 
+@pytest.mark.models
 @needs_strace
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pulseaudio") is None, reason="needs pulseaudio (make)")

@@ -104,6 +104,7 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.models
 def test_every_folder_is_0700_and_every_file_0600_under_umask_022(
     tmp_path: Path, jfk_path: Path
 ) -> None:
@@ -268,6 +269,7 @@ def test_trace_into_a_missing_folder_or_at_a_folder_is_one_line(
     assert "--trace" in _one_line(result.stderr)
 
 
+@pytest.mark.models
 def test_export_to_a_symbolic_link_is_refused_and_the_link_kept(tmp_path: Path) -> None:
     home = Home(tmp_path)
     assert home.cli("chat", stdin="I live in Lisbon.\n").returncode == 0
@@ -350,6 +352,7 @@ def _in_read_only_mount(
     )
 
 
+@pytest.mark.models
 @pytest.mark.skipif(not _read_only_mount_works(), reason="needs unshare -m and mount")
 @pytest.mark.parametrize("writer_open", [False, True])
 def test_list_and_export_work_on_a_read_only_data_folder(tmp_path: Path, writer_open: bool) -> None:

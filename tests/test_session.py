@@ -8,22 +8,20 @@ import dataclasses
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import JFK_TEXT, queued, shipped_config, word_error_rate, words
-from voice_companion import app
+from tests.conftest import JFK_TEXT, shipped_config, word_error_rate, words
+from tests.fakes import PacedSink, ScriptedTranscriber, SlowScriptedModel
+from tests.harness import Conversation, converse
 from voice_companion.audio.chunk import AudioChunk
-from voice_companion.audio.sinks import MemorySink
-from voice_companion.engines import ChatMessage
 from voice_companion.engines.decode import read_audio
 from voice_companion.engines.llm_openai import OpenAiChatModel
-from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
+from voice_companion.events import SpeechStarted, UtteranceEnded
 from voice_companion.runtime import runner
-from voice_companion.runtime.session import Engines, Session, State
-from voice_companion.trace import Tracer
+from voice_companion.runtime.session import Engines, State
 
 ONE_TURN = {
     "VOICE_COMPANION_VAD_ADAPTIVE_END_SILENCE": "false",
@@ -160,50 +158,12 @@ def test_a_hanging_server_is_bounded_by_the_read_timeout(
 
 def test_speech_with_no_words_gets_didnt_catch_that(engines: Engines, tmp_path: Path) -> None:
     config = shipped_config(tmp_path)
-    sink, tracer = MemorySink(), Tracer()
-    session = Session(config, engines, app.build_dialogue(config), sink, tracer)
     silence = AudioChunk.silence(1.0, 16_000)
-
-    async def go() -> None:
-        async def events():  # type: ignore[no-untyped-def]
-            yield UtteranceEnded(silence, 0.0, 1.0, 1.6)
-            yield InputEnded(2.0)
-
-        await session.run(events())
-
-    asyncio.run(asyncio.wait_for(go(), 60))
-    assert by_name(tracer.events, "reply")[0]["text"] == config.dialogue.not_heard
-    assert sink.chunks
-
-
-class SlowScriptedModel:
-    """A fake beside the real ones: streams a fixed long reply slowly, so that an
-    interruption lands in the middle of it, deterministically."""
-
-    def __init__(self, sentences: list[str], delay_s: float) -> None:
-        self.words = [w for sentence in sentences for w in sentence.split(" ")]
-        self.delay_s = delay_s
-        self.yielded = 0
-        self.ended = threading.Event()
-
-    def stream(self, messages: Sequence[ChatMessage], cancel: threading.Event) -> Iterator[str]:
-        try:
-            for word in self.words:
-                if cancel.is_set():
-                    return
-                time.sleep(self.delay_s)
-                self.yielded += 1
-                yield word + " "
-        finally:
-            self.ended.set()
-
-
-class PacedSink(MemorySink):
-    """Takes as long to 'play' audio as the audio lasts (scaled down), like a speaker."""
-
-    async def write(self, chunk: AudioChunk) -> None:
-        await asyncio.sleep(chunk.duration_s * 0.2)
-        await super().write(chunk)
+    talk = converse(
+        config, engines, events=[UtteranceEnded(silence, 0.0, 1.0, 1.6)], end_s=2.0, timeout_s=60
+    )
+    assert talk.named("reply")[0]["text"] == config.dialogue.not_heard
+    assert talk.sink.chunks
 
 
 def test_barge_in_cancels_the_turn_and_history_keeps_what_was_heard(
@@ -213,30 +173,20 @@ def test_barge_in_cancels_the_turn_and_history_keeps_what_was_heard(
     scripted = SlowScriptedModel(
         [f"This is sentence number {n} of a long story." for n in range(1, 200)], 0.02
     )
-    sink, tracer = PacedSink(), Tracer()
-    dialogue = app.build_dialogue(config)
     parts = dataclasses.replace(
-        engines, transcriber=Scripted("Tell me a long story."), model=scripted
+        engines, transcriber=ScriptedTranscriber("Tell me a long story."), model=scripted
     )
-    session = Session(config, parts, dialogue, sink, tracer, barge_in=True)
     speech = AudioChunk.silence(1.0, 16_000)
 
-    async def go() -> None:
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    async def script(talk: Conversation) -> None:
+        await talk.send(UtteranceEnded(speech, 0.0, 1.0, 1.6))
+        await talk.until(lambda: len(talk.sink.chunks) >= 6)  # three sentences, their pauses
+        assert talk.session.state is State.SPEAKING
+        await talk.send(SpeechStarted(5.0))
+        await talk.turns_ended(1)
 
-        runner = asyncio.create_task(session.run(queued(queue)))
-        await queue.put(UtteranceEnded(speech, 0.0, 1.0, 1.6))
-        while len(sink.chunks) < 6:  # three sentences and their pauses played
-            await asyncio.sleep(0.02)
-        assert session.state is State.SPEAKING
-        await queue.put(SpeechStarted(5.0))
-        while not by_name(tracer.events, "turn_end"):
-            await asyncio.sleep(0.02)
-        await queue.put(InputEnded(6.0))
-        await queue.put(None)
-        await runner
-
-    asyncio.run(asyncio.wait_for(go(), 120))
+    talk = converse(config, parts, script=script, end_s=6.0, sink=PacedSink(), barge_in=True)
+    sink, tracer, dialogue, session = talk.sink, talk.tracer, talk.dialogue, talk.session
     reply = by_name(tracer.events, "reply")[-1]
     assert reply["interrupted"] is True
     heard = str(reply["text"])
@@ -248,16 +198,6 @@ def test_barge_in_cancels_the_turn_and_history_keeps_what_was_heard(
     assert session.state is State.IDLE
     last = dialogue.history.recent(1)[0]
     assert last.interrupted and last.text == heard
-
-
-class Scripted:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def transcribe(self, audio: AudioChunk):  # type: ignore[no-untyped-def]
-        from voice_companion.engines import Transcript
-
-        return Transcript(self.text, audio.duration_s)
 
 
 @pytest.fixture(autouse=True)

@@ -94,6 +94,7 @@ def test_try_joe_into_a_wav_speaks_the_sample(
     assert {"hello", "sound", "voice"} <= heard(transcriber, audio)
 
 
+@pytest.mark.models
 def test_speed_makes_it_shorter_or_longer(tmp_path: Path) -> None:
     durations = {}
     for speed in ("1.5", "0.75"):

@@ -77,6 +77,7 @@ def test_the_benchmark_utterances_measure_sensibly() -> None:
     assert fast > slow
 
 
+@pytest.mark.models
 def test_faster_speech_has_a_higher_rate(piper_normal: AudioChunk) -> None:
     fast_audio, slow_audio = piper_says(SENTENCE, 0.7), piper_says(SENTENCE, 1.4)
     fast, slow = measure(fast_audio, SENTENCE), measure(slow_audio, SENTENCE)
@@ -90,6 +91,7 @@ def test_faster_speech_has_a_higher_rate(piper_normal: AudioChunk) -> None:
     assert fast.rate_sps / slow.rate_sps == pytest.approx(stretch, rel=0.15)
 
 
+@pytest.mark.models
 def test_a_gain_change_moves_loudness_by_the_gain_and_nothing_else(
     jfk: AudioChunk, piper_normal: AudioChunk
 ) -> None:
@@ -104,6 +106,7 @@ def test_a_gain_change_moves_loudness_by_the_gain_and_nothing_else(
             assert quiet.pitch_hz == pytest.approx(base.pitch_hz, rel=0.05)
 
 
+@pytest.mark.models
 def test_pitch_follows_a_known_shift(piper_normal: AudioChunk) -> None:
     # The same samples declared at a 25 % higher rate play 25 % higher (and faster).
     raised = resample(AudioChunk(piper_normal.samples, round(STT_RATE_HZ * 1.25)), STT_RATE_HZ)

@@ -174,6 +174,7 @@ def check_words(text: str, outcome: dict[str, Any]) -> None:
 # --- audio -----------------------------------------------------------------------------------
 
 
+@pytest.mark.models
 @pytest.mark.parametrize("case", _ids("audio", needs="transcribe"))
 def test_audio_through_transcribe(case: dict[str, Any], folder: Path, tmp_path: Path) -> None:
     outcome = case["transcribe"]
@@ -183,6 +184,7 @@ def test_audio_through_transcribe(case: dict[str, Any], folder: Path, tmp_path: 
         check_words(json.loads(result.stdout)["text"], outcome)
 
 
+@pytest.mark.models
 @pytest.mark.parametrize("case", _ids("audio", needs="run"))
 def test_audio_through_run(case: dict[str, Any], folder: Path, tmp_path: Path) -> None:
     outcome = case["run"]
@@ -357,6 +359,7 @@ def test_command_line(case: dict[str, Any], tmp_path: Path) -> None:
     check_failure(text_of(run_cli(tmp_path, *args)), case["outcome"])
 
 
+@pytest.mark.models  # says into the fifo with the real voice
 def test_writing_to_a_fifo_keeps_the_fifo(tmp_path: Path) -> None:
     # Renaming a finished file over the target replaced the fifo with a regular file (and,
     # as root, /dev/null and /dev/zero themselves).

@@ -57,6 +57,7 @@ def test_a_sample_reads_this_process() -> None:
     assert during.fds == before.fds + 1
 
 
+@pytest.mark.models
 def test_a_short_soak_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     done = subprocess.run(

@@ -10,28 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import threading
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import queued, shipped_config
+from tests.conftest import shipped_config
+from tests.fakes import ByLengthTranscriber, ScriptedModel
+from tests.harness import Conversation, converse
 from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
-from voice_companion.audio.sinks import MemorySink, PacedSink
+from voice_companion.audio.sinks import PacedSink
 from voice_companion.config import VadConfig
-from voice_companion.engines import ChatMessage, Transcript
-from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
-from voice_companion.runtime.session import Engines, Session
+from voice_companion.events import SpeechStarted, UtteranceEnded
+from voice_companion.runtime.session import Engines
 from voice_companion.runtime.turn_taking import end_silence_ms
 from voice_companion.stages.endpointer import (
     first_end_silence_ms,
     longest_end_silence_ms,
 )
-from voice_companion.trace import Tracer
 
 VAD = VadConfig(
     end_silence_ms=600, end_silence_min_ms=400, end_silence_max_ms=1200, adaptive_end_silence=True
@@ -67,6 +65,7 @@ def test_without_adaptation_or_outside_the_bounds_the_end_silence_rules() -> Non
     assert end_silence_ms("Yes.", long) == 400
 
 
+@pytest.mark.models
 def test_the_speculative_listener_closes_early_and_the_plain_one_does_not(
     tmp_path: Path,
 ) -> None:
@@ -105,30 +104,6 @@ def test_the_speculative_listener_closes_early_and_the_plain_one_does_not(
     assert closed_after_s(False) == pytest.approx(config.vad.end_silence_ms / 1000, abs=0.031)
 
 
-class ByLength:
-    """A transcriber whose words depend on how long the utterance is (fast, deterministic)."""
-
-    def __init__(self, short: str, long: str) -> None:
-        self.short, self.long = short, long
-        self.calls = 0
-
-    def transcribe(self, audio: AudioChunk) -> Transcript:
-        self.calls += 1
-        text = self.short if audio.duration_s < 1.5 else self.long
-        return Transcript(text, audio.duration_s)
-
-
-class Quick:
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-
-    def stream(self, messages: Sequence[ChatMessage], cancel: threading.Event) -> Iterator[str]:
-        for word in self.reply.split(" "):
-            if cancel.is_set():
-                return
-            yield word + " "
-
-
 def by_name(events: list[dict[str, object]], name: str) -> list[dict[str, object]]:
     return [e for e in events if e["event"] == name]
 
@@ -141,34 +116,27 @@ def test_a_speculative_turn_waits_for_the_silence_and_is_dropped_if_the_user_goe
         VOICE_COMPANION_VAD_SPECULATE_MS="240",
         VOICE_COMPANION_VAD_ADAPTIVE_END_SILENCE="true",
     )
-    transcriber = ByLength("I was thinking and", "I was thinking and we could talk about my day.")
-    parts = dataclasses.replace(
-        engines, transcriber=transcriber, model=Quick("Sure, let's talk about it.")
+    transcriber = ByLengthTranscriber(
+        "I was thinking and", "I was thinking and we could talk about my day."
     )
-    dialogue = app.build_dialogue(config)
-    sink, tracer = MemorySink(), Tracer()
-    session = Session(config, parts, dialogue, sink, tracer)
+    parts = dataclasses.replace(
+        engines, transcriber=transcriber, model=ScriptedModel("Sure, let's talk about it.")
+    )
     one_s = AudioChunk.silence(1.0, 16_000)
     hold_max_s = config.vad.end_silence_max_ms / 1000
 
-    async def go() -> None:
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
-
-        runner = asyncio.create_task(session.run(queued(queue)))
+    async def script(talk: Conversation) -> None:
         # Closed after 240 ms of silence: the turn starts, speculatively.
-        await queue.put(UtteranceEnded(one_s, 0.0, 1.0, 1.24))
+        await talk.send(UtteranceEnded(one_s, 0.0, 1.0, 1.24))
         await asyncio.sleep(0.3)
-        assert not by_name(tracer.events, "first_audio")  # "... and": held for longer
-        await queue.put(SpeechStarted(1.5))  # the user goes on
-        await queue.put(UtteranceEnded(one_s, 1.5, 2.5, 2.74))
-        while not by_name(tracer.events, "turn_end"):
-            await asyncio.sleep(0.02)
-        await queue.put(InputEnded(3.0))
-        await queue.put(None)
-        await asyncio.wait_for(runner, 30)
+        assert not talk.named("first_audio")  # "... and": held for longer
+        await talk.send(SpeechStarted(1.5))  # the user goes on
+        await talk.send(UtteranceEnded(one_s, 1.5, 2.5, 2.74))
+        await talk.turns_ended(1)
 
     started = time.monotonic()
-    asyncio.run(asyncio.wait_for(go(), 60))
+    talk = converse(config, parts, script=script, end_s=3.0, timeout_s=60)
+    tracer, dialogue = talk.tracer, talk.dialogue
     assert time.monotonic() - started >= 0.3
     assert len(by_name(tracer.events, "turn_abandoned")) == 1
     assert len(by_name(tracer.events, "turn_end")) == 1
@@ -205,29 +173,21 @@ def test_it_backs_off_when_the_user_went_on_just_as_the_reply_began(
         )
     parts = dataclasses.replace(
         engines,
-        transcriber=ByLength("How are you today?", "How are you today?"),
-        model=Quick("I am well, thank you. I spent the whole day reading by the window."),
+        transcriber=ByLengthTranscriber("How are you today?", "How are you today?"),
+        model=ScriptedModel("I am well, thank you. I spent the whole day reading by the window."),
     )
-    sink, tracer = MemorySink(), Tracer()
-    session = Session(config, parts, app.build_dialogue(config), PacedSink(sink), tracer)
     one_s = AudioChunk.silence(1.0, 16_000)
 
-    async def go() -> None:
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
-
-        runner = asyncio.create_task(session.run(queued(queue)))
+    async def script(talk: Conversation) -> None:
         ended_clock = time.monotonic()
-        await queue.put(UtteranceEnded(one_s, 0.0, 1.0, 1.15, speech_end_clock_s=ended_clock))
-        while not by_name(tracer.events, "first_audio"):
-            await asyncio.sleep(0.01)
+        await talk.send(UtteranceEnded(one_s, 0.0, 1.0, 1.15, speech_end_clock_s=ended_clock))
+        await talk.until(lambda: talk.named("first_audio"), poll_s=0.01)
         heard_clock = time.monotonic()
         await asyncio.sleep(confirmed_after_s)
         onset_clock = heard_clock + onset_after_s
-        await queue.put(SpeechStarted(1.0 + onset_clock - ended_clock, onset_clock))
+        await talk.send(SpeechStarted(1.0 + onset_clock - ended_clock, onset_clock))
         await asyncio.sleep(0.2)
-        await queue.put(InputEnded(5.0))
-        await queue.put(None)
-        await asyncio.wait_for(runner, 60)
 
-    asyncio.run(asyncio.wait_for(go(), 90))
+    talk = converse(config, parts, script=script, end_s=5.0, plays_into=PacedSink, timeout_s=90)
+    tracer = talk.tracer
     assert bool(by_name(tracer.events, "turn_abandoned")) is backs_off

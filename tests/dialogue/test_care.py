@@ -3,7 +3,6 @@ a break after long use, quiet hours."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -18,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, SHIPPED_CONFIG, shipped_config
+from tests.harness import Conversation, converse
 from voice_companion import app
-from voice_companion.audio.sinks import MemorySink
 from voice_companion.config import CareConfig
 from voice_companion.dialogue.care import (
     CRISIS_LINES,
@@ -30,8 +29,7 @@ from voice_companion.dialogue.care import (
     is_crisis,
 )
 from voice_companion.errors import ConfigError
-from voice_companion.events import InputEnded
-from voice_companion.runtime.session import Engines, Session
+from voice_companion.runtime.session import Engines
 from voice_companion.trace import Tracer
 
 CRISIS = [
@@ -74,6 +72,7 @@ def test_the_crisis_line_follows_the_region_and_the_users_own_words() -> None:
     assert crisis_line(own, {"LANG": "en_GB.UTF-8"}) == "Call my sister Ana on 555 0100."
 
 
+@pytest.mark.models
 def test_a_user_in_crisis_gets_help_without_the_model_and_it_is_logged_privately(
     tmp_path: Path,
 ) -> None:
@@ -139,12 +138,16 @@ def test_quiet_hours() -> None:
         shipped_config(Path("/tmp"), VOICE_COMPANION_CARE_REGION="Britain")
 
 
-def _intro_session(engines: Engines, data: Path, hour: int) -> tuple[Session, Tracer]:
+def _introduced(engines: Engines, data: Path, hour: int) -> Conversation:
+    """A session that introduces itself (at ``hour`` o'clock) and is then told input ended."""
     config = shipped_config(data, VOICE_COMPANION_CARE_QUIET_HOURS="22:00-07:00")
     care = Care(config.care, data, local_now=lambda: datetime(2026, 11, 26, hour, 0))
     dialogue = app.build_dialogue(config, care=care)
-    tracer = Tracer()
-    return Session(config, engines, dialogue, MemorySink(), tracer), tracer
+
+    async def introduce(talk: Conversation) -> None:
+        talk.session.introduce()
+
+    return converse(config, engines, dialogue=dialogue, script=introduce, end_s=0.0)
 
 
 def _said(tracer: Tracer) -> list[str]:
@@ -154,26 +157,16 @@ def _said(tracer: Tracer) -> list[str]:
 def test_the_ai_disclosure_is_said_the_first_time_only_in_the_personas_voice(
     engines: Engines, tmp_path: Path
 ) -> None:
-    async def start_and_finish(session: Session) -> None:
-        async def events():  # type: ignore[no-untyped-def]
-            session.introduce()
-            yield InputEnded(0.0)
-
-        await session.run(events())
-
-    first, tracer = _intro_session(engines, tmp_path, hour=12)
-    asyncio.run(asyncio.wait_for(start_and_finish(first), 120))
-    persona = first.persona
+    first = _introduced(engines, tmp_path, hour=12)
+    persona, tracer = first.session.persona, first.tracer
     said = _said(tracer)
     assert said and said[0].startswith(persona.ai_disclosure)
     assert persona.greeting_for() in said[0]
     assert (tmp_path / "disclosed").read_text().split() == [persona.key]
 
-    second, tracer = _intro_session(engines, tmp_path, hour=12)
-    asyncio.run(asyncio.wait_for(start_and_finish(second), 120))
+    tracer = _introduced(engines, tmp_path, hour=12).tracer
     assert _said(tracer) == [persona.greeting_for(index=0)]
 
     # quiet hours: nothing at all unprompted
-    quiet, tracer = _intro_session(engines, tmp_path, hour=23)
-    asyncio.run(asyncio.wait_for(start_and_finish(quiet), 120))
+    tracer = _introduced(engines, tmp_path, hour=23).tracer
     assert _said(tracer) == []

@@ -2,43 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
 import pytest
 
+from tests.fakes import NotedMemory, WordMemory
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.history import Turn
-from voice_companion.dialogue.memory import MemoryStore, NoMemory, Recollection
+from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.prompt import MEMORY_HEADER, NOTES_HEADER, prompt_tokens
 from voice_companion.engines import ChatMessage
 from voice_companion.personas.files import read_persona
 from voice_companion.personas.library import shipped_dir
 
 PERSONA = read_persona(shipped_dir() / "robin.toml")
-
-
-class WordMemory(NoMemory):
-    """A real (if simple) store: keeps every turn, recalls those sharing a word with the query."""
-
-    def __init__(self) -> None:
-        self.recorded: list[tuple[Turn, str]] = []
-        self.queries: list[tuple[str, int]] = []
-        self.day = 1
-
-    def record(self, turn: Turn, conversation_id: str) -> int | None:
-        self.recorded.append((turn, conversation_id))
-        return len(self.recorded)
-
-    def recall(self, query: str, limit: int) -> list[Recollection]:
-        self.queries.append((query, limit))
-        words = {w.strip(".,?!").lower() for w in query.split()}
-        found = [
-            Recollection(turn.text, datetime(2026, 5, i + 1), turn.role, f"{conv}:{i}")
-            for i, (turn, conv) in enumerate(self.recorded)
-            if words & {w.strip(".,?!").lower() for w in turn.text.split()}
-        ]
-        return found[:limit]
 
 
 def test_word_memory_meets_the_protocol() -> None:
@@ -109,21 +84,6 @@ def test_invalid_arguments() -> None:
         Dialogue(PERSONA, NoMemory(), history_turns=2, budget_tokens=0, conversation_id="c")
     with pytest.raises(ValueError):
         Dialogue(PERSONA, NoMemory(), 2, 100, "c", recall_limit=-1)
-
-
-class NotedMemory(WordMemory):
-    """Notes that change whenever a fact is learnt, as the long-term memory's do."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.facts: list[str] = []
-
-    def notes(self) -> list[str]:
-        return list(self.facts)
-
-    def forget(self, turn_ids: Sequence[int], fact_ids: Sequence[int]) -> int:
-        self.facts.clear()
-        return super().forget(turn_ids, fact_ids)
 
 
 def test_notes_stay_put_for_the_cache_until_the_history_turns_over_or_something_is_forgotten() -> (

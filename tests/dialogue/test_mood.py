@@ -118,6 +118,7 @@ def voices() -> dict[str, AudioChunk]:
     return out
 
 
+@pytest.mark.models
 def test_the_voice_is_read_against_the_users_own_baseline(voices: dict[str, AudioChunk]) -> None:
     reader = MoodReader()
     first = reader.read(EVERYDAY[0], voices[EVERYDAY[0]])
@@ -160,6 +161,7 @@ def dialogue(memory: LongTermMemory) -> Dialogue:
     return Dialogue(PERSONA, memory, history_turns=4, budget_tokens=1500, conversation_id="c1")
 
 
+@pytest.mark.models
 def test_mood_is_stored_with_the_turn_and_survives_export_import(
     tmp_path: Path, memory: LongTermMemory, clock: Clock, voices: dict[str, AudioChunk]
 ) -> None:
@@ -221,6 +223,7 @@ def test_a_sad_turn_brings_the_comfort_hint_and_keeps_the_prefix(
     assert neutral[:2] == sad[:2]
 
 
+@pytest.mark.models
 def test_moods_by_day_in_notes_and_in_what_it_remembers(
     memory: LongTermMemory, clock: Clock, voices: dict[str, AudioChunk]
 ) -> None:

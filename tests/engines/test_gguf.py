@@ -28,6 +28,7 @@ def _log_probs(path: Path) -> tuple[list[int], np.ndarray]:
     return tokens, scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
 
 
+@pytest.mark.models
 def test_the_bundled_model_as_q8_0_is_made_once_and_is_the_same_model(tmp_path: Path) -> None:
     source = bundled.smollm2_gguf_path()
     stale = tmp_path / f"{source.stem}.as-Q8_0.1-2.gguf"
@@ -64,6 +65,7 @@ def test_a_cache_that_cannot_be_written_keeps_the_original(
     assert "cannot write its faster copy" in caplog.text
 
 
+@pytest.mark.models
 def test_a_file_the_quantizer_cannot_read_keeps_the_original(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

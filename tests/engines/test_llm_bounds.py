@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import shipped_config
 from tests.engines import openai_server
+from tests.fakes import EndlessModel
 from voice_companion import app
 from voice_companion.engines import ChatMessage
 from voice_companion.engines.llm_openai import OpenAiChatModel
@@ -147,17 +148,10 @@ def test_twenty_turns_against_misbehaving_servers_leak_no_thread_or_socket(
 def test_the_limits_hold_for_any_model_in_the_think_stage() -> None:
     from voice_companion.stages.think import stream_pieces
 
-    class Endless:
-        """A model that never stops (a local one would stop at max_tokens; this one won't)."""
-
-        def stream(self, messages: object, cancel: threading.Event) -> Iterator[str]:
-            while not cancel.is_set():
-                yield "Again and again. "
-
     async def go() -> tuple[str, BaseException | None]:
         got: list[str] = []
         try:
-            async for piece in stream_pieces(Endless(), MESSAGES, 5.0, max_chars=100):
+            async for piece in stream_pieces(EndlessModel(), MESSAGES, 5.0, max_chars=100):
                 got.append(piece)
         except LlmError as exc:
             return "".join(got), exc

@@ -50,6 +50,7 @@ def test_prompt_longer_than_context(llama: LlamaChatModel) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.models
 def test_not_a_gguf(tmp_path: Path) -> None:
     path = tmp_path / "fake.gguf"
     path.write_bytes(b"definitely not a GGUF file" * 10)

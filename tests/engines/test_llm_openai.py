@@ -81,6 +81,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.models
 def test_real_tokens_stream(server_url: Callable[[str], str]) -> None:
     # The llama server loads a model first: give it a generous read timeout.
     client = OpenAiChatModel(server_url("llama"), "smollm2", "test-key", 2.0, 30.0, 24, 0.0)
@@ -91,6 +92,7 @@ def test_real_tokens_stream(server_url: Callable[[str], str]) -> None:
     assert "".join(pieces).strip()
 
 
+@pytest.mark.models
 def test_cancel_hangs_up(server_url: Callable[[str], str]) -> None:
     client = OpenAiChatModel(server_url("llama"), "smollm2", "test-key", 2.0, 30.0, 24, 0.0)
     cancel = threading.Event()
@@ -102,6 +104,7 @@ def test_cancel_hangs_up(server_url: Callable[[str], str]) -> None:
     assert list(client.stream(MESSAGES, threading.Event()))
 
 
+@pytest.mark.models
 def test_missing_api_key_is_reported(server_url: Callable[[str], str]) -> None:
     with pytest.raises(LlmError, match=r"HTTP 401.*api_key_env"):
         list(_client(server_url("llama"), api_key=None).stream(MESSAGES, threading.Event()))

@@ -64,11 +64,13 @@ def test_empty_audio(transcriber: WhisperTranscriber) -> None:
     assert (transcript.text, transcript.audio_s) == ("", 0.0)
 
 
+@pytest.mark.models
 def test_unknown_model_name_is_not_downloaded() -> None:
     with pytest.raises(ModelNotFoundError, match="not in the local cache"):
         WhisperTranscriber("no-such-whisper-model-xyz", "en", 1, "int8", 1)
 
 
+@pytest.mark.models
 def test_folder_without_model(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="not a faster-whisper model folder"):
         WhisperTranscriber(str(tmp_path), "en", 1, "int8", 1)
@@ -79,6 +81,7 @@ def windowed() -> WhisperTranscriber:
     return WhisperTranscriber("bundled", "en", 1, "int8", threads=2, min_window_s=10.0)
 
 
+@pytest.mark.models
 def test_a_short_window_covers_the_utterance_and_four_seconds(
     windowed: WhisperTranscriber, jfk: AudioChunk
 ) -> None:
@@ -103,6 +106,7 @@ def test_short_windows_hear_as_well_as_the_whole_window(
     assert short / len(utterances) <= whole / len(utterances) + 0.03
 
 
+@pytest.mark.models
 def test_a_short_window_that_hears_nothing_listens_to_the_whole_window(
     windowed: WhisperTranscriber,
 ) -> None:

@@ -58,6 +58,7 @@ def test_voice_without_its_json(tmp_path: Path) -> None:
         PiperSynthesizer(voice)
 
 
+@pytest.mark.models
 def test_without_noise_the_same_text_sounds_the_same() -> None:
     from voice_companion.engines import bundled
 

@@ -93,6 +93,7 @@ def _cli(
     )
 
 
+@pytest.mark.models
 def test_chat_apologises_for_nested_json_and_a_server_that_never_answers(
     tmp_path: Path, server: Callable[[str], int]
 ) -> None:
@@ -107,6 +108,7 @@ def test_chat_apologises_for_nested_json_and_a_server_that_never_answers(
     assert replies[4] == openai_server.CANNED
 
 
+@pytest.mark.models
 @pytest.mark.parametrize("mode", ["nested", "dripheaders"])
 def test_run_input_survives_the_warm_up_and_apologises(
     tmp_path: Path, server: Callable[[str], int], jfk_path: Path, mode: str

@@ -66,6 +66,7 @@ def _answer(tmp_path: Path, recording: Path) -> tuple[int, float, list[str]]:
     return proc.returncode, usage.ru_maxrss / 1024, replies
 
 
+@pytest.mark.models
 @pytest.mark.slow
 def test_two_hours_take_about_the_memory_of_ten_minutes(tmp_path: Path, jfk_path: Path) -> None:
     short_code, short_mb, short_replies = _answer(tmp_path, _recording(tmp_path, jfk_path, 600))

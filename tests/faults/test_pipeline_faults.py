@@ -26,19 +26,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import JFK_TEXT, queued, shipped_config, word_error_rate, words
+from tests.conftest import JFK_TEXT, shipped_config, word_error_rate, words
 from tests.engines import openai_server
-from voice_companion import app
+from tests.fakes import FailFirstTranscription, FailOneSentence
+from tests.harness import Conversation, converse
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import MemorySink
 from voice_companion.config import Config
-from voice_companion.engines import Synthesizer, Transcriber, Transcript
 from voice_companion.engines.decode import read_audio
 from voice_companion.engines.llm_openai import OpenAiChatModel
-from voice_companion.errors import SttError, TtsError
-from voice_companion.events import Event, InputEnded, UtteranceEnded
-from voice_companion.runtime.session import Engines, Session
-from voice_companion.trace import Tracer
+from voice_companion.events import UtteranceEnded
+from voice_companion.runtime.session import Engines
 
 TURN_TIMEOUT_S = 120
 
@@ -73,38 +71,29 @@ def run_turns(
     server up;
     ``during_first`` watches the sink while the first turn runs."""
     config = shipped_config(tmp_path, **env)
-    sink, tracer = MemorySink(), Tracer()
-    session = Session(config, engines, app.build_dialogue(config), sink, tracer)
     cuts = [0]
 
-    def ended() -> int:
-        return len([e for e in tracer.events if e["event"] == "turn_end"])
-
-    async def go() -> None:
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
-
-        runner = asyncio.create_task(session.run(queued(queue)))
+    async def script(talk: Conversation) -> None:
         watcher = None
         if during_first is not None:
-            watcher = asyncio.create_task(asyncio.to_thread(during_first, sink))
+            watcher = asyncio.create_task(asyncio.to_thread(during_first, talk.sink))
         end = speech.duration_s
         for n in range(1, count + 1):
             # Far apart: each utterance is a new turn, not a continuation of the last.
             start = 100.0 * n
-            await queue.put(UtteranceEnded(speech, start, start + end, start + end + 0.6))
-            while ended() < n:
-                await asyncio.sleep(0.02)
-            cuts.append(len(sink.chunks))
+            await talk.send(UtteranceEnded(speech, start, start + end, start + end + 0.6))
+            await talk.turns_ended(n)
+            cuts.append(len(talk.sink.chunks))
             if watcher is not None:
                 await watcher
                 watcher = None
             if n < count:
                 await asyncio.to_thread(between, n)
-        await queue.put(InputEnded(100.0 * (count + 1)))
-        await queue.put(None)
-        await runner
 
-    asyncio.run(asyncio.wait_for(go(), TURN_TIMEOUT_S))
+    talk = converse(
+        config, engines, script=script, end_s=100.0 * (count + 1), timeout_s=TURN_TIMEOUT_S
+    )
+    sink, tracer = talk.sink, talk.tracer
     rate = sink.chunks[0].rate_hz if sink.chunks else 22_050
     audio = [AudioChunk.concat(sink.chunks[a:b], rate) for a, b in itertools.pairwise(cuts)]
     return Turns(tracer.events, audio, config)
@@ -292,21 +281,6 @@ def test_the_default_bound_lets_the_user_hear_something_within_the_read_timeout(
     assert 0 < config.dialogue.flush_after_ms / 1000 < config.llm.read_timeout_s <= 8.0
 
 
-class FailOneSentence:
-    """Real piper, except that it fails on one chosen sentence (a fake beside the real one)."""
-
-    def __init__(self, real: Synthesizer, fail_on: str) -> None:
-        self.real, self.fail_on = real, fail_on
-        self.rate_hz = real.rate_hz
-        self.failed = 0
-
-    def synthesize(self, text: str) -> AudioChunk:
-        if self.fail_on in text:
-            self.failed += 1
-            raise TtsError("text-to-speech failed: injected for this sentence")
-        return self.real.synthesize(text)
-
-
 def test_a_sentence_the_voice_fails_on_is_skipped_and_the_rest_is_spoken(
     engines: Engines,
     jfk: AudioChunk,
@@ -326,20 +300,6 @@ def test_a_sentence_the_voice_fails_on_is_skipped_and_the_rest_is_spoken(
     assert {"sun", "birds"} <= spoken and "fail" not in spoken
     skipped = [r for r in caplog.records if "skipped a sentence" in r.getMessage()]
     assert len(skipped) == 2
-
-
-class FailFirstTranscription:
-    """Real faster-whisper, except that its first call fails (a fake beside the real one)."""
-
-    def __init__(self, real: Transcriber) -> None:
-        self.real = real
-        self.calls = 0
-
-    def transcribe(self, audio: AudioChunk) -> Transcript:
-        self.calls += 1
-        if self.calls == 1:
-            raise SttError("speech-to-text failed: injected")
-        return self.real.transcribe(audio)
 
 
 def test_speech_to_text_failing_gets_didnt_catch_that_and_the_next_turn_works(

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SHIPPED_CONFIG
 from tests.memory.conftest import LOCOMO_MINI
 from voice_companion.config import MemoryConfig
@@ -46,6 +48,7 @@ def seed(tmp_path: Path) -> None:
     m.close()
 
 
+@pytest.mark.models
 def test_search_list_show_stats(tmp_path: Path) -> None:
     seed(tmp_path)
     result = cli(tmp_path, "memory", "search", "wedding plans", "--limit", "2", "--json")
@@ -67,6 +70,7 @@ def test_search_list_show_stats(tmp_path: Path) -> None:
     assert stats["turns"] == 4 and stats["embedded_turns"] == 4 and stats["conversations"] == 2
 
 
+@pytest.mark.models  # MiniLM indexes the turns in the background
 def test_forget_asks_unless_yes_and_names_unknown_ids(tmp_path: Path) -> None:
     seed(tmp_path)
     refused = cli(tmp_path, "memory", "forget", "--match", "Ana", stdin="n\n")
@@ -84,6 +88,7 @@ def test_forget_asks_unless_yes_and_names_unknown_ids(tmp_path: Path) -> None:
     assert "f42" in one_line_error(cli(tmp_path, "memory", "show", "f42"), 1)
 
 
+@pytest.mark.models
 def test_export_import_export_is_identical(tmp_path: Path) -> None:
     seed(tmp_path)
     first, second = tmp_path / "one.json", tmp_path / "two.json"
@@ -112,6 +117,7 @@ def test_malformed_files_get_one_line(tmp_path: Path) -> None:
     assert "does not exist" in one_line_error(cli(tmp_path, "memory", "import", str(missing)), 1)
 
 
+@pytest.mark.models
 def test_locomo_import_keeps_dia_ids_and_session_dates(tmp_path: Path) -> None:
     result = cli(tmp_path, "memory", "import", "--format", "locomo", str(LOCOMO_MINI))
     assert result.returncode == 0, result.stderr
@@ -122,6 +128,7 @@ def test_locomo_import_keeps_dia_ids_and_session_dates(tmp_path: Path) -> None:
     assert hits[0]["date"].startswith("2023-05-08T13:56")
 
 
+@pytest.mark.models
 def test_bench_recall_prints_hybrid_beside_bm25(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = cli(

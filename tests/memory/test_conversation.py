@@ -3,27 +3,24 @@ session keeping the user's words before the reply."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import queued, shipped_config
+from tests.conftest import shipped_config
+from tests.fakes import FailingModel, NullSynth, PacedSink, ScriptedTranscriber, SlowScriptedModel
+from tests.harness import Conversation, converse
 from tests.memory.conftest import Clock
-from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
-from voice_companion.audio.sinks import MemorySink
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.persona import Persona
 from voice_companion.dialogue.prompt import MEMORY_HEADER, NOTES_HEADER
-from voice_companion.engines import ChatMessage, ChatModel, Transcript
-from voice_companion.events import Event, InputEnded, UtteranceEnded
+from voice_companion.engines import ChatModel
+from voice_companion.events import UtteranceEnded
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import MemoryDb
-from voice_companion.runtime.session import Engines, Session
-from voice_companion.trace import Tracer
+from voice_companion.runtime.session import Engines
 
 # A plain persona (no example exchanges): with the 135M model, the shipped Robin's examples
 # made one reply echo the quoted "BANANA" as "Bananadaría"; what is tested here is how
@@ -150,45 +147,15 @@ def app_config(tmp_path: Path):  # type: ignore[no-untyped-def]
     return shipped_config(tmp_path)
 
 
-class ScriptedTranscriber:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def transcribe(self, audio: AudioChunk) -> Transcript:
-        return Transcript(self.text, audio.duration_s)
-
-
-class FailingModel:
-    """The model crashes: the user's words must already be on disk, and the user hears the
-    apology (any failure of the model is one, not silence)."""
-
-    def stream(self, messages: Sequence[ChatMessage], cancel: threading.Event) -> Iterator[str]:
-        raise RuntimeError("the model crashed")
-        yield ""
-
-
-class NullSynth:
-    rate_hz = 16_000
-
-    def synthesize(self, text: str) -> AudioChunk:
-        return AudioChunk.silence(0.1, self.rate_hz)
-
-
+@pytest.mark.models  # MiniLM indexes the turns in the background
 def test_the_session_keeps_the_users_words_even_when_the_reply_crashes(tmp_path: Path) -> None:
     config = shipped_config(tmp_path)
     engines = Engines(ScriptedTranscriber("My dog Pepper is ill."), FailingModel(), NullSynth())
-    session = Session(config, engines, app.build_dialogue(config), MemorySink(), Tracer())
     speech = AudioChunk.silence(2.0, 16_000)
-
-    async def go() -> None:
-        async def events():  # type: ignore[no-untyped-def]
-            yield UtteranceEnded(speech, 0.0, 2.0, 2.6)
-            yield InputEnded(3.0)
-
-        await session.run(events())
-
-    asyncio.run(asyncio.wait_for(go(), 60))
-    session.close()  # its indexer must not run on into the interpreter's exit (onnxruntime)
+    talk = converse(
+        config, engines, events=[UtteranceEnded(speech, 0.0, 2.0, 2.6)], end_s=3.0, timeout_s=60
+    )
+    talk.session.close()  # its indexer must not run on into the interpreter's exit (onnxruntime)
     with MemoryDb(config.data_dir / "memory.db") as db:
         turns = db.turns()
     assert [(t.speaker, t.text, t.duration_s) for t in turns] == [
@@ -197,33 +164,24 @@ def test_the_session_keeps_the_users_words_even_when_the_reply_crashes(tmp_path:
     ]
 
 
+@pytest.mark.models  # MiniLM indexes the turns in the background
 def test_the_session_stores_an_interrupted_reply_as_heard(tmp_path: Path) -> None:
-    from tests.test_session import PacedSink, SlowScriptedModel
     from voice_companion.events import SpeechStarted
 
     config = shipped_config(tmp_path)
     model = SlowScriptedModel([f"Sentence number {n} of a long story." for n in range(1, 30)], 0.02)
     engines = Engines(ScriptedTranscriber("Tell me a story."), model, NullSynth())
-    sink, tracer = PacedSink(), Tracer()
-    dialogue_ = app.build_dialogue(config)
-    session = Session(config, engines, dialogue_, sink, tracer, barge_in=True)
 
-    async def go() -> None:
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    async def script(talk: Conversation) -> None:
+        await talk.send(UtteranceEnded(AudioChunk.silence(1.0, 16_000), 0.0, 1.0, 1.6))
+        await talk.until(lambda: len(talk.sink.chunks) >= 4)
+        await talk.send(SpeechStarted(5.0))
+        await talk.turns_ended(1)
 
-        runner = asyncio.create_task(session.run(queued(queue)))
-        await queue.put(UtteranceEnded(AudioChunk.silence(1.0, 16_000), 0.0, 1.0, 1.6))
-        while len(sink.chunks) < 4:
-            await asyncio.sleep(0.02)
-        await queue.put(SpeechStarted(5.0))
-        while not [e for e in tracer.events if e["event"] == "turn_end"]:
-            await asyncio.sleep(0.02)
-        await queue.put(InputEnded(6.0))
-        await queue.put(None)
-        await runner
-
-    asyncio.run(asyncio.wait_for(go(), 60))
-    session.close()
+    talk = converse(
+        config, engines, script=script, end_s=6.0, sink=PacedSink(), barge_in=True, timeout_s=60
+    )
+    talk.session.close()
     with MemoryDb(config.data_dir / "memory.db") as db:
         turns = db.turns()
     assert [t.speaker for t in turns] == ["user", "assistant"]

@@ -169,6 +169,7 @@ def test_wrong_key_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.models
 def test_no_key_refuses_to_start_and_creates_nothing(tmp_path: Path) -> None:
     result = cli(tmp_path, "memory", "list", env=ENCRYPTED)
     line = one_line_error(result)

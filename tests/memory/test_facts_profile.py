@@ -85,16 +85,6 @@ def test_profile_adapts_and_feeds_notes(memory: LongTermMemory, clock: Clock) ->
     assert memory.summary(3)[-1] == "you seemed sad yesterday"
 
 
-class CannedModel:
-    """The LLM's part is tested on the real model elsewhere; this checks the grounding rule."""
-
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-
-    def stream(self, messages, cancel):  # type: ignore[no-untyped-def]
-        yield self.reply
-
-
 def test_llm_facts_are_kept_only_when_grounded_in_the_words() -> None:
     reply = "relation | sister | Ana\nlike | tea | green tea\nwork | work | astronaut\nnonsense"
     found = parse_llm_facts(reply, "My sister Ana only drinks green tea.", AT)

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import SHIPPED_CONFIG
 from tests.memory.conftest import LOCOMO_MINI
 from tests.memory.test_cli_memory import one_line_error
@@ -53,7 +55,7 @@ def test_forget_lists_what_goes_before_asking_and_says_the_true_count(tmp_path: 
     asked = cli(tmp_path, "memory", "forget", "1", "2", stdin="n\n")
     assert asked.returncode == 1
     assert "My sister Ana is getting married in June." in asked.stderr
-    assert "How exciting!\\x1b[2J Tell me more." in asked.stderr  # shown, not obeyed
+    assert "How exciting!\\u001b[2J Tell me more." in asked.stderr  # shown, not obeyed
     assert "\x1b" not in asked.stderr + asked.stdout
     assert "your sister is Ana" in asked.stderr  # the fact that goes with turn 1
     assert "Forget 2 turn(s) and 1 fact(s) for good?" in asked.stderr
@@ -74,6 +76,7 @@ def test_forget_lists_what_goes_before_asking_and_says_the_true_count(tmp_path: 
     assert b"Ana" not in raw and b"Oslo" not in raw
 
 
+@pytest.mark.models  # MiniLM indexes the import
 def test_import_twice_adds_nothing_and_brings_nothing_forgotten_back(tmp_path: Path) -> None:
     seed(tmp_path)
     export = tmp_path / "export.json"
@@ -137,6 +140,7 @@ def test_memory_forget_tells_a_running_companion(tmp_path: Path) -> None:
     assert received == [MemoryForgotten()]
 
 
+@pytest.mark.models  # MiniLM indexes the import
 def test_a_locomo_file_imported_twice_adds_nothing(tmp_path: Path) -> None:
     first = cli(tmp_path, "memory", "import", "--format", "locomo", str(LOCOMO_MINI))
     assert first.returncode == 0, first.stderr

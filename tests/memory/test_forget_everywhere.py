@@ -8,7 +8,6 @@ which records the prompts it is sent: what the model really got is what is check
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -239,33 +238,24 @@ def test_forgetting_a_topic_in_an_encrypted_memory(tmp_path: Path) -> None:
     memory.close()
 
 
+@pytest.mark.models  # MiniLM indexes the turns in the background
 def test_the_session_drops_forgotten_words_from_its_trace_and_history(tmp_path: Path) -> None:
     from tests.conftest import shipped_config
-    from tests.memory.test_conversation import NullSynth, ScriptedTranscriber
-    from tests.test_session import SlowScriptedModel
+    from tests.fakes import NullSynth, ScriptedTranscriber, SlowScriptedModel
+    from tests.harness import converse
     from voice_companion import app
     from voice_companion.audio.chunk import AudioChunk
-    from voice_companion.audio.sinks import MemorySink
-    from voice_companion.events import InputEnded, UtteranceEnded
-    from voice_companion.runtime.session import Engines, Session
-    from voice_companion.trace import Tracer
+    from voice_companion.events import UtteranceEnded
+    from voice_companion.runtime.session import Engines
 
     config = shipped_config(tmp_path)
     model = SlowScriptedModel(["A grand name."], 0.0)
     engines = Engines(ScriptedTranscriber(PASSPORT), model, NullSynth())
-    tracer = Tracer()
     dialogue_ = app.build_dialogue(config)
-    session = Session(config, engines, dialogue_, MemorySink(), tracer)
-
-    async def one_turn() -> None:
-        async def events():  # type: ignore[no-untyped-def]
-            yield UtteranceEnded(AudioChunk.silence(1.0, 16_000), 0.0, 1.0, 1.6)
-            yield InputEnded(3.0)
-
-        await session.run(events())
-
+    said = UtteranceEnded(AudioChunk.silence(1.0, 16_000), 0.0, 1.0, 1.6)
     try:
-        asyncio.run(asyncio.wait_for(one_turn(), 60))
+        talk = converse(config, engines, dialogue=dialogue_, events=[said], end_s=3.0, timeout_s=60)
+        session, tracer = talk.session, talk.tracer
         assert "Fudgeworth" in json.dumps(tracer.events)
         # Another process (the CLI) forgets it; the daemon is told.
         other = LongTermMemory.open(config.data_dir, MemoryConfig(dense=False))
@@ -276,4 +266,4 @@ def test_the_session_drops_forgotten_words_from_its_trace_and_history(tmp_path: 
         assert not any("Fudgeworth" in t.text for t in dialogue_.history.recent())
         assert not session.forgotten_elsewhere()  # nothing new since
     finally:
-        session.close()
+        dialogue_.close()

@@ -86,16 +86,13 @@ def test_a_spoken_turn_on_a_full_disk_is_answered_and_status_says_so(
     tmp_path: Path,
 ) -> None:
     """The real session, STT, LLM and TTS; memory.db full from the first word."""
-    import asyncio
 
     from tests.audio.test_prosody import piper_says
     from tests.conftest import shipped_config
+    from tests.harness import converse
     from voice_companion import app
-    from voice_companion.audio.sinks import MemorySink
-    from voice_companion.events import InputEnded, UtteranceEnded
+    from voice_companion.events import UtteranceEnded
     from voice_companion.memory.longterm import LongTermMemory
-    from voice_companion.runtime.session import Session
-    from voice_companion.trace import Tracer
 
     config = shipped_config(tmp_path)
     dialogue = app.build_dialogue(config)
@@ -103,19 +100,13 @@ def test_a_spoken_turn_on_a_full_disk_is_answered_and_status_says_so(
     assert isinstance(memory, LongTermMemory)
     conn = memory.db._conn
     pages = _fill(memory.db)
-    sink, tracer = MemorySink(), Tracer()
-    session = Session(config, engines, dialogue, sink, tracer)
     speech = piper_says("My name is Sam.", 1.0)
-
-    async def go() -> None:
-        async def events():  # type: ignore[no-untyped-def]
-            yield UtteranceEnded(speech, 0.0, speech.duration_s, speech.duration_s + 0.6)
-            yield InputEnded(speech.duration_s + 1.0)
-
-        await session.run(events())
-
     try:
-        asyncio.run(asyncio.wait_for(go(), 120))
+        said_by = UtteranceEnded(speech, 0.0, speech.duration_s, speech.duration_s + 0.6)
+        talk = converse(
+            config, engines, dialogue=dialogue, events=[said_by], end_s=speech.duration_s + 1.0
+        )
+        session, sink, tracer = talk.session, talk.sink, talk.tracer
         [reply] = [e for e in tracer.events if e["event"] == "reply"]
         assert reply["text"] and sink.chunks  # answered, aloud
         status = session.memory_saving()
@@ -136,4 +127,4 @@ def test_a_spoken_turn_on_a_full_disk_is_answered_and_status_says_so(
         said = [t.text for t in memory.db.turns() if t.conversation_id != "filler"]
         assert len(said) == 2 and "sam" in said[0].lower() and said[1] == reply["text"]
     finally:
-        session.close()
+        dialogue.close()

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.bench.test_turn_taking import ByLength, Quick
 from tests.conftest import queued, shipped_config
-from tests.memory.test_conversation import NullSynth
+from tests.fakes import ByLengthTranscriber, NullSynth, ScriptedModel
 from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import MemorySink
@@ -38,7 +37,9 @@ def test_a_dropped_speculative_turn_leaves_no_turn_and_no_fact(tmp_path: Path) -
         VOICE_COMPANION_VAD_END_SILENCE_MS="1500",
         VOICE_COMPANION_MEMORY_DENSE="false",
     )
-    engines = Engines(ByLength(FIRST, JOINED), Quick("Jazz is wonderful."), NullSynth())
+    engines = Engines(
+        ByLengthTranscriber(FIRST, JOINED), ScriptedModel("Jazz is wonderful."), NullSynth()
+    )
     dialogue = app.build_dialogue(config)
     tracer = Tracer()
     session = Session(config, engines, dialogue, MemorySink(), tracer)

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.bench.test_turn_taking import Quick
 from tests.conftest import shipped_config
-from tests.memory.test_conversation import NullSynth, ScriptedTranscriber
+from tests.fakes import NullSynth, ScriptedModel, ScriptedTranscriber
 from voice_companion import app
 from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.audio.sinks import MemorySink
@@ -61,7 +60,7 @@ def _daemon(
     tmp_path: Path, socket: Path, microphone: ScriptedMicrophone
 ) -> tuple[Daemon, MemorySink]:
     config = shipped_config(tmp_path, VOICE_COMPANION_MEMORY_ENABLED="false")
-    engines = Engines(ScriptedTranscriber("Hello."), Quick("Hello there."), NullSynth())
+    engines = Engines(ScriptedTranscriber("Hello."), ScriptedModel("Hello there."), NullSynth())
     listener = app.build_listener(config, speculative=True)
     sink = MemorySink()
     session = Session(

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import queued, shipped_config
+from tests.fakes import NullSynth, PacedSink, ScriptedTranscriber, SlowScriptedModel
 from tests.faults.test_locked import LOCKER, WAIT_S, Lines
-from tests.memory.test_conversation import NullSynth, ScriptedTranscriber
-from tests.test_session import PacedSink, SlowScriptedModel
 from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded

@@ -111,6 +111,7 @@ def collect(recording: AudioChunk, tmp_path: Path, **env: str) -> list[object]:
     return asyncio.run(asyncio.wait_for(go(), 60))
 
 
+@pytest.mark.models
 def test_real_speech_is_one_utterance(jfk_path: Path, tmp_path: Path) -> None:
     from voice_companion.engines.decode import read_audio
 
@@ -128,6 +129,7 @@ def test_real_speech_is_one_utterance(jfk_path: Path, tmp_path: Path) -> None:
     assert all(b.start_s - a.speech_end_s < 1.5 for a, b in itertools.pairwise(phrases))
 
 
+@pytest.mark.models
 def test_silence_and_noise_are_no_utterance(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     silence = AudioChunk.silence(5.0, RATE)

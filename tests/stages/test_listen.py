@@ -67,6 +67,7 @@ def started(events: Sequence[object]) -> bool:
     return any(isinstance(e, SpeechStarted) for e in events)
 
 
+@pytest.mark.models
 def test_its_own_voice_does_not_interrupt_it_but_the_user_does(
     played: AudioChunk, jfk_path: Path, tmp_path: Path
 ) -> None:
@@ -86,6 +87,7 @@ def test_its_own_voice_does_not_interrupt_it_but_the_user_does(
     assert started([e for f in frames(over) for e in guarded.push(f)])
 
 
+@pytest.mark.models
 def test_talking_over_the_start_of_a_reply_is_heard_and_not_learned_as_echo(
     played: AudioChunk, jfk_path: Path, tmp_path: Path
 ) -> None:
@@ -118,6 +120,7 @@ def test_talking_over_the_start_of_a_reply_is_heard_and_not_learned_as_echo(
     assert started(reply(mixed(user, echo)))
 
 
+@pytest.mark.models
 def test_push_to_talk_and_mute(jfk_path: Path, tmp_path: Path) -> None:
     config = shipped_config(tmp_path)
     speech = frames(read_audio(jfk_path))
@@ -141,6 +144,7 @@ def test_push_to_talk_and_mute(jfk_path: Path, tmp_path: Path) -> None:
     assert any(isinstance(e, UtteranceEnded) for e in events)
 
 
+@pytest.mark.models
 def test_the_first_reply_backs_off_for_a_user_who_was_already_talking(
     played: AudioChunk, jfk_path: Path, tmp_path: Path
 ) -> None:
@@ -177,6 +181,7 @@ def test_the_first_reply_backs_off_for_a_user_who_was_already_talking(
     assert len(saved) == 1 and saved[0][0] == 0.1 and len(saved[0]) == 2
 
 
+@pytest.mark.models
 def test_the_echo_left_between_two_sentences_is_not_taken_for_the_user(
     played: AudioChunk, tmp_path: Path
 ) -> None:

@@ -248,9 +248,7 @@ def add_crash_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
         "The language model is a scripted OpenAI-compatible server in this process: the "
         "memory store is what is under test.",
     )
-    crash.add_argument(
-        "--runs", type=positive_int, default=1000, metavar="N", help="kills (1000)"
-    )
+    crash.add_argument("--runs", type=positive_int, default=1000, metavar="N", help="kills (1000)")
     crash.add_argument("--seed", type=int, metavar="N", help="seed for the kill moments")
     crash.add_argument(
         "--keep",
@@ -282,8 +280,7 @@ def cmd_crash(config: Config, args: argparse.Namespace) -> int:
 
 def format_crash(results: dict[str, Any]) -> str:
     lines = [
-        f"crash: {results['runs']} kills (seed {results['seed']}) in "
-        f"{results['seconds']:.0f} s",
+        f"crash: {results['runs']} kills (seed {results['seed']}) in {results['seconds']:.0f} s",
         f"  turns sent {results['turns_sent']}, confirmed (reply printed) "
         f"{results['turns_confirmed']}, lost {results['turns_lost']}",
         f"  integrity_check ok after {results['integrity_ok']} of {results['runs']} kills",

@@ -85,9 +85,7 @@ def cmd_devices(config: Config, args: argparse.Namespace) -> int:
     devices = list_devices()
     chosen: dict[int, list[str]] = {}
     with contextlib.suppress(CompanionError):
-        chosen.setdefault(find_device(config.audio.input_device, "input").index, []).append(
-            "input"
-        )
+        chosen.setdefault(find_device(config.audio.input_device, "input").index, []).append("input")
     with contextlib.suppress(CompanionError):
         chosen.setdefault(find_device(config.audio.output_device, "output").index, []).append(
             "output"

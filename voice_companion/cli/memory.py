@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from voice_companion.cli.bench import positive_int
+from voice_companion.cli.safe_text import printable
 from voice_companion.config import Config
-from voice_companion.errors import CompanionError, UsageError
+from voice_companion.errors import CompanionError, MemoryStoreError, UsageError
 
 log = logging.getLogger("voice_companion")
 
@@ -297,6 +298,11 @@ def _forget(memory: Any, args: argparse.Namespace) -> int:
 
     if not args.ids and not args.match:
         raise UsageError("say what to forget: one or more ids, or --match TEXT")
+    if getattr(memory.db, "read_only", False):  # before listing what could not go
+        raise MemoryStoreError(
+            f"{memory.db.path} is in a folder that cannot be written here: nothing can be "
+            "forgotten until it can (check the disk or the folder's permissions)"
+        )
     turn_ids: set[int] = set()
     fact_ids: set[int] = set()
     for text in args.ids:
@@ -377,8 +383,9 @@ def _tell_the_companion() -> None:
 
 
 def _shown(text: str) -> str:
-    """Text from memory as a terminal shows it: control characters (escapes) as codes."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """Text from memory on one line, as every printer shows it (control characters as
+    visible escapes): the one ``printable`` rule."""
+    return printable(text, one_line=True)
 
 
 def _export(memory: Any, args: argparse.Namespace) -> int:

@@ -64,8 +64,7 @@ UTTERANCES: list[tuple[str, str]] = [
         "piper-slow",
     ),
     (
-        "I went for a long walk by the river this morning, and the weather was really "
-        "beautiful.",
+        "I went for a long walk by the river this morning, and the weather was really beautiful.",
         "espeak:en-us",
     ),
     (
@@ -91,9 +90,7 @@ def speak(text: str, voice: str, piper: dict[str, PiperSynthesizer]) -> AudioChu
         lang = voice.split(":", 1)[1]
         with tempfile.TemporaryDirectory() as tmp:
             wav = Path(tmp) / "espeak.wav"
-            subprocess.run(
-                ["espeak-ng", "-v", lang, "-s", "165", "-w", str(wav), text], check=True
-            )
+            subprocess.run(["espeak-ng", "-v", lang, "-s", "165", "-w", str(wav), text], check=True)
             audio = read_audio(wav, STT_RATE_HZ)
     return resample(audio, STT_RATE_HZ)
 
