@@ -26,11 +26,7 @@ from voice_companion.engines import (
     Transcriber,
 )
 from voice_companion.session import Engines, Session
-from voice_companion.stages.endpointer import (
-    Endpointer,
-    first_end_silence_ms,
-    longest_end_silence_ms,
-)
+from voice_companion.stages.endpointer import Endpointer, longest_end_silence_ms
 from voice_companion.stages.listen import EchoGuard, Listener, ListeningMode, listen
 from voice_companion.stages.think import reply_char_limit, stream_pieces
 from voice_companion.trace import Tracer
@@ -334,15 +330,10 @@ def build_listener(
     until the (adaptive) end-of-speech silence is over. Otherwise an utterance closes after
     ``vad.end_silence_ms``. ``classifier``: one already loaded (it is reset), else a new one."""
     classifier = classifier or build_classifier(config)
-    vad = config.vad
-    if speculative:
-        vad = dataclasses.replace(vad, end_silence_ms=first_end_silence_ms(vad))
     return Listener(
         classifier,
-        Endpointer(vad, classifier.frame_ms, STT_RATE_HZ, longest_end_silence_ms(config.vad)),
+        Endpointer.for_turns(config.vad, classifier.frame_ms, STT_RATE_HZ, speculative),
         mode=mode,
-        preroll_ms=config.vad.preroll_ms,
-        min_utterance_ms=config.vad.min_utterance_ms,
         guard=guard,
         playing=playing,
     )
