@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING
 from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.audio.sinks import PacedSink, WavFileSink
 from voice_companion.audio.sources import recording_frames
-from voice_companion.config import BUNDLED, Config, default_cache_dir, threads_for
+from voice_companion.config import BUNDLED, BargeIn, Config, default_cache_dir, threads_for
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.persona import Persona, VoiceChoice
@@ -365,7 +364,7 @@ def build_daemon(
     output = find_device(audio.output_device, "output")
     sink = SpeakerSink(PlaybackStream(output))
     guard = None
-    if audio.barge_in == "guarded":
+    if audio.barge_in is BargeIn.GUARDED:
         echo_path = config.data_dir / echo.FILENAME
         guard = EchoGuard(
             audio.barge_in_margin_db,
@@ -385,7 +384,7 @@ def build_daemon(
         dialogue,
         sink,
         Tracer(trace_path),
-        barge_in=audio.barge_in != "off",
+        barge_in=audio.barge_in is not BargeIn.OFF,
     )
     microphone = Microphone(
         open_device(audio.input_device), FRAME_MS, audio.stall_s, audio.reopen_max_s
