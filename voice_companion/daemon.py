@@ -210,6 +210,7 @@ class Daemon:
             "persona": self.session.persona.name,
             "turns": self.session.turns_done,
             "last_turn": timings if self.session.turns_done else None,
+            "recent_turns": [t.as_dict() for t in self.session.recent_timings],
             "memory": self.session.memory_saving(),
             **self._description,
         }

@@ -106,6 +106,11 @@ class Session:
         self._dialogue.close()
 
     @property
+    def recent_timings(self) -> list[TurnTimings]:
+        """The last turns' timings, oldest first (``trace.TURNS_KEPT`` of them at most)."""
+        return list(self._tracer.recent_turns)
+
+    @property
     def persona(self) -> Persona:
         return self._dialogue.persona
 
@@ -422,7 +427,7 @@ class Session:
         care = self._dialogue.care
         if text and care is not None and (reminder := care.break_reminder()):
             self.say(reminder)
-        tracer.emit("turn_end", interrupted=interrupted, **timings.as_dict())
+        tracer.turn_ended(timings, interrupted=interrupted)
 
     async def _reply_sentences(
         self, text: str, first_token: list[float], stop_model: threading.Event

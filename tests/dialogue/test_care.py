@@ -32,7 +32,7 @@ from voice_companion.dialogue.care import (
 from voice_companion.errors import ConfigError
 from voice_companion.events import InputEnded
 from voice_companion.session import Engines, Session
-from voice_companion.trace import Tracer
+from voice_companion.trace import Tracer, TraceRecorder
 
 CRISIS = [
     "I want to kill myself",
@@ -139,16 +139,16 @@ def test_quiet_hours() -> None:
         shipped_config(Path("/tmp"), VOICE_COMPANION_CARE_REGION="Britain")
 
 
-def _intro_session(engines: Engines, data: Path, hour: int) -> tuple[Session, Tracer]:
+def _intro_session(engines: Engines, data: Path, hour: int) -> tuple[Session, TraceRecorder]:
     config = shipped_config(data, VOICE_COMPANION_CARE_QUIET_HOURS="22:00-07:00")
     care = Care(config.care, data, local_now=lambda: datetime(2026, 11, 26, hour, 0))
     dialogue = app.build_dialogue(config, care=care)
-    tracer = Tracer()
-    return Session(config, engines, dialogue, MemorySink(), tracer), tracer
+    recorder = TraceRecorder()
+    return Session(config, engines, dialogue, MemorySink(), Tracer(recorder=recorder)), recorder
 
 
-def _said(tracer: Tracer) -> list[str]:
-    return [str(e["text"]) for e in tracer.events if e["event"] == "said"]
+def _said(recorder: TraceRecorder) -> list[str]:
+    return [str(e["text"]) for e in recorder.events if e["event"] == "said"]
 
 
 def test_the_ai_disclosure_is_said_the_first_time_only_in_the_personas_voice(
@@ -161,19 +161,19 @@ def test_the_ai_disclosure_is_said_the_first_time_only_in_the_personas_voice(
 
         await session.run(events())
 
-    first, tracer = _intro_session(engines, tmp_path, hour=12)
+    first, recorder = _intro_session(engines, tmp_path, hour=12)
     asyncio.run(asyncio.wait_for(start_and_finish(first), 120))
     persona = first.persona
-    said = _said(tracer)
+    said = _said(recorder)
     assert said and said[0].startswith(persona.ai_disclosure)
     assert persona.greeting_for() in said[0]
     assert (tmp_path / "disclosed").read_text().split() == [persona.key]
 
-    second, tracer = _intro_session(engines, tmp_path, hour=12)
+    second, recorder = _intro_session(engines, tmp_path, hour=12)
     asyncio.run(asyncio.wait_for(start_and_finish(second), 120))
-    assert _said(tracer) == [persona.greeting_for(index=0)]
+    assert _said(recorder) == [persona.greeting_for(index=0)]
 
     # quiet hours: nothing at all unprompted
-    quiet, tracer = _intro_session(engines, tmp_path, hour=23)
+    quiet, recorder = _intro_session(engines, tmp_path, hour=23)
     asyncio.run(asyncio.wait_for(start_and_finish(quiet), 120))
-    assert _said(tracer) == []
+    assert _said(recorder) == []

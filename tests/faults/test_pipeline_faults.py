@@ -38,7 +38,7 @@ from voice_companion.engines.llm_openai import OpenAiChatModel
 from voice_companion.errors import SttError, TtsError
 from voice_companion.events import Event, InputEnded, UtteranceEnded
 from voice_companion.session import Engines, Session
-from voice_companion.trace import Tracer
+from voice_companion.trace import Tracer, TraceRecorder
 
 TURN_TIMEOUT_S = 120
 
@@ -73,12 +73,13 @@ def run_turns(
     server up;
     ``during_first`` watches the sink while the first turn runs."""
     config = shipped_config(tmp_path, **env)
-    sink, tracer = MemorySink(), Tracer()
+    recorder = TraceRecorder()
+    sink, tracer = MemorySink(), Tracer(recorder=recorder)
     session = Session(config, engines, app.build_dialogue(config), sink, tracer)
     cuts = [0]
 
     def ended() -> int:
-        return len([e for e in tracer.events if e["event"] == "turn_end"])
+        return len([e for e in recorder.events if e["event"] == "turn_end"])
 
     async def go() -> None:
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
@@ -107,7 +108,7 @@ def run_turns(
     asyncio.run(asyncio.wait_for(go(), TURN_TIMEOUT_S))
     rate = sink.chunks[0].rate_hz if sink.chunks else 22_050
     audio = [AudioChunk.concat(sink.chunks[a:b], rate) for a, b in itertools.pairwise(cuts)]
-    return Turns(tracer.events, audio, config)
+    return Turns(recorder.events, audio, config)
 
 
 def heard(engines: Engines, audio: AudioChunk) -> str:

@@ -95,7 +95,7 @@ def test_a_spoken_turn_on_a_full_disk_is_answered_and_status_says_so(
     from voice_companion.events import InputEnded, UtteranceEnded
     from voice_companion.memory.longterm import LongTermMemory
     from voice_companion.session import Session
-    from voice_companion.trace import Tracer
+    from voice_companion.trace import Tracer, TraceRecorder
 
     config = shipped_config(tmp_path)
     dialogue = app.build_dialogue(config)
@@ -103,7 +103,8 @@ def test_a_spoken_turn_on_a_full_disk_is_answered_and_status_says_so(
     assert isinstance(memory, LongTermMemory)
     conn = memory.db._conn
     pages = _fill(memory.db)
-    sink, tracer = MemorySink(), Tracer()
+    recorder = TraceRecorder()
+    sink, tracer = MemorySink(), Tracer(recorder=recorder)
     session = Session(config, engines, dialogue, sink, tracer)
     speech = piper_says("My name is Sam.", 1.0)
 
@@ -116,7 +117,7 @@ def test_a_spoken_turn_on_a_full_disk_is_answered_and_status_says_so(
 
     try:
         asyncio.run(asyncio.wait_for(go(), 120))
-        [reply] = [e for e in tracer.events if e["event"] == "reply"]
+        [reply] = [e for e in recorder.events if e["event"] == "reply"]
         assert reply["text"] and sink.chunks  # answered, aloud
         status = session.memory_saving()
         assert status is not None
