@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.audio.sinks import PacedSink, WavFileSink
 from voice_companion.audio.sources import recording_frames
-from voice_companion.config import BUNDLED, BargeIn, Config, default_cache_dir, threads_for
+from voice_companion.config import (
+    BUNDLED,
+    BargeIn,
+    Config,
+    ListeningMode,
+    default_cache_dir,
+    threads_for,
+)
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.persona import Persona, VoiceChoice
@@ -26,7 +33,7 @@ from voice_companion.engines import (
 )
 from voice_companion.session import Engines, Session
 from voice_companion.stages.endpointer import Endpointer, longest_end_silence_ms
-from voice_companion.stages.listen import EchoGuard, Listener, ListeningMode, listen
+from voice_companion.stages.listen import EchoGuard, Listener, listen
 from voice_companion.stages.think import reply_char_limit, stream_pieces
 from voice_companion.trace import Tracer
 
@@ -372,9 +379,7 @@ def build_daemon(
             measured=echo.load_measurements(echo_path),
             on_measured=lambda measured: echo.save_measurements(echo_path, measured),
         )
-    listener = build_listener(
-        config, ListeningMode(audio.mode), guard, lambda: sink.playing, speculative=True
-    )
+    listener = build_listener(config, audio.mode, guard, lambda: sink.playing, speculative=True)
     dialogue = dialogue or build_dialogue(config)
     # Before READY: the first turn is then as fast as the rest.
     warm_up(engines, dialogue, timeout_s=config.llm.warm_up_timeout_s)

@@ -38,6 +38,17 @@ def _enum(kind: type[enum.Enum]) -> dict[str, Any]:
     return {"choices": tuple(m.value for m in kind), "enum": kind}
 
 
+class ListeningMode(enum.Enum):
+    """How the microphone is listened to."""
+
+    HANDS_FREE = "hands_free"
+    """Voice-activity detection decides where utterances begin and end."""
+    PUSH_TO_TALK = "push_to_talk"
+    """A press and a release do (the control socket or a key)."""
+    MUTED = "muted"
+    """Nothing heard goes further than the listener."""
+
+
 class BargeIn(enum.Enum):
     """What the user's voice does while the companion speaks."""
 
@@ -76,7 +87,7 @@ class AudioConfig:
 
     input_device: str = "default"
     output_device: str = "default"
-    mode: str = field(default="hands_free", metadata=_one_of("hands_free", "push_to_talk", "muted"))
+    mode: ListeningMode = field(default=ListeningMode.HANDS_FREE, metadata=_enum(ListeningMode))
     barge_in: BargeIn = field(default=BargeIn.GUARDED, metadata=_enum(BargeIn))
     barge_in_margin_db: float = field(default=10.0, metadata=_rng(0.0, 60.0))
     stall_s: float = field(default=3.0, metadata=_rng(0.5, 60.0))

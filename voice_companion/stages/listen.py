@@ -8,13 +8,13 @@ echo guard keeps its own voice, heard back through the microphone, from counting
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from voice_companion.audio.chunk import AudioChunk
+from voice_companion.config import ListeningMode
 from voice_companion.engines import FrameClassifier
 from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
 from voice_companion.stages.endpointer import Endpointer
@@ -23,12 +23,6 @@ log = logging.getLogger(__name__)
 
 ARRIVALS_KEPT = 1024
 """Frames whose arrival time is remembered (30 s of 30 ms frames, beyond any end silence)."""
-
-
-class ListeningMode(enum.Enum):
-    HANDS_FREE = "hands_free"
-    PUSH_TO_TALK = "push_to_talk"
-    MUTED = "muted"
 
 
 class EchoGuard:
