@@ -135,3 +135,43 @@ def test_silence_and_noise_are_no_utterance(tmp_path: Path) -> None:
     for recording in (silence, noise):
         events = collect(recording, tmp_path)
         assert not [e for e in events if isinstance(e, UtteranceEnded)]
+
+
+def test_push_to_talk_is_one_utterance_with_the_preroll_and_the_same_minimum() -> None:
+    # The endpointer owns the frames, the pre-roll and the minimum length for a press as
+    # for speech it detects: the listener only routes frames to it.
+    config = VadConfig(preroll_ms=300, min_utterance_ms=300)
+    endpointer = Endpointer(config, FRAME_MS, RATE)
+    for n in range(20):
+        endpointer.hear(frame(n))  # push-to-talk mode: heard, not judged
+    (started,) = endpointer.press()
+    assert isinstance(started, SpeechStarted) and started.start_s == pytest.approx(20 * 0.03)
+    for n in range(20, 40):
+        endpointer.push(frame(n), voiced=False)  # a press holds whatever is decided
+    (ended,) = endpointer.release()
+    assert isinstance(ended, UtteranceEnded)
+    assert ended.audio.samples[0] == 10  # the 10 frames (300 ms) before the press are kept
+    assert ended.audio.duration_s == pytest.approx(30 * 0.03)
+    assert ended.speech_end_s == ended.detected_s == pytest.approx(40 * 0.03)
+    endpointer.press()
+    for n in range(5):
+        endpointer.hear(frame(n))
+    (short,) = endpointer.release()  # 150 ms: shorter than the minimum
+    assert isinstance(short, UtteranceDiscarded) and short.voiced_s == pytest.approx(0.15)
+    endpointer.press()
+    (dropped,) = endpointer.drop()  # muted mid-press: nothing of it goes further
+    assert isinstance(dropped, UtteranceDiscarded) and dropped.voiced_s == 0.0
+    assert endpointer.release() == [] and not endpointer.pressed
+
+
+def test_a_muted_frame_breaks_the_preroll() -> None:
+    config = VadConfig(speech_start_ms=120, preroll_ms=300, min_utterance_ms=0)
+    endpointer = Endpointer(config, FRAME_MS, RATE)
+    for n in range(10):
+        endpointer.hear(frame(n))
+    endpointer.skip()  # muted
+    decisions = [d for n in range(11, 30) for d in endpointer.push(frame(n), voiced=True)]
+    ended = (decisions + endpointer.finish())[-1]
+    assert isinstance(ended, UtteranceEnded)
+    assert ended.audio.samples[0] == 11  # nothing heard before the muted frame
+    assert endpointer.position_s == pytest.approx(30 * 0.03)
