@@ -328,6 +328,7 @@ def load_config(
         data_dir=(data_dir or default_data_dir()).expanduser(),
         source=source,
     )
+    check_relations(config)
     check_model_paths(config)
     from voice_companion.dialogue.care import check_care
 
@@ -354,6 +355,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is a directory, not a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"config file {path} is not valid TOML: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from None
 
@@ -441,6 +444,39 @@ def _range_text(meta: Mapping[str, Any]) -> str:
 
 def _looks_like_path(value: str) -> bool:
     return "/" in value or value.startswith(("~", ".")) or value.endswith((".gguf", ".onnx"))
+
+
+def check_relations(config: Config) -> None:
+    """Values that are each in range but make no sense together; and the server URL."""
+    vad = config.vad
+    if vad.end_silence_min_ms > vad.end_silence_max_ms:
+        raise ConfigError(
+            f"vad.end_silence_min_ms = {vad.end_silence_min_ms} is more than "
+            f"vad.end_silence_max_ms = {vad.end_silence_max_ms}: the shortest end-of-speech "
+            "silence cannot be longer than the longest"
+        )
+    check_base_url(config.llm.base_url)
+
+
+def check_base_url(url: str) -> None:
+    """``llm.base_url`` must be an http(s) URL with a host and a numeric port, if any."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError as exc:  # "Invalid IPv6 URL", a port out of range or not a number
+        raise ConfigError(
+            f"llm.base_url = {url!r}: not a valid URL ({exc}); "
+            "for example http://127.0.0.1:11434/v1"
+        ) from None
+    if not url.isprintable() or " " in url:  # http.client refuses them at the first turn
+        raise ConfigError(f"llm.base_url = {url!r}: a URL has no spaces or control characters")
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigError(
+            f"llm.base_url = {url!r}: expected an http:// or https:// URL with a host, "
+            "for example http://127.0.0.1:11434/v1"
+        )
 
 
 def check_model_paths(config: Config) -> None:

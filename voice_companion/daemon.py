@@ -43,6 +43,9 @@ from voice_companion.stages.listen import Listener
 
 log = logging.getLogger(__name__)
 
+MIC_STATUS_INTERVAL_S = 1.0
+"""How often the microphone's state is compared with the last one sent to systemd."""
+
 PersonaLoader = Callable[[str], tuple[Persona, Synthesizer]]
 """Reads a persona by name and loads its voice (blocking; run in a thread)."""
 
@@ -80,13 +83,20 @@ class Daemon:
         """Serve until asked to stop; then stop every task and return."""
         remove_handlers = install_signal_handlers(lambda _sig: self._stop.set())
         tasks: list[asyncio.Task[None]] = []
+        helpers: list[asyncio.Task[None]] = []
         try:
             async with ControlServer(self._control_path, self.handle):
-                tasks = [
-                    asyncio.create_task(self.session.run(self._queued()), name="session"),
-                    asyncio.create_task(self._hear(), name="hear"),
+                session = asyncio.create_task(self.session.run(self._queued()), name="session")
+                tasks = [session, asyncio.create_task(self._hear(), name="hear")]
+                # Alive while this loop turns and the session runs, whatever the microphone
+                # does: an unplugged one is waited for (and shown in STATUS=), not restarted.
+                helpers = [  # they may end at once (no systemd): not waited on
+                    asyncio.create_task(
+                        self._notifier.run_watchdog(alive=lambda: not session.done()),
+                        name="watchdog",
+                    ),
+                    asyncio.create_task(self._report_microphone(), name="mic-status"),
                 ]
-                watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
                 if self._config.push_to_talk.key:
                     tasks.append(asyncio.create_task(self._keyboard(), name="ptt-keyboard"))
                 self._notifier.ready("listening")
@@ -94,16 +104,15 @@ class Daemon:
                 self.session.introduce()
                 stop = asyncio.create_task(self._stop.wait(), name="stop")
                 done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
-                tasks.append(watchdog)
                 for task in done:
                     if task is not stop and task.exception() is not None:
                         log.error("the %s task failed: %s", task.get_name(), task.exception())
                 stop.cancel()
                 self._notifier.stopping("shutting down")
         finally:
-            for task in tasks:
+            for task in [*tasks, *helpers]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *helpers, return_exceptions=True)
             await self._sink.close()
             await asyncio.to_thread(self.session.close)
             remove_handlers()
@@ -138,19 +147,23 @@ class Daemon:
         )
         await trigger.run()
 
-    async def _watchdog(self) -> None:
-        """Ping systemd's watchdog only while audio flows: a daemon that hears nothing for
-        long is restarted."""
-        interval_s = self._notifier.watchdog_interval_s
-        if interval_s is None:
+    async def _report_microphone(self) -> None:
+        """Show the microphone's state in ``systemctl --user status`` as it changes."""
+        if not self._notifier.enabled:
             return
+        shown = ""
         while True:
-            if time.monotonic() - self._microphone.last_frame_clock_s < interval_s:
-                self._notifier.watchdog()
-            await asyncio.sleep(interval_s / 2)
+            state = self._microphone.status
+            if state != shown:
+                self._notifier.status(state)
+                shown = state
+            await asyncio.sleep(MIC_STATUS_INTERVAL_S)
 
     async def handle(self, command: Command) -> dict[str, Any]:
         """Carry out one control command; the reply's fields (errors are raised)."""
+        if self._stop.is_set():
+            # Quit was accepted: nothing more is carried out, so nothing more is promised.
+            raise ControlError("the companion is shutting down")
         listener = self.listener
         match command:
             case PttPress():

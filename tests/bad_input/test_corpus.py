@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
 import tempfile
 import tomllib
 import tracemalloc
 import wave
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, shipped_config, words
+from tests.conftest import REPO, SHIPPED_CONFIG, shipped_config, words
 from tests.control.test_protocol import MALFORMED
+from tests.engines import openai_server
 from tests.test_cli import cli
 from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
@@ -32,6 +39,7 @@ from voice_companion.dialogue.sentences import SentenceSplitter, speakable
 from voice_companion.engines import Transcriber
 from voice_companion.engines.decode import read_audio, write_wav
 from voice_companion.events import Command, ReportStatus
+from voice_companion.memory.store import MemoryDb, NewTurn
 
 CASES: dict[str, list[dict[str, Any]]] = tomllib.loads(
     (Path(__file__).with_name("cases.toml")).read_text(encoding="utf-8")
@@ -142,11 +150,15 @@ def audio_input(case: dict[str, Any], folder: Path) -> Path:
 
 
 def check_failure(result: Any, outcome: dict[str, Any]) -> None:
-    """The exit code, no traceback, and (for errors) one line saying what is wrong."""
+    """The exit code, no traceback, and (for errors) one line saying what is wrong (after
+    argparse's usage lines, with ``usage``)."""
     assert result.returncode == outcome["exit"], result.stderr
     assert "Traceback" not in result.stderr
     if "error" in outcome:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
+        if outcome.get("usage"):
+            assert lines[0].startswith("usage:"), result.stderr
+            lines = lines[-1:]
         assert len(lines) == 1, result.stderr
         assert outcome["error"].lower() in lines[0].lower()
 
@@ -264,6 +276,8 @@ def _config_file(case: dict[str, Any], tmp_path: Path) -> Path:
             pass
         case "folder_config":
             path.mkdir()
+        case "nested_config":  # tomllib parses nesting recursively
+            path.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
     return path
 
 
@@ -272,6 +286,229 @@ def test_config_through_the_cli(case: dict[str, Any], tmp_path: Path) -> None:
     config = _config_file(case, tmp_path)
     result = cli(tmp_path, "transcribe", str(tmp_path / "x.wav"), config=config)
     check_failure(result, case["outcome"])
+
+
+# --- the command line: arguments, encodings, files ------------------------------------------
+
+LATIN1 = os.fsdecode(b"\xe9")
+"""What Python makes of a byte that is not UTF-8 in argv or a file name (a lone surrogate)."""
+
+
+def run_cli(
+    tmp_path: Path,
+    *args: str,
+    stdin: bytes = b"",
+    config: Path = SHIPPED_CONFIG,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """The real command line, bytes in and out (``tests.test_cli.cli`` decodes them)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_COMPANION_")}
+    clean |= {"XDG_CONFIG_HOME": str(tmp_path / "xdg-config"), **(env or {})}
+    head = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+    return subprocess.run(
+        [sys.executable, "-m", "voice_companion", *head, *args],
+        input=stdin,
+        capture_output=True,
+        env=clean,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def text_of(result: subprocess.CompletedProcess[bytes]) -> Any:
+    """The result with stdout and stderr as text, for ``check_failure``."""
+    return subprocess.CompletedProcess(
+        result.args,
+        result.returncode,
+        result.stdout.decode("utf-8", "replace"),
+        result.stderr.decode("utf-8", "replace"),
+    )
+
+
+def _negative_user_version(data: Path) -> None:
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with sqlite3.connect(data / "memory.db") as conn:
+        conn.execute("PRAGMA user_version = -1")
+    (data / "memory.db").chmod(0o600)  # private, as ours are: the only line is the error
+
+
+def _empty_memory(data: Path) -> None:
+    MemoryDb(data / "memory.db").close()
+
+
+COMMAND_MAKERS: dict[str, Callable[[Path], None]] = {
+    "negative_user_version": _negative_user_version,
+    "empty_memory": _empty_memory,
+}
+
+
+@pytest.mark.parametrize("case", _ids("command", needs="outcome"))
+def test_command_line(case: dict[str, Any], tmp_path: Path) -> None:
+    if "make" in case:
+        COMMAND_MAKERS[case["make"]](tmp_path / "data")
+    fill = {"latin1": LATIN1, "tmp": tmp_path, "long": "x" * 300, "repo": REPO}
+    args = [a.format(**fill) for a in case["args"]]
+    check_failure(text_of(run_cli(tmp_path, *args)), case["outcome"])
+
+
+def test_writing_to_a_fifo_keeps_the_fifo(tmp_path: Path) -> None:
+    # Renaming a finished file over the target replaced the fifo with a regular file (and,
+    # as root, /dev/null and /dev/zero themselves).
+    fifo = tmp_path / "out.wav"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so the writer's open() returns
+    try:
+        result = text_of(run_cli(tmp_path, "say", "Hi.", "--output", str(fifo)))
+        check_failure(result, {"exit": 0})
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+        data = os.read(reader, 1 << 16)  # "Hi." is about 30 KB: it fits the pipe's buffer
+    finally:
+        os.close(reader)
+    assert data[:4] == b"RIFF" and len(data) > 10_000
+
+
+@pytest.fixture
+def model_server() -> Iterator[Callable[[str], Path]]:
+    """A scripted OpenAI-compatible server process; returns a config file that uses it."""
+    started: list[subprocess.Popen[str]] = []
+    folder = Path(tempfile.mkdtemp(prefix="vc-bad-llm-"))
+
+    def start(modes: str) -> Path:
+        proc, port = openai_server.launch(modes)
+        started.append(proc)
+        config = folder / f"{modes}.toml"
+        config.write_text(
+            f'[llm]\nbackend = "openai"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+            'model = "smollm2"\n[memory]\ndense = false\n',
+            encoding="utf-8",
+        )
+        return config
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.communicate(timeout=10)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def stored_turns(tmp_path: Path) -> list[str]:
+    with MemoryDb(tmp_path / "data" / "memory.db") as db:
+        return [t.text for t in db.turns(limit=100)]
+
+
+def test_chat_takes_invalid_utf8_on_stdin_and_goes_on(
+    tmp_path: Path, model_server: Callable[[str], Path]
+) -> None:
+    config = model_server("canned")
+    lines = b"I went to the caf\xe9 today\nand then I went home\n"
+    # Strict decoding, as under a UTF-8 desktop locale: the bad byte ended the session.
+    result = text_of(
+        run_cli(tmp_path, "chat", stdin=lines, config=config, env={"PYTHONIOENCODING": "utf-8"})
+    )
+    check_failure(result, {"exit": 0})
+    assert result.stdout.splitlines() == [openai_server.CANNED] * 2, result.stderr
+    said = stored_turns(tmp_path)
+    assert "I went to the caf\ufffd today" in said and "and then I went home" in said
+
+
+def test_chat_skips_a_message_too_long_and_goes_on(
+    tmp_path: Path, model_server: Callable[[str], Path]
+) -> None:
+    # Read whole, a line without end (`chat < /dev/zero`) filled memory.
+    config = model_server("canned")
+    result = text_of(run_cli(tmp_path, "chat", stdin=b"x" * 40_000 + b"\nhello\n", config=config))
+    check_failure(result, {"exit": 0})
+    assert result.stdout.splitlines() == [openai_server.CANNED]
+    refused = [line for line in result.stderr.splitlines() if "chat:" in line]
+    assert refused == ["voice-companion: chat: a message longer than 16000 characters was skipped"]
+    assert "hello" in stored_turns(tmp_path)
+
+
+def test_say_reads_a_bounded_stdin(tmp_path: Path) -> None:
+    head = ["--config", str(SHIPPED_CONFIG), "--data-dir", str(tmp_path / "data")]
+    with open("/dev/zero", "rb") as zero:
+        result = subprocess.run(
+            [sys.executable, "-m", "voice_companion", *head, "say", "-", "--output", "o.wav"],
+            stdin=zero,
+            capture_output=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+    check_failure(text_of(result), {"exit": 2, "error": "more than 100000 characters on stdin"})
+
+
+# Raw, these retitle the window, clear the screen, colour it (C1 CSI) and reverse the text.
+HOSTILE = "Ma\x1b]0;owned\x07l\x1b[2Jic\x9b31me \u202eenob\u202c\x7f\r"
+RAW = [b"\x1b", b"\x07", b"\r", b"\x7f", "\x9b".encode(), "\u202e".encode(), "\u202c".encode()]
+
+
+def assert_no_raw_escapes(output: bytes) -> None:
+    text = output.decode("utf-8")  # valid UTF-8, too
+    assert not [raw for raw in RAW if raw in output], text
+    assert "\\u001b" in text, text  # shown, not dropped
+
+
+def test_persona_list_and_show_print_no_terminal_escapes(tmp_path: Path) -> None:
+    card = tmp_path / "card.json"
+    data = {
+        "name": HOSTILE,
+        "description": f"Likes {HOSTILE}.",
+        "personality": HOSTILE,
+        "first_mes": f"Hello {HOSTILE}",
+        "mes_example": "",
+        "scenario": "",
+    }
+    card.write_text(json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": data}))
+    imported = run_cli(tmp_path, "persona", "import", str(card), "--as", "mal")
+    check_failure(text_of(imported), {"exit": 0})
+    assert_no_raw_escapes(imported.stdout)
+    for args in (["list"], ["show", "mal"], ["show", "mal", "--prompt"]):
+        result = run_cli(tmp_path, "persona", *args)
+        check_failure(text_of(result), {"exit": 0})
+        assert_no_raw_escapes(result.stdout)
+    as_json = run_cli(tmp_path, "persona", "show", "mal", "--json")
+    assert not [raw for raw in RAW if raw in as_json.stdout]
+    assert json.loads(as_json.stdout)["name"] == HOSTILE.strip()  # JSON still, unchanged
+
+
+def test_memory_printers_print_no_terminal_escapes(tmp_path: Path) -> None:
+    _ = stored_turns(tmp_path)  # creates memory.db
+    with MemoryDb(tmp_path / "data" / "memory.db") as db:
+        db.add_turn(NewTurn("c1", datetime.now(UTC), "user", f"zebra {HOSTILE}", "import"))
+    for args in (["list"], ["show", "1"], ["search", "--mode", "bm25", "zebra"]):
+        result = run_cli(tmp_path, "memory", *args)
+        check_failure(text_of(result), {"exit": 0})
+        assert_no_raw_escapes(result.stdout)
+    as_json = run_cli(tmp_path, "memory", "list", "--json")
+    assert not [raw for raw in RAW if raw in as_json.stdout]
+    assert json.loads(as_json.stdout)["turns"][0]["text"] == f"zebra {HOSTILE}"
+
+
+def test_chat_prints_no_terminal_escapes_from_the_model(
+    tmp_path: Path, model_server: Callable[[str], Path]
+) -> None:
+    config = model_server("escapes")
+    for args in (["chat"], ["chat", "--json"]):
+        result = run_cli(tmp_path, *args, stdin=b"Say something odd.\n", config=config)
+        check_failure(text_of(result), {"exit": 0})
+        assert not [raw for raw in RAW if raw in result.stdout], result.stdout
+    assert json.loads(result.stdout)["reply"] == " ".join(openai_server.ESCAPES.split())
+
+
+def test_server_error_text_quoting_the_user_stays_out_of_the_log(
+    tmp_path: Path, model_server: Callable[[str], Path]
+) -> None:
+    config = model_server("echo")  # HTTP 400 whose body quotes the request, latest first
+    secret = b"My secret word is zanzibarquux and my sister is called Philomena.\n"
+    result = text_of(run_cli(tmp_path, "chat", stdin=secret, config=config))
+    check_failure(result, {"exit": 0})
+    assert result.stdout.strip() == shipped_config(tmp_path).llm.apology  # answered
+    assert "HTTP 400" in result.stderr  # what failed is said
+    private = {"zanzibarquux", "philomena", "secret", "sister"}
+    assert not private & set(words(result.stderr)), result.stderr
+    # The server did quote them: -vv (DEBUG, which holds what was said) shows them.
+    verbose = text_of(run_cli(tmp_path, "-vv", "chat", stdin=secret, config=config))
+    assert "zanzibarquux" in verbose.stderr
 
 
 # --- control socket --------------------------------------------------------------------------
@@ -319,6 +556,7 @@ def test_each_malformed_request_is_refused_and_the_next_is_served(socket_path: P
 
 def test_every_case_has_an_outcome_or_names_the_test_that_covers_it() -> None:
     outcomes = {"transcribe", "run", "decode", "speakable", "say", "pieces", "outcome"}
+    assert set(CASES) == {"audio", "text", "config", "command", "escapes", "logs", "control"}
     for kind, cases in CASES.items():
         for case in cases:
             if "covered" in case:
@@ -328,3 +566,5 @@ def test_every_case_has_an_outcome_or_names_the_test_that_covers_it() -> None:
                 assert outcomes & set(case), (kind, case["name"])
             if "make" in case and kind == "audio":
                 assert case["make"] in AUDIO_MAKERS
+            if "make" in case and kind == "command":
+                assert case["make"] in COMMAND_MAKERS

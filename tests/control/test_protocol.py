@@ -92,6 +92,13 @@ MALFORMED: list[tuple[bytes, str]] = [
     (b'{"cmd": "persona", "name": {}}', "persona: 'name' must be a string, not an object"),
     (b'{"cmd": "persona", "name": " "}', "persona: 'name' is empty"),
     (b'{"cmd": "persona", "name": "a\\nb"}', "persona: 'name' contains control characters"),
+    # int() refuses more than 4300 digits with a plain ValueError, not a JSONDecodeError.
+    (b'{"cmd": "status", "n": ' + b"7" * 5000 + b"}", "a number has too many digits"),
+    (b'{"cmd": "say", "text": ' + b"1" * 5000 + b"}", "a number has too many digits"),
+    # Which copy wins differs between parsers: a request with a key twice means nothing.
+    (b'{"cmd": "status", "cmd": "quit"}', 'field "cmd" more than once'),
+    (b'{"cmd": "say", "text": "a", "text": "b"}', 'field "text" more than once'),
+    (b'{"cmd": "ptt", "action": {"x": 1, "x": 2}}', 'field "x" more than once'),
 ]
 
 
@@ -157,6 +164,7 @@ def test_replies() -> None:
         (b"[]", "boolean 'ok'"),
         (b'{"ok": 1}', "boolean 'ok'"),
         (b'{"ok": false}', "without an 'error'"),
+        (b'{"ok": true, "turns": ' + b"9" * 5000 + b"}", "not JSON"),
     ]:
         with pytest.raises(ControlError, match=message):
             parse_reply(bad)

@@ -21,6 +21,9 @@ Usage: ``python openai_server.py MODE[,MODE...] [PORT]`` with MODE one of
   nestedwhole  one non-streamed JSON completion nested 100,000 deep
   huge     ignores max_tokens: streams ``HUGE_CHARS`` characters of sentences at once
            ("Sentence 0 goes on. Sentence 1 goes on. ...")
+  escapes  streams ``ESCAPES``: words with terminal escapes and bidi overrides in them
+  echo     answers HTTP 400 quoting the request's messages, latest first, as some servers
+           quote the request they refuse
 A list of modes scripts successive requests: the n-th request gets the n-th mode, and the
 last mode repeats (``hang,llama``: the first request hangs, later ones are answered).
 It binds 127.0.0.1 on PORT (default: an ephemeral one) and prints the port on stdout once
@@ -57,6 +60,8 @@ MODES = (
     "nested",
     "nestedwhole",
     "huge",
+    "echo",
+    "escapes",
 )
 DRIP_S = 0.2
 NESTED = b"[" * 100_000 + b"]" * 100_000
@@ -65,6 +70,7 @@ CANNED = "The sun is out today. This sentence will fail. The birds are singing."
 DRIBBLE_FIRST = "well I was just thinking about what you told me earlier and"
 DRIBBLE_REST = " it made me smile"
 CUT_WORDS = "Let me tell you about my"
+ESCAPES = "Hello \x1b]0;owned\x07there \x1b[2Jmy \u202efriend\u202c \x9b31mtoday."
 _stop = threading.Event()
 _released = threading.Event()
 
@@ -104,6 +110,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, "text/html", b"<html><body>It works!</body></html>\n" * 3)
             elif mode == "error":
                 self._send(500, "application/json", b'{"error": "model exploded"}')
+            elif mode == "echo":
+                said = [m.get("content", "") for m in request.get("messages", [])][::-1]
+                echoed = {"error": {"message": f"cannot take {said}", "request": request}}
+                self._send(400, "application/json", json.dumps(echoed).encode())
             elif mode == "whole":
                 body = {
                     "choices": [
@@ -117,7 +127,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._drip_headers()
             elif mode in ("drip", "keepalive", "huge"):
                 self._endless(mode)
-            elif mode in ("badjson", "shape", "cut", "dribble", "canned", "nested"):
+            elif mode in ("badjson", "shape", "cut", "dribble", "canned", "nested", "escapes"):
                 self._scripted(mode)
             elif self.headers.get("Authorization") != f"Bearer {API_KEY}":
                 self._send(401, "application/json", b'{"error": "bad api key"}')
@@ -151,6 +161,9 @@ class Handler(BaseHTTPRequestHandler):
             while not _released.wait(0.3) and time.monotonic() < deadline:
                 self._write(b": keep-alive\n\n")
             self._write(_chunk({"content": DRIBBLE_REST}))
+        elif mode == "escapes":
+            for n, word in enumerate(ESCAPES.split(" ")):
+                self._write(_chunk({"content": (" " if n else "") + word}))
         elif mode == "canned":
             for n, word in enumerate(CANNED.split()):
                 self._write(_chunk({"content": (" " if n else "") + word}))

@@ -131,6 +131,30 @@ def test_run_watchdog_pings_until_cancelled(path_socket: tuple[str, socket.socke
     assert asyncio.run(go()) == ["WATCHDOG=1"] * 3
 
 
+def test_run_watchdog_pings_only_while_alive(path_socket: tuple[str, socket.socket]) -> None:
+    address, sock = path_socket
+    notifier = Notifier.from_env({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "40000"})
+    checks: list[bool] = []
+
+    def alive() -> bool:  # a vital task ends after two pings
+        checks.append(len(checks) < 2)
+        return checks[-1]
+
+    async def go() -> None:
+        task = asyncio.create_task(notifier.run_watchdog(alive), name="watchdog")
+        while len(checks) < 6:  # three more checks, each withholding its ping
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, WAIT_S)
+
+    asyncio.run(asyncio.wait_for(go(), WAIT_S))
+    assert [received(sock), received(sock)] == ["WATCHDOG=1"] * 2
+    sock.settimeout(0.1)
+    with pytest.raises(TimeoutError):
+        received(sock)
+
+
 def test_send_failures_never_raise_and_warn_once(caplog: pytest.LogCaptureFixture) -> None:
     notifier = Notifier.from_env({"NOTIFY_SOCKET": f"/tmp/vc-no-such-{uuid.uuid4().hex}"})
     assert notifier.enabled

@@ -89,7 +89,10 @@ class Microphone:
             try:
                 while True:
                     try:
-                        block = await asyncio.wait_for(blocks.get(), self._stall_s)
+                        # Not wait_for: on 3.11 it can swallow a cancellation that arrives
+                        # with a block, and the daemon's shutdown then waits forever.
+                        async with asyncio.timeout(self._stall_s):
+                            block = await blocks.get()
                     except TimeoutError:
                         self.status = (
                             f"waiting for the {self._name}: no sound for {self._stall_s:g} s; "

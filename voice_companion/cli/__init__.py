@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from voice_companion import __version__, stay_offline
 from voice_companion.cli import control, service
 from voice_companion.cli import memory as memory_cli
 from voice_companion.cli import persona as persona_cli
 from voice_companion.cli import voices as voices_cli
+from voice_companion.cli.private_logs import PrivateErrorsFilter
+from voice_companion.cli.safe_text import PrintableStream
 from voice_companion.config import Config, load_config
 from voice_companion.errors import CompanionError, ConfigError, UsageError
 from voice_companion.private import companion_dirs, repair, set_umask
@@ -29,12 +33,31 @@ from voice_companion.trace import check_trace_path
 log = logging.getLogger("voice_companion")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+CHAT_MAX_CHARS = 16_000
+"""Longest message `chat` reads from a pipe, in characters (a line beyond it is skipped)."""
+SAY_STDIN_MAX_CHARS = 100_000
+"""Most text `say -` reads (about as much as one command-line argument may hold)."""
 TRANSCRIBE_MAX_S = 600
 """Longest recording ``transcribe`` takes, seconds: whisper gets the file as one utterance
 (30 minutes took 45 s and 1.8 GB of memory, with "you" written for every silent window)."""
 
 
+def utf8_text(value: str) -> str:
+    """Every text argument (a name, words to match): Python keeps bytes that are not UTF-8
+    as lone surrogates, which SQLite, JSON and the terminal refuse later with a traceback.
+    Paths are ``Path`` values and may hold any bytes."""
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise argparse.ArgumentTypeError("not valid UTF-8 text (check the terminal's encoding)")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        # Text, unless the argument says otherwise (a Path, a number, a flag).
+        if kwargs.get("type") is None and kwargs.get("action") in (None, "store", "append"):
+            kwargs["type"] = utf8_text
+        return super().add_argument(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's own format, but our exit code for usage errors and a hint.
         self.print_usage(sys.stderr)
@@ -136,6 +159,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (SQLite's -wal and -shm included), and no engine's library phones home.
     set_umask()
     stay_offline()
+    # Everything printed goes through printable(): what came from outside (a card, a memory,
+    # a reply, a file name) cannot drive the terminal. Undecodable input bytes are replaced,
+    # whatever the locale says, rather than ending the command with a traceback.
+    streams = sys.stdout, sys.stderr
+    if streams[0] is not None:
+        sys.stdout = PrintableStream(streams[0])
+    if streams[1] is not None:
+        sys.stderr = PrintableStream(streams[1])
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="replace")
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if argv is None and args.command in LONG_RUNNING:
@@ -168,6 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`voice-companion chat | head`): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:
+        # A path the system refused where no message was worded for it (a name too long, ...).
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"voice-companion: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 _JOURNAL_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
@@ -187,6 +232,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
     else:
         handler.setFormatter(logging.Formatter("voice-companion: %(message)s"))
+    if level > logging.DEBUG:  # error text from elsewhere may quote the user: -vv only
+        handler.addFilter(PrivateErrorsFilter())
     root = logging.getLogger("voice_companion")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -275,9 +322,12 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
     try:
         while True:
             try:
-                line = input("you: " if interactive else "")
+                line = input("you: ") if interactive else _read_message()
             except EOFError:
                 break
+            except UsageError as exc:  # one message refused; the next is read
+                print(f"voice-companion: chat: {exc}", file=sys.stderr)
+                continue
             if not line.strip():
                 continue
             reply = asyncio.run(answer(line.strip()))
@@ -291,13 +341,34 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_message() -> str:
+    """One line of stdin, at most ``CHAT_MAX_CHARS``: ``chat < /dev/zero`` must not fill
+    memory. ``EOFError`` at the end; ``UsageError`` for a longer line (read to its end)."""
+    line = sys.stdin.readline(CHAT_MAX_CHARS + 1)
+    if not line:
+        raise EOFError
+    if len(line) > CHAT_MAX_CHARS and not line.endswith("\n"):
+        while (rest := sys.stdin.readline(CHAT_MAX_CHARS)) and not rest.endswith("\n"):
+            pass
+        raise UsageError(f"a message longer than {CHAT_MAX_CHARS} characters was skipped")
+    return line.removesuffix("\n")
+
+
+def _read_stdin_text() -> str:
+    """All of stdin for ``say -``, at most ``SAY_STDIN_MAX_CHARS``."""
+    text = sys.stdin.read(SAY_STDIN_MAX_CHARS + 1)
+    if len(text) > SAY_STDIN_MAX_CHARS:
+        raise UsageError(f"more than {SAY_STDIN_MAX_CHARS} characters on stdin")
+    return text
+
+
 def _cmd_say(config: Config, args: argparse.Namespace) -> int:
     from voice_companion import app
     from voice_companion.audio.chunk import AudioChunk
     from voice_companion.dialogue.sentences import SentenceSplitter, speakable
     from voice_companion.engines.decode import write_wav
 
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text = _read_stdin_text() if args.text == "-" else args.text
     if args.output is None:
         if not text.strip():
             raise UsageError("nothing to say")

@@ -129,7 +129,13 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    if value > MAX_COUNT:  # SQLite takes 64-bit integers at most: no OverflowError later
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most {MAX_COUNT:,}")
     return value
+
+
+MAX_COUNT = 10**9
+"""Largest count (a limit, a number of turns or runs) a command takes."""
 
 
 # -- bench soak --------------------------------------------------------------------------------

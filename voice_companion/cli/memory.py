@@ -143,7 +143,8 @@ def _parse_id(text: str) -> tuple[str, int]:
     raw = text.strip().lower()
     kind = "fact" if raw.startswith("f") else "turn"
     digits = raw[1:] if raw[:1] in ("f", "t") else raw
-    if not digits.isdigit():
+    # ASCII digits (int() also reads "١٢"), and an id SQLite can hold (64 bits).
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         raise UsageError(f"{text!r} is not a memory id (a turn: 12 or t12; a fact: f3)")
     return kind, int(digits)
 

@@ -12,7 +12,8 @@ Requests::
 Replies: ``{"ok": true, ...fields}`` or ``{"ok": false, "error": "one line"}``.
 
 A line is at most ``MAX_LINE_BYTES`` bytes, not counting its newline. Unknown fields are
-refused (a typo must not pass silently).
+refused (a typo must not pass silently), and so is a field given twice: JSON parsers disagree
+on which copy wins, so ``{"cmd": "status", "cmd": "quit"}`` must not mean anything.
 """
 
 from __future__ import annotations
@@ -72,13 +73,31 @@ def parse_request(line: bytes) -> Command:
     if not text.strip():
         raise ControlError('empty request: expected a JSON object such as {"cmd": "status"}')
     try:
-        obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        raise ControlError(f"request is not JSON ({detail})") from None
+        obj = json.loads(text, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as exc:
+        raise ControlError(f"request is not JSON ({_json_problem(exc)})") from None
     if not isinstance(obj, dict):
         raise ControlError(f"request must be a JSON object, not {_json_type(obj)}")
     return _command(obj)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ControlError(f"request has the field {_short(key)} more than once")
+        obj[key] = value
+    return obj
+
+
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    """What is wrong with a line ``json.loads`` refused, in a few words."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    # int() refuses more than sys.get_int_max_str_digits() digits (4300) with a ValueError.
+    return "a number has too many digits"
 
 
 def _command(obj: dict[str, Any]) -> Command:
@@ -209,7 +228,7 @@ def parse_reply(line: bytes) -> dict[str, Any]:
     """A reply line → its object; ``ControlError`` if it is not a JSON object with ``ok``."""
     try:
         obj = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, digits
         raise ControlError("the companion sent a reply that is not JSON") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("ok"), bool):
         raise ControlError("the companion sent a reply without a boolean 'ok' field")

@@ -345,6 +345,11 @@ class MemoryDb:
 
     def _migrate(self) -> None:
         version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version < 0:  # never written by us: another program's file, or a damaged one
+            raise MemoryStoreError(
+                f"{self.path} is not a voice-companion memory (schema version {version}): "
+                "it belongs to another program or is damaged; move it aside"
+            )
         if version > SCHEMA_VERSION:
             raise MemoryStoreError(
                 f"{self.path} has memory schema version {version}, newer than this "

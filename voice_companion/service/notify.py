@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,20 @@ class Notifier:
         """The daemon is shutting down (``STOPPING=1``)."""
         self._send("STOPPING=1" + (f"\nSTATUS={_one_line(status)}" if status else ""))
 
-    async def run_watchdog(self) -> None:
+    async def run_watchdog(self, alive: Callable[[], bool] | None = None) -> None:
         """Ping the watchdog every ``watchdog_interval_s`` until cancelled; returns at once
         when there is no watchdog. Run it as a named task on the daemon's loop: a stuck loop
-        then stops the pings and systemd restarts the daemon."""
+        then stops the pings and systemd restarts the daemon. ``alive`` (checked before each
+        ping) withholds the ping while it returns False, e.g. once a vital task has ended.
+
+        Liveness is the process's own, never its input's: a microphone that hears nothing
+        (unplugged, muted) is waited for, and a restart would not bring it back."""
         interval_s = self.watchdog_interval_s
         if interval_s is None:
             return
         while True:
-            self.watchdog()
+            if alive is None or alive():
+                self.watchdog()
             await asyncio.sleep(interval_s)
 
     def close(self) -> None:
