@@ -159,8 +159,7 @@ def test_a_hanging_server_is_bounded_by_the_read_timeout(
 
 def test_speech_with_no_words_gets_didnt_catch_that(engines: Engines, tmp_path: Path) -> None:
     config = shipped_config(tmp_path)
-    recorder = TraceRecorder()
-    sink, tracer = MemorySink(), Tracer(recorder=recorder)
+    sink, tracer = MemorySink(), Tracer(recorder=TraceRecorder())
     session = Session(config, engines, app.build_dialogue(config), sink, tracer)
     silence = AudioChunk.silence(1.0, 16_000)
 
@@ -172,7 +171,7 @@ def test_speech_with_no_words_gets_didnt_catch_that(engines: Engines, tmp_path: 
         await session.run(events())
 
     asyncio.run(asyncio.wait_for(go(), 60))
-    assert by_name(recorder.events, "reply")[0]["text"] == config.dialogue.not_heard
+    assert by_name(tracer.events, "reply")[0]["text"] == config.dialogue.not_heard
     assert sink.chunks
 
 
@@ -213,8 +212,7 @@ def test_barge_in_cancels_the_turn_and_history_keeps_what_was_heard(
     scripted = SlowScriptedModel(
         [f"This is sentence number {n} of a long story." for n in range(1, 200)], 0.02
     )
-    recorder = TraceRecorder()
-    sink, tracer = PacedSink(), Tracer(recorder=recorder)
+    sink, tracer = PacedSink(), Tracer(recorder=TraceRecorder())
     dialogue = app.build_dialogue(config)
     parts = dataclasses.replace(
         engines, transcriber=Scripted("Tell me a long story."), model=scripted
@@ -231,14 +229,14 @@ def test_barge_in_cancels_the_turn_and_history_keeps_what_was_heard(
             await asyncio.sleep(0.02)
         assert session.state is State.SPEAKING
         await queue.put(SpeechStarted(5.0))
-        while not by_name(recorder.events, "turn_end"):
+        while not by_name(tracer.events, "turn_end"):
             await asyncio.sleep(0.02)
         await queue.put(InputEnded(6.0))
         await queue.put(None)
         await runner
 
     asyncio.run(asyncio.wait_for(go(), 120))
-    reply = by_name(recorder.events, "reply")[-1]
+    reply = by_name(tracer.events, "reply")[-1]
     assert reply["interrupted"] is True
     heard = str(reply["text"])
     assert heard.startswith("This is sentence number 1 of a long story.")

@@ -54,6 +54,7 @@ def test_ten_thousand_turns_hold_the_last_timings_and_no_word(tmp_path: Path) ->
         one_turn(tracer, n)
     assert len(reachable(tracer)) == held_after_100  # bounded: no more after 10,000 turns
     assert words_held(tracer) == []
+    assert not hasattr(tracer, "events")  # none to read back: it was given no recorder
     assert len(tracer.recent_turns) == TURNS_KEPT
     latest = tracer.recent_turns[-1]
     assert latest.response_latency_s == 0.6 + 9_999 % 7
@@ -83,6 +84,7 @@ def test_a_recorder_passed_in_gets_every_event_and_can_drop_the_words() -> None:
     tracer = Tracer(recorder=recorder)
     for n in range(3):
         one_turn(tracer, n)
+    assert tracer.events is recorder.events
     assert [e["event"] for e in recorder.events][:2] == ["start", "speech_start"]
     assert len(recorder.events) == 1 + 3 * EVENTS_PER_TURN
     assert [e["text"] for e in recorder.events if e["event"] == "transcript"] == [

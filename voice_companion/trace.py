@@ -91,7 +91,7 @@ class TraceRecorder:
 class Tracer:
     """The conversation's clock; hands each event to ``recorder`` and, given a path, writes
     it as a line to that file. Keeps only ``recent_turns``: the last ``turns_kept`` turns'
-    timings."""
+    timings (``events`` reads the recorder's)."""
 
     def __init__(
         self,
@@ -105,6 +105,13 @@ class Tracer:
         self._file: IO[str] | None = open_trace(path) if path else None
         self._recorder = recorder
         self.recent_turns: deque[TurnTimings] = deque(maxlen=turns_kept)
+
+    @property
+    def events(self) -> list[Record]:
+        """The events kept by the recorder this tracer was given (a benchmark's, a test's)."""
+        if self._recorder is None:
+            raise AttributeError("this tracer keeps no events: give it a TraceRecorder")
+        return self._recorder.events
 
     def start(self) -> None:
         """Mark the moment the first input sample is fed (t = 0)."""

@@ -146,8 +146,7 @@ def test_a_speculative_turn_waits_for_the_silence_and_is_dropped_if_the_user_goe
         engines, transcriber=transcriber, model=Quick("Sure, let's talk about it.")
     )
     dialogue = app.build_dialogue(config)
-    recorder = TraceRecorder()
-    sink, tracer = MemorySink(), Tracer(recorder=recorder)
+    sink, tracer = MemorySink(), Tracer(recorder=TraceRecorder())
     session = Session(config, parts, dialogue, sink, tracer)
     one_s = AudioChunk.silence(1.0, 16_000)
     hold_max_s = config.vad.end_silence_max_ms / 1000
@@ -159,10 +158,10 @@ def test_a_speculative_turn_waits_for_the_silence_and_is_dropped_if_the_user_goe
         # Closed after 240 ms of silence: the turn starts, speculatively.
         await queue.put(UtteranceEnded(one_s, 0.0, 1.0, 1.24))
         await asyncio.sleep(0.3)
-        assert not by_name(recorder.events, "first_audio")  # "... and": held for longer
+        assert not by_name(tracer.events, "first_audio")  # "... and": held for longer
         await queue.put(SpeechStarted(1.5))  # the user goes on
         await queue.put(UtteranceEnded(one_s, 1.5, 2.5, 2.74))
-        while not by_name(recorder.events, "turn_end"):
+        while not by_name(tracer.events, "turn_end"):
             await asyncio.sleep(0.02)
         await queue.put(InputEnded(3.0))
         await queue.put(None)
@@ -171,16 +170,16 @@ def test_a_speculative_turn_waits_for_the_silence_and_is_dropped_if_the_user_goe
     started = time.monotonic()
     asyncio.run(asyncio.wait_for(go(), 60))
     assert time.monotonic() - started >= 0.3
-    assert len(by_name(recorder.events, "turn_abandoned")) == 1
-    assert len(by_name(recorder.events, "turn_end")) == 1
-    transcripts = by_name(recorder.events, "transcript")
+    assert len(by_name(tracer.events, "turn_abandoned")) == 1
+    assert len(by_name(tracer.events, "turn_end")) == 1
+    transcripts = by_name(tracer.events, "transcript")
     assert transcripts[-1]["text"] == "I was thinking and we could talk about my day."
     # The answered turn was complete-sounding: held only for the short silence, and its
     # first audio came no earlier than that after the end of speech.
-    hold = by_name(recorder.events, "hold")[-1]
+    hold = by_name(tracer.events, "hold")[-1]
     assert hold["target_s"] == config.vad.end_silence_min_ms / 1000 < hold_max_s
-    speech_end = by_name(recorder.events, "speech_end")[-1]
-    first_audio = by_name(recorder.events, "first_audio")[-1]
+    speech_end = by_name(tracer.events, "speech_end")[-1]
+    first_audio = by_name(tracer.events, "first_audio")[-1]
     assert float(str(first_audio["t"])) - float(str(speech_end["t"])) >= hold["target_s"]
     # The history holds the user's words once: the partial turn was taken back.
     users = [t.text for t in dialogue.history.recent() if t.role == "user"]
@@ -209,8 +208,7 @@ def test_it_backs_off_when_the_user_went_on_just_as_the_reply_began(
         transcriber=ByLength("How are you today?", "How are you today?"),
         model=Quick("I am well, thank you. I spent the whole day reading by the window."),
     )
-    recorder = TraceRecorder()
-    sink, tracer = MemorySink(), Tracer(recorder=recorder)
+    sink, tracer = MemorySink(), Tracer(recorder=TraceRecorder())
     session = Session(config, parts, app.build_dialogue(config), PacedSink(sink), tracer)
     one_s = AudioChunk.silence(1.0, 16_000)
 
@@ -220,7 +218,7 @@ def test_it_backs_off_when_the_user_went_on_just_as_the_reply_began(
         runner = asyncio.create_task(session.run(queued(queue)))
         ended_clock = time.monotonic()
         await queue.put(UtteranceEnded(one_s, 0.0, 1.0, 1.15, speech_end_clock_s=ended_clock))
-        while not by_name(recorder.events, "first_audio"):
+        while not by_name(tracer.events, "first_audio"):
             await asyncio.sleep(0.01)
         heard_clock = time.monotonic()
         await asyncio.sleep(confirmed_after_s)
@@ -232,4 +230,4 @@ def test_it_backs_off_when_the_user_went_on_just_as_the_reply_began(
         await asyncio.wait_for(runner, 60)
 
     asyncio.run(asyncio.wait_for(go(), 90))
-    assert bool(by_name(recorder.events, "turn_abandoned")) is backs_off
+    assert bool(by_name(tracer.events, "turn_abandoned")) is backs_off

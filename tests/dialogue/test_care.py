@@ -139,16 +139,16 @@ def test_quiet_hours() -> None:
         shipped_config(Path("/tmp"), VOICE_COMPANION_CARE_REGION="Britain")
 
 
-def _intro_session(engines: Engines, data: Path, hour: int) -> tuple[Session, TraceRecorder]:
+def _intro_session(engines: Engines, data: Path, hour: int) -> tuple[Session, Tracer]:
     config = shipped_config(data, VOICE_COMPANION_CARE_QUIET_HOURS="22:00-07:00")
     care = Care(config.care, data, local_now=lambda: datetime(2026, 11, 26, hour, 0))
     dialogue = app.build_dialogue(config, care=care)
-    recorder = TraceRecorder()
-    return Session(config, engines, dialogue, MemorySink(), Tracer(recorder=recorder)), recorder
+    tracer = Tracer(recorder=TraceRecorder())
+    return Session(config, engines, dialogue, MemorySink(), tracer), tracer
 
 
-def _said(recorder: TraceRecorder) -> list[str]:
-    return [str(e["text"]) for e in recorder.events if e["event"] == "said"]
+def _said(tracer: Tracer) -> list[str]:
+    return [str(e["text"]) for e in tracer.events if e["event"] == "said"]
 
 
 def test_the_ai_disclosure_is_said_the_first_time_only_in_the_personas_voice(
@@ -161,19 +161,19 @@ def test_the_ai_disclosure_is_said_the_first_time_only_in_the_personas_voice(
 
         await session.run(events())
 
-    first, recorder = _intro_session(engines, tmp_path, hour=12)
+    first, tracer = _intro_session(engines, tmp_path, hour=12)
     asyncio.run(asyncio.wait_for(start_and_finish(first), 120))
     persona = first.persona
-    said = _said(recorder)
+    said = _said(tracer)
     assert said and said[0].startswith(persona.ai_disclosure)
     assert persona.greeting_for() in said[0]
     assert (tmp_path / "disclosed").read_text().split() == [persona.key]
 
-    second, recorder = _intro_session(engines, tmp_path, hour=12)
+    second, tracer = _intro_session(engines, tmp_path, hour=12)
     asyncio.run(asyncio.wait_for(start_and_finish(second), 120))
-    assert _said(recorder) == [persona.greeting_for(index=0)]
+    assert _said(tracer) == [persona.greeting_for(index=0)]
 
     # quiet hours: nothing at all unprompted
-    quiet, recorder = _intro_session(engines, tmp_path, hour=23)
+    quiet, tracer = _intro_session(engines, tmp_path, hour=23)
     asyncio.run(asyncio.wait_for(start_and_finish(quiet), 120))
-    assert _said(recorder) == []
+    assert _said(tracer) == []

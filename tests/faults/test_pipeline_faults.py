@@ -73,13 +73,12 @@ def run_turns(
     server up;
     ``during_first`` watches the sink while the first turn runs."""
     config = shipped_config(tmp_path, **env)
-    recorder = TraceRecorder()
-    sink, tracer = MemorySink(), Tracer(recorder=recorder)
+    sink, tracer = MemorySink(), Tracer(recorder=TraceRecorder())
     session = Session(config, engines, app.build_dialogue(config), sink, tracer)
     cuts = [0]
 
     def ended() -> int:
-        return len([e for e in recorder.events if e["event"] == "turn_end"])
+        return len([e for e in tracer.events if e["event"] == "turn_end"])
 
     async def go() -> None:
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
@@ -108,7 +107,7 @@ def run_turns(
     asyncio.run(asyncio.wait_for(go(), TURN_TIMEOUT_S))
     rate = sink.chunks[0].rate_hz if sink.chunks else 22_050
     audio = [AudioChunk.concat(sink.chunks[a:b], rate) for a, b in itertools.pairwise(cuts)]
-    return Turns(recorder.events, audio, config)
+    return Turns(tracer.events, audio, config)
 
 
 def heard(engines: Engines, audio: AudioChunk) -> str:

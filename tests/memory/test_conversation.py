@@ -203,8 +203,7 @@ def test_the_session_stores_an_interrupted_reply_as_heard(tmp_path: Path) -> Non
     config = shipped_config(tmp_path)
     model = SlowScriptedModel([f"Sentence number {n} of a long story." for n in range(1, 30)], 0.02)
     engines = Engines(ScriptedTranscriber("Tell me a story."), model, NullSynth())
-    recorder = TraceRecorder()
-    sink, tracer = PacedSink(), Tracer(recorder=recorder)
+    sink, tracer = PacedSink(), Tracer(recorder=TraceRecorder())
     dialogue_ = app.build_dialogue(config)
     session = Session(config, engines, dialogue_, sink, tracer, barge_in=True)
 
@@ -216,7 +215,7 @@ def test_the_session_stores_an_interrupted_reply_as_heard(tmp_path: Path) -> Non
         while len(sink.chunks) < 4:
             await asyncio.sleep(0.02)
         await queue.put(SpeechStarted(5.0))
-        while not [e for e in recorder.events if e["event"] == "turn_end"]:
+        while not [e for e in tracer.events if e["event"] == "turn_end"]:
             await asyncio.sleep(0.02)
         await queue.put(InputEnded(6.0))
         await queue.put(None)

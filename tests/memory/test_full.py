@@ -103,8 +103,7 @@ def test_a_spoken_turn_on_a_full_disk_is_answered_and_status_says_so(
     assert isinstance(memory, LongTermMemory)
     conn = memory.db._conn
     pages = _fill(memory.db)
-    recorder = TraceRecorder()
-    sink, tracer = MemorySink(), Tracer(recorder=recorder)
+    sink, tracer = MemorySink(), Tracer(recorder=TraceRecorder())
     session = Session(config, engines, dialogue, sink, tracer)
     speech = piper_says("My name is Sam.", 1.0)
 
@@ -117,7 +116,7 @@ def test_a_spoken_turn_on_a_full_disk_is_answered_and_status_says_so(
 
     try:
         asyncio.run(asyncio.wait_for(go(), 120))
-        [reply] = [e for e in recorder.events if e["event"] == "reply"]
+        [reply] = [e for e in tracer.events if e["event"] == "reply"]
         assert reply["text"] and sink.chunks  # answered, aloud
         status = session.memory_saving()
         assert status is not None

@@ -135,7 +135,7 @@ class Feeder:
         recordings: Sequence[AudioChunk],
         utterances: Sequence[Utterance],
         turn_done: Callable[[int], bool],
-        recorder: TraceRecorder,
+        tracer: Tracer,
         may_start: Callable[[int], bool] = lambda _i: True,
         on_done: Callable[[int], None] = lambda _i: None,
         gap_s: float = GAP_S,
@@ -144,7 +144,7 @@ class Feeder:
         self._recordings = recordings
         self._utterances = utterances
         self._turn_done = turn_done
-        self._recorder = recorder
+        self._tracer = tracer
         self._may_start = may_start
         self._on_done = on_done
         self._gap_s = gap_s
@@ -175,7 +175,7 @@ class Feeder:
             while not self._may_start(i):
                 await pace()
                 yield silence
-            self.event_start[i] = len(self._recorder.events)
+            self.event_start[i] = len(self._tracer.events)
             last_voiced = max(0, round(utterance.speech_end_s * rate) - 1)
             samples = recording.samples
             for offset in range(0, len(samples), size):
@@ -199,7 +199,7 @@ class Feeder:
             for _ in range(round(self._gap_s / frame_s)):
                 await pace()
                 yield silence
-            self.event_stop[i] = len(self._recorder.events)
+            self.event_stop[i] = len(self._tracer.events)
             self._on_done(i)
 
 
@@ -497,8 +497,6 @@ class Lane:
     runner: Session | SequentialSession
     listener: Listener
     tracer: Tracer
-    recorder: TraceRecorder
-    """Where the figures are read from: the tracer's events."""
     dialogue: Dialogue
     feeder: Feeder | None = None
 
@@ -510,8 +508,7 @@ def _lane(name: str, config: Config, engines: Engines, sequential: bool, data_di
     private_dir(data_dir)
     config = dataclasses.replace(config, data_dir=data_dir)
     dialogue = app.build_dialogue(config)
-    recorder = TraceRecorder()
-    tracer = Tracer(recorder=recorder)
+    tracer = Tracer(recorder=TraceRecorder())
     sink = MemorySink()
     listen_config = config
     if sequential:
@@ -525,7 +522,7 @@ def _lane(name: str, config: Config, engines: Engines, sequential: bool, data_di
     else:
         runner = Session(config, engines, dialogue, sink, tracer)
     listener = app.build_listener(listen_config, speculative=True)
-    return Lane(Phase(name), runner, listener, tracer, recorder, dialogue)
+    return Lane(Phase(name), runner, listener, tracer, dialogue)
 
 
 async def run_lanes(
@@ -562,7 +559,7 @@ async def run_lanes(
             position[0] += 1
             feeder = lane.feeder
             assert feeder is not None
-            events = lane.recorder.events[feeder.event_start[i] :]
+            events = lane.tracer.events[feeder.event_start[i] :]
             audio = [e for e in events if e["event"] == "first_audio"]
             end = feeder.speech_end_clock[i]
             latency = (
@@ -578,7 +575,7 @@ async def run_lanes(
 
     for k, lane in enumerate(lanes):
         lane.feeder = Feeder(
-            recordings, utterances, counter(lane), lane.recorder, gate(k), finished(lane)
+            recordings, utterances, counter(lane), lane.tracer, gate(k), finished(lane)
         )
         lane.phase.loadavg_before = loadavg()
     started = time.monotonic()
@@ -607,7 +604,7 @@ async def run_lanes(
         lane.phase.loadavg_after = loadavg()
         for i, utterance in enumerate(utterances):
             figures = _turn_figures(
-                lane.recorder.events[feeder.event_start[i] : feeder.event_stop[i]],
+                lane.tracer.events[feeder.event_start[i] : feeder.event_stop[i]],
                 lane.tracer,
                 feeder.speech_end_clock[i],
                 feeder.timed_out[i],

@@ -314,11 +314,10 @@ def _soak_lane(
     from voice_companion import app
     from voice_companion.bench.latency import Lane, Phase
 
-    recorder = TraceRecorder()  # one conversation's events: the lane is made afresh for each
-    tracer = Tracer(recorder=recorder)
+    tracer = Tracer(recorder=TraceRecorder())
     session = Session(config, engines, dialogue, DiscardSink(), tracer)
     listener = app.build_listener(config, speculative=True, classifier=classifier)
-    return Lane(Phase("soak"), session, listener, tracer, recorder, dialogue)
+    return Lane(Phase("soak"), session, listener, tracer, dialogue)
 
 
 class DiscardSink:
