@@ -24,6 +24,7 @@ from voice_companion.errors import CompanionError, ControlError
 from voice_companion.events import (
     Command,
     Event,
+    MemoryForgotten,
     Mute,
     PttPress,
     PttRelease,
@@ -189,6 +190,8 @@ class Daemon:
                 self._stop.set()
             case ReportStatus():
                 return self.status()
+            case MemoryForgotten():
+                return {"dropped": self.session.forgotten_elsewhere()}
             case SwitchPersona(name=name):
                 if self._load_persona is None:
                     raise ControlError("this companion cannot switch personas")

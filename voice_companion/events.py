@@ -105,6 +105,12 @@ class ReportStatus:
 
 
 @dataclass(frozen=True)
+class MemoryForgotten:
+    """Something was forgotten from memory.db by another process (``memory forget``): drop
+    what is held of it now, not only before the next turn."""
+
+
+@dataclass(frozen=True)
 class SwitchPersona:
     """Switch to the persona with this name."""
 
@@ -122,4 +128,5 @@ Command = (
     | Quit
     | ReportStatus
     | SwitchPersona
+    | MemoryForgotten
 )

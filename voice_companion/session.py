@@ -105,6 +105,17 @@ class Session:
         """Close what the conversation holds open (the long-term memory)."""
         self._dialogue.close()
 
+    def forgotten_elsewhere(self) -> bool:
+        """If something was forgotten (here or by another process) since the last look, drop
+        it from the conversation, and every word from the in-memory trace (which cannot tell
+        which were forgotten; a ``--trace`` file is the user's own). Before each turn, and at
+        once when the daemon is told."""
+        if not self._dialogue.forgotten_elsewhere():
+            return False
+        for record in self._tracer.events:
+            record.pop("text", None)
+        return True
+
     @property
     def recent_timings(self) -> list[TurnTimings]:
         """The last turns' timings, oldest first (``trace.TURNS_KEPT`` of them at most)."""
@@ -332,6 +343,7 @@ class Session:
                 self.state = State.LISTENING if self._user_speaking else State.IDLE
 
     async def _turn(self, utterance: UtteranceEnded, progress: SpeechProgress) -> None:
+        self.forgotten_elsewhere()
         tracer = self._tracer
         started = tracer.now()
         end_t = self._speech_end_t(utterance)

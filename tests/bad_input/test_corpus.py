@@ -332,6 +332,11 @@ def _negative_user_version(data: Path) -> None:
     (data / "memory.db").chmod(0o600)  # private, as ours are: the only line is the error
 
 
+def _fifos(data: Path) -> None:
+    for name in ("pipe.json", "pipe.toml"):
+        os.mkfifo(data.parent / name)  # opened without a writer: a read would wait forever
+
+
 def _empty_memory(data: Path) -> None:
     MemoryDb(data / "memory.db").close()
 
@@ -339,6 +344,7 @@ def _empty_memory(data: Path) -> None:
 COMMAND_MAKERS: dict[str, Callable[[Path], None]] = {
     "negative_user_version": _negative_user_version,
     "empty_memory": _empty_memory,
+    "fifos": _fifos,
 }
 
 

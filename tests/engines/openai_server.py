@@ -24,6 +24,8 @@ Usage: ``python openai_server.py MODE[,MODE...] [PORT]`` with MODE one of
   escapes  streams ``ESCAPES``: words with terminal escapes and bidi overrides in them
   echo     answers HTTP 400 quoting the request's messages, latest first, as some servers
            quote the request they refuse
+``GET /requests`` answers the bodies of every chat request received so far, as a JSON list:
+the prompts the model was really sent.
 A list of modes scripts successive requests: the n-th request gets the n-th mode, and the
 last mode repeats (``hang,llama``: the first request hangs, later ones are answered).
 It binds 127.0.0.1 on PORT (default: an ephemeral one) and prints the port on stdout once
@@ -96,12 +98,18 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/release":
             _released.set()
             self._send(200, "text/plain", b"released\n")
+        elif self.path == "/requests":
+            with self.server._lock:
+                body = json.dumps(self.server.received).encode()
+            self._send(200, "application/json", body)
         else:
             self._send(404, "text/plain", b"not found\n")
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         request = json.loads(self.rfile.read(length) or b"{}")
+        with self.server._lock:
+            self.server.received.append(request)
         mode = self.server.next_mode()
         try:
             if mode == "hang":
@@ -238,6 +246,7 @@ class Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), Handler)
         self.modes = modes
         self.requests = 0
+        self.received: list[Any] = []
         self._lock = threading.Lock()
         self.model: Any = None
         if "llama" in modes:

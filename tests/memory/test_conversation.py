@@ -188,6 +188,7 @@ def test_the_session_keeps_the_users_words_even_when_the_reply_crashes(tmp_path:
         await session.run(events())
 
     asyncio.run(asyncio.wait_for(go(), 60))
+    session.close()  # its indexer must not run on into the interpreter's exit (onnxruntime)
     with MemoryDb(config.data_dir / "memory.db") as db:
         turns = db.turns()
     assert [(t.speaker, t.text, t.duration_s) for t in turns] == [
@@ -222,6 +223,7 @@ def test_the_session_stores_an_interrupted_reply_as_heard(tmp_path: Path) -> Non
         await runner
 
     asyncio.run(asyncio.wait_for(go(), 60))
+    session.close()
     with MemoryDb(config.data_dir / "memory.db") as db:
         turns = db.turns()
     assert [t.speaker for t in turns] == ["user", "assistant"]

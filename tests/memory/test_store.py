@@ -117,17 +117,22 @@ def test_forgotten_text_is_gone_from_the_files(tmp_path: Path, memory: LongTermM
     assert secret.encode() in before  # the test can fail: the secret really was on disk
 
     found = memory.topic_matches(secret)
-    assert len(found.turn_ids) == 2 and found.fact_ids  # the sister fact came from that turn
-    assert memory.forget(found.turn_ids, found.fact_ids) == 3
+    # The reply goes whole; the user's turn also said something else: it is rewritten, and
+    # the sister fact keeps it as its receipt.
+    assert len(found.turn_ids) == 1 and len(found.redactions) == 1 and not found.fact_ids
+    assert memory.forget_topic(found) == 2
 
     for f in files:
         if f.exists():
             raw = f.read_bytes()
             assert secret.encode() not in raw, f"{f.name} still holds the forgotten text"
-            assert b"sister Ana" not in raw
+            assert b"secret word" not in raw
     assert memory.db.path.with_name("memory.db-wal").stat().st_size == 0
     assert memory.db.search_text(f'"{secret}"', 5) == []
     assert all(secret not in h.turn.text for h in memory.search(secret, 50, "hybrid"))
-    assert memory.db.facts() == []
-    assert other.count_turns() == 30
+    (sister,) = memory.db.facts()
+    assert sister.value == "Ana" and memory.db.turn(sister.source_turn_ids[0]).text == (
+        "My sister Ana knows it."
+    )
+    assert other.count_turns() == 31
     other.close()

@@ -31,6 +31,7 @@ from voice_companion.characters.lorebook import (
     active_entries,
 )
 from voice_companion.errors import ConfigError
+from voice_companion.private import read_regular
 
 MAX_CARD_BYTES = 32 * 1024 * 1024
 """Largest card file (JSON or PNG) that is read at all, in bytes; bigger ones are refused."""
@@ -241,11 +242,11 @@ def parse_card(card: object, source: str | os.PathLike[str] = "card") -> Charact
 
 def _read_limited(path: Path, max_bytes: int) -> bytes:
     try:
-        with path.open("rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > max_bytes:
-                raise CardError(_too_large(path, size, max_bytes))
-            blob = f.read(max_bytes + 1)
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise CardError(_too_large(path, size, max_bytes))
+        # A regular file only: a fifo would be waited on forever, /dev/zero read endlessly.
+        blob = read_regular(path, max_bytes)
     except OSError as exc:
         raise CardError(f"{path}: cannot read the card ({exc.strerror or exc})") from None
     if len(blob) > max_bytes:

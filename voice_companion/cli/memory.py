@@ -202,8 +202,9 @@ def _fact_json(f: Any) -> dict[str, Any]:
 
 def _turn_line(t: Any) -> str:
     flags = " (interrupted)" if t.interrupted else ""
-    text = " ".join(t.text.split())
-    return f"{t.id:>6}  {t.at:%Y-%m-%d %H:%M}  {t.speaker:<9}  [{t.source_id}]  {text}{flags}"
+    text = _shown(" ".join(t.text.split()))
+    speaker, source = _shown(t.speaker), _shown(t.source_id)
+    return f"{t.id:>6}  {t.at:%Y-%m-%d %H:%M}  {speaker:<9}  [{source}]  {text}{flags}"
 
 
 def _fact_line(f: Any) -> str:
@@ -212,7 +213,8 @@ def _fact_line(f: Any) -> str:
     sources = ",".join(str(s) for s in f.source_turn_ids) or "-"
     validity = "" if f.valid else f"  (no longer valid since {f.valid_to:%Y-%m-%d})"
     fact_id = f"f{f.id}"
-    return f"{fact_id:>6}  {f.valid_from:%Y-%m-%d}  {describe(f)}  ← turn {sources}{validity}"
+    says = _shown(describe(f))
+    return f"{fact_id:>6}  {f.valid_from:%Y-%m-%d}  {says}  ← turn {sources}{validity}"
 
 
 def _list(memory: Any, args: argparse.Namespace) -> int:
@@ -290,6 +292,9 @@ def _show(memory: Any, args: argparse.Namespace) -> int:
 
 
 def _forget(memory: Any, args: argparse.Namespace) -> int:
+    from voice_companion.dialogue.memory import TopicMatches
+    from voice_companion.memory.forgetting import plan_ids, plan_topic
+
     if not args.ids and not args.match:
         raise UsageError("say what to forget: one or more ids, or --match TEXT")
     turn_ids: set[int] = set()
@@ -302,16 +307,28 @@ def _forget(memory: Any, args: argparse.Namespace) -> int:
         else:
             memory.db.turn(number)
             turn_ids.add(number)
+    plan = plan_ids(memory.db, sorted(turn_ids), sorted(fact_ids))
     if args.match:
         if not args.match.strip():
             raise UsageError("--match needs some text")
-        turn_ids.update(memory.db.matching_turn_ids(args.match))
-        fact_ids.update(memory.db.matching_fact_ids(args.match))
-    fact_ids.update(memory.db.facts_from_turns(sorted(turn_ids)))
-    if not turn_ids and not fact_ids:
-        print(f"nothing matches {args.match!r}; nothing was forgotten")
+        # The same matcher as "forget about ..." said to the companion.
+        topic = plan_topic(memory.db, args.match)
+        gone = set(plan.turn_ids) | set(topic.turn_ids)
+        plan = TopicMatches(
+            tuple(sorted(gone)),
+            tuple(sorted(set(plan.fact_ids) | set(topic.fact_ids))),
+            tuple(r for r in topic.redactions if r[0] not in gone),
+            topic.dropped_sources,
+        )
+    if not plan:
+        print(f"nothing matches '{_shown(args.match or '')}'; nothing was forgotten")
         return EXIT_OK
-    what = f"{len(turn_ids)} turn(s) and {len(fact_ids)} fact(s)"
+    _show_plan(memory, plan)
+    what = f"{len(plan.turn_ids)} turn(s) and {len(plan.fact_ids)} fact(s)"
+    if plan.redactions:
+        what = f"{len(plan.turn_ids)} turn(s), part of {len(plan.redactions)} more, and " + (
+            f"{len(plan.fact_ids)} fact(s)"
+        )
     if not args.yes:
         print(f"Forget {what} for good? This cannot be undone. [y/N] ", end="", file=sys.stderr)
         sys.stderr.flush()
@@ -319,9 +336,49 @@ def _forget(memory: Any, args: argparse.Namespace) -> int:
         if answer not in ("y", "yes"):
             print("voice-companion: nothing was forgotten", file=sys.stderr)
             return EXIT_FAILED
-    turns, facts = memory.db.forget(sorted(turn_ids), sorted(fact_ids))
-    print(f"forgot {turns} turn(s) and {facts} fact(s); they are gone from {memory.db.path}")
+    done = memory.db.erase(plan)
+    rewritten = f", rewrote {done.redacted} turn(s)" if done.redacted else ""
+    print(
+        f"forgot {done.turns} turn(s){rewritten} and {done.facts} fact(s); they are gone from "
+        f"{memory.db.path}"
+    )
+    _tell_the_companion()
     return EXIT_OK
+
+
+def _show_plan(memory: Any, plan: Any) -> None:
+    """What a forgetting will take, before it is confirmed (escapes shown, not obeyed)."""
+    turns = memory.db.turns_by_id([*plan.turn_ids, *(t for t, _ in plan.redactions)])
+    if plan.turn_ids:
+        print("turns to forget:", file=sys.stderr)
+        for turn_id in plan.turn_ids:
+            print(_turn_line(turns[turn_id]), file=sys.stderr)
+    if plan.redactions:
+        print("turns that also said other things, kept without it:", file=sys.stderr)
+        for turn_id, text in plan.redactions:
+            print(_turn_line(turns[turn_id]), file=sys.stderr)
+            print(f"{'':>6}  becomes: {_shown(' '.join(text.split()))}", file=sys.stderr)
+    if plan.fact_ids:
+        print("facts to forget:", file=sys.stderr)
+        for fact_id in plan.fact_ids:
+            print(_fact_line(memory.db.fact(fact_id)), file=sys.stderr)
+
+
+def _tell_the_companion() -> None:
+    """A running companion drops what was forgotten at once (it would before its next turn
+    anyway: it checks the forget generation in memory.db)."""
+    from voice_companion.control.client import request
+    from voice_companion.control.server import default_socket_path
+
+    try:
+        request(default_socket_path(), {"cmd": "forgotten"}, timeout_s=2.0)
+    except CompanionError as exc:  # not running, or not answering: nothing more to do
+        log.debug("the companion was not told: %s", exc)
+
+
+def _shown(text: str) -> str:
+    """Text from memory as a terminal shows it: control characters (escapes) as codes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _export(memory: Any, args: argparse.Namespace) -> int:
@@ -351,6 +408,11 @@ def _import(memory: Any, args: argparse.Namespace) -> int:
         f"imported {done.turns} turns and {done.facts} facts in "
         f"{done.conversations} conversations from {args.file}"
     )
+    if done.already or done.forgotten:
+        print(
+            f"left out {done.already} turns and facts the memory holds already and "
+            f"{done.forgotten} that were forgotten since the export"
+        )
     return EXIT_OK
 
 

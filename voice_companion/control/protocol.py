@@ -8,6 +8,7 @@ Requests::
     {"cmd": "say", "text": "..."}
     {"cmd": "stop"}        {"cmd": "quit"}
     {"cmd": "persona", "name": "..."}
+    {"cmd": "forgotten"}   (sent by `memory forget`: drop what was forgotten now)
 
 Replies: ``{"ok": true, ...fields}`` or ``{"ok": false, "error": "one line"}``.
 
@@ -24,6 +25,7 @@ from typing import Any
 from voice_companion.errors import ControlError
 from voice_companion.events import (
     Command,
+    MemoryForgotten,
     Mute,
     PttPress,
     PttRelease,
@@ -54,8 +56,9 @@ _NO_FIELDS: dict[str, Command] = {
     "unmute": Unmute(),
     "stop": StopSpeaking(),
     "quit": Quit(),
+    "forgotten": MemoryForgotten(),
 }
-COMMAND_NAMES = ("status", "ptt", "mute", "unmute", "say", "stop", "quit", "persona")
+COMMAND_NAMES = ("status", "ptt", "mute", "unmute", "say", "stop", "quit", "persona", "forgotten")
 
 
 def parse_request(line: bytes) -> Command:
@@ -204,6 +207,8 @@ def to_request(command: Command) -> dict[str, Any]:
             return {"cmd": "quit"}
         case SwitchPersona(name=name):
             return {"cmd": "persona", "name": name}
+        case MemoryForgotten():
+            return {"cmd": "forgotten"}
 
 
 def encode_line(obj: dict[str, Any]) -> bytes:

@@ -19,6 +19,7 @@ from datetime import datetime
 from datetime import time as clock_time
 from pathlib import Path
 
+from voice_companion.atomic import write_atomic
 from voice_companion.config import CareConfig
 from voice_companion.errors import ConfigError
 from voice_companion.private import private_dir, private_text
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 BREAK_GAP_S = 15 * 60
 """A pause this long ends a stretch of continuous use."""
 CARE_LOG = "care.log"
-"""In the data dir, readable by the user only: when crisis resources were given."""
+"""In the data dir, readable by the user only: how many times crisis resources were given
+(never when)."""
 DISCLOSED = "disclosed"
 """In the data dir: the personas that have told this user they are an AI, one per line."""
 
@@ -168,8 +170,10 @@ class Care:
         """The fixed caring reply with crisis resources, when ``text`` talks of self-harm."""
         if not is_crisis(text):
             return None
-        self._log("crisis resources given" + (f" ({self._region})" if self._region else ""))
-        log.warning("the user spoke of self-harm: crisis resources given")
+        self._count("crisis resources given" + (f" ({self._region})" if self._region else ""))
+        # Not at the default level: the journal stamps every line with its moment, and the
+        # moment of these words must go when the user has them forgotten.
+        log.debug("the user spoke of self-harm: crisis resources given")
         return crisis_reply(self._line)
 
     # -- breaks -----------------------------------------------------------------------------
@@ -215,10 +219,31 @@ class Care:
         except OSError:
             return set()
 
-    def _log(self, what: str) -> None:
-        """A line in the user's own care log (0600): when, and what was done; not the words."""
+    def _count(self, what: str) -> None:
+        """Count one more ``what`` in the user's own care log (0600): how many times, never
+        when nor the words, so forgetting the turn ("forget that") leaves no trace of its
+        moment. The log is rewritten whole (a new file renamed over it)."""
         try:
-            with private_text(private_dir(self._data_dir) / CARE_LOG, "a") as f:
-                f.write(f"{self._local_now().isoformat(timespec='seconds')} {what}\n")
+            path = private_dir(self._data_dir) / CARE_LOG
+            counts = read_care_log(path)
+            counts[what] = counts.get(what, 0) + 1
+            text = "".join(f"{name}: {n}\n" for name, n in counts.items())
+            write_atomic(path, text.encode("utf-8"), mode=0o600)
         except OSError as exc:
             log.warning("cannot write the care log: %s", exc)
+
+
+def read_care_log(path: Path) -> dict[str, int]:
+    """What care.log counts. A log from before counts were kept (one line with its moment
+    for each time) is counted line by line; rewriting it drops the moments."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return {}
+    counts: dict[str, int] = {}
+    for line in lines:
+        if m := re.fullmatch(r"(.+): (\d+)", line.strip()):
+            counts[m.group(1)] = counts.get(m.group(1), 0) + int(m.group(2))
+        elif m := re.fullmatch(r"\d{4}-\d\d-\d\dT\S+ (.+)", line.strip()):
+            counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts

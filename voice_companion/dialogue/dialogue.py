@@ -4,6 +4,11 @@ Synchronous, pure logic. The session calls ``record_user`` as soon as the user's
 transcribed (so nothing they said is lost if the reply fails), ``command_reply`` for the memory
 commands answered without the model, ``messages_for`` before the reply, and ``record_reply``
 after it with only the part the user heard. ``record_exchange`` does both records at once.
+
+What the store forgets, from this process or another (``memory forget`` while this one runs),
+leaves this dialogue too: ``record_user`` and ``messages_for`` first read the store's forget
+generation (one cheap read) and, when it moved, drop forgotten messages from the history,
+take rewritten ones as they are now, and read the notes again.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from voice_companion.dialogue.persona import Persona
 from voice_companion.dialogue.prompt import build_messages, estimate_tokens, prompt_tokens
 from voice_companion.engines import ChatMessage
 from voice_companion.errors import CompanionError
+from voice_companion.memory.topic import Topic
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +100,9 @@ class Dialogue:
         self._awaiting: ForgetTopic | None = None
         # The last user turn that was stored, and the reply stored after it: "forget that".
         self._last_stored: list[tuple[Turn, int | None]] = []
+        # What the store has forgotten so far (in any process): when it changes, the
+        # history and caches here drop their copies before the next turn.
+        self._generation = memory.forget_generation()
 
     @property
     def history(self) -> History:
@@ -121,6 +130,7 @@ class Dialogue:
         text = text.strip()
         if not text:
             return
+        self.forgotten_elsewhere()
         command = commands.parse(text, awaiting_answer=self._awaiting is not None)
         if command is None and self._awaiting is not None:
             log.info("forgetting cancelled: the user moved on")
@@ -129,8 +139,10 @@ class Dialogue:
         turn = Turn("user", text, duration_s=duration_s, mood=mood)
         stored_id: int | None = None
         if command is None:
-            self._history.append(turn)
-            stored_id = self._memory.record(turn, self.conversation_id)
+            try:
+                stored_id = self._memory.record(turn, self.conversation_id)
+            finally:
+                self._history.append(turn, stored_id)
             self._last_stored = [(turn, stored_id)]
         self._pending = _Pending(turn, stored_id, command)
 
@@ -152,8 +164,11 @@ class Dialogue:
         if not heard:
             return
         turn = Turn("assistant", heard, interrupted=interrupted)
-        self._history.append(turn)
-        stored_id = self._memory.record(turn, self.conversation_id)
+        stored_id: int | None = None
+        try:
+            stored_id = self._memory.record(turn, self.conversation_id)
+        finally:
+            self._history.append(turn, stored_id)
         if pending is not None:
             self._last_stored.append((turn, stored_id))
 
@@ -228,13 +243,14 @@ class Dialogue:
 
     def _ask_to_forget(self, command: ForgetTopic) -> str:
         found = self._memory.topic_matches(command.topic)
-        in_history = self._history_about(command.topic)
+        # Messages the store does not hold (no long-term memory) are counted here.
+        unstored = self._unstored_about(Topic.of(command.topic))
         phrase = command.phrase or command.topic
-        if not found and not in_history:
+        if not found and not unstored:
             self._awaiting = None
             return f"I don't remember anything about {phrase}."
         self._awaiting = command
-        count = max(len(found), len(in_history))
+        count = len(found) + unstored
         things = "one thing" if count == 1 else f"{count} things"
         return f"I remember {things} about {phrase}. Shall I forget it all, for good?"
 
@@ -243,22 +259,73 @@ class Dialogue:
         if command is None:
             return "Okay."
         found = self._memory.topic_matches(command.topic)
-        self._memory.forget(found.turn_ids, found.fact_ids)
+        self._memory.forget_topic(found)
+        # The stored messages of the history follow the store (deleted or rewritten, as
+        # there); the others are rewritten by the same matcher.
+        self.forgotten_elsewhere()
+        topic = Topic.of(command.topic)
+        self._apply(
+            self._history.edit(lambda t, i: (topic.redact(t.text) or None) if i is None else t.text)
+        )
         self._notes = None
-        self._history.discard(self._history_about(command.topic))
         self._last_stored = []
-        log.info("forgot a topic: %d turns, %d facts", len(found.turn_ids), len(found.fact_ids))
+        log.info(
+            "forgot a topic: %d turns deleted, %d rewritten, %d facts",
+            len(found.turn_ids),
+            len(found.redactions),
+            len(found.fact_ids),
+        )
         return f"Done. I've forgotten everything about {command.phrase or command.topic}."
 
-    def _history_about(self, topic: str) -> list[Turn]:
-        needle = topic.lower()
-        return [t for t in self._history.recent() if needle in t.text.lower()]
+    def _unstored_about(self, topic: Topic) -> int:
+        return sum(
+            1
+            for turn, stored_id in self._history.entries()
+            if stored_id is None and topic.matches(turn.text)
+        )
+
+    # -- forgetting done elsewhere ------------------------------------------------------------
+
+    def forgotten_elsewhere(self) -> bool:
+        """Drop what the store has forgotten since the last look, in this process or another
+        (``memory forget`` from the CLI while this one runs): forgotten messages leave the
+        history, rewritten ones are replaced, the notes are read again. One cheap read when
+        nothing changed; called before each turn, and when the daemon is told. True when
+        something had been forgotten."""
+        generation = self._memory.forget_generation()
+        if generation == self._generation:
+            return False
+        self._generation = generation
+        self._apply(
+            self._history.keep_stored(self._memory.stored_texts(self._history.stored_ids()))
+        )
+        self._notes = None
+        return True
+
+    def _apply(self, changed: dict[int, Turn | None]) -> None:
+        """Make the turns held beside the history follow its rewritten or dropped messages."""
+        if not changed:
+            return
+        last: list[tuple[Turn, int | None]] = []
+        for turn, stored_id in self._last_stored:
+            new = changed.get(id(turn), turn)
+            if new is not None:
+                last.append((new, stored_id))
+        self._last_stored = last
+        pending = self._pending
+        if pending is not None and id(pending.turn) in changed:
+            new = changed[id(pending.turn)]
+            if new is None:
+                pending.stored_id = None
+            else:
+                pending.turn = new
 
     # -- the prompt -------------------------------------------------------------------------
 
     def messages_for(self, user_text: str) -> list[ChatMessage]:
         """The chat prompt answering ``user_text``: persona, notes about the user, history,
         recollections, then the new text."""
+        self.forgotten_elsewhere()
         recent = self._history.recent()
         pending = self._pending
         exclude_id: int | None = None

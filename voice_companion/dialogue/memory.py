@@ -7,7 +7,7 @@ forgets on request. Whatever is recalled is quoted to the model as data, never o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -33,13 +33,18 @@ class Recollection:
 
 @dataclass(frozen=True)
 class TopicMatches:
-    """What the store holds about a topic: turn ids and fact ids."""
+    """What forgetting a topic (or some ids) takes: whole turns, turns that also said other
+    things (rewritten without the part about the topic), facts, and the receipts that a
+    rewritten turn no longer supports ((fact id, turn id) pairs)."""
 
     turn_ids: tuple[int, ...] = ()
     fact_ids: tuple[int, ...] = ()
+    redactions: tuple[tuple[int, str], ...] = ()
+    """(turn id, its text without what is forgotten)."""
+    dropped_sources: tuple[tuple[int, int], ...] = ()
 
     def __len__(self) -> int:
-        return len(self.turn_ids) + len(self.fact_ids)
+        return len(self.turn_ids) + len(self.redactions) + len(self.fact_ids)
 
 
 @runtime_checkable
@@ -81,6 +86,21 @@ class MemoryStore(Protocol):
         """Erase these turns and facts for real; how many were erased."""
         ...
 
+    def forget_topic(self, matches: TopicMatches) -> int:
+        """Carry out what ``topic_matches`` found; how many turns and facts were erased or
+        rewritten."""
+        ...
+
+    def forget_generation(self) -> int:
+        """A number every forgetting changes, in any process sharing the store (read before
+        each turn); the store drops its own caches when it sees it change."""
+        ...
+
+    def stored_texts(self, turn_ids: Sequence[int]) -> Mapping[int, str | None]:
+        """The text each of these stored turns has now (rewritten when part of it was
+        forgotten), None for a turn that is gone; ids it cannot tell about yet are left out."""
+        ...
+
     def close(self) -> None:
         """Finish background work and close: native threads must not outlive the process's
         orderly exit (onnxruntime aborts when torn down under a running inference)."""
@@ -113,6 +133,15 @@ class NoMemory:
 
     def forget(self, turn_ids: Sequence[int], fact_ids: Sequence[int]) -> int:
         return 0
+
+    def forget_topic(self, matches: TopicMatches) -> int:
+        return 0
+
+    def forget_generation(self) -> int:
+        return 0
+
+    def stored_texts(self, turn_ids: Sequence[int]) -> Mapping[int, str | None]:
+        return {}
 
     def close(self) -> None:
         return None

@@ -5,6 +5,8 @@
     store.py      memory.db: schema migrations, turns, facts, cached embeddings, real deletion
     retrieval.py  hybrid search: BM25 (FTS5) + dense vectors + recency, fused into one ranking
     facts.py      durable facts about the user from what they said (rules; optionally the LLM)
+    topic.py      what is "about" a topic: the one matcher (database, history, CLI) and redaction
+    forgetting.py what a forgetting takes (by ids or by topic), worked out before it is done
     profile.py    who the user is to the companion: name, reply length, tone, topics, mood
     longterm.py   LongTermMemory: the dialogue's MemoryStore over all of the above
     transfer.py   export / import (JSON), LoCoMo conversations in

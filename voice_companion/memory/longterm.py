@@ -25,8 +25,9 @@ from voice_companion.engines.embedder import DIMENSIONS, MODEL_ID, Embedder, Vec
 from voice_companion.errors import CompanionError, EmbedderError
 from voice_companion.memory.facts import FactBook, FactExtractor, LlmExtractor, RuleExtractor
 from voice_companion.memory.facts import describe as describe_fact
+from voice_companion.memory.forgetting import plan_ids, plan_topic
 from voice_companion.memory.profile import build_profile, recent_mood_line
-from voice_companion.memory.retrieval import Hit, RankWeights, Retriever, fts_query, vector_blob
+from voice_companion.memory.retrieval import Hit, RankWeights, Retriever, vector_blob
 from voice_companion.memory.store import (
     FILENAME,
     RECORDING,
@@ -118,6 +119,7 @@ class LongTermMemory:
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
         self._closed = False
+        self._generation = db.forget_generation()
 
     @classmethod
     def open(
@@ -141,14 +143,13 @@ class LongTermMemory:
 
     def record(self, turn: Turn, conversation_id: str) -> int | None:
         at = self._clock()
-        seq = self.db.count_turns(conversation_id) + 1
         stored = self.db.add_turn(
             NewTurn(
                 conversation_id=conversation_id,
                 at=at,
                 speaker=turn.role,
                 text=turn.text,
-                source_id=f"{conversation_id[:8]}:{seq}",
+                source_id="",  # the conversation's next number, from its stored sequence
                 duration_s=turn.duration_s,
                 interrupted=turn.interrupted,
                 mood=turn.mood,
@@ -195,20 +196,38 @@ class LongTermMemory:
         return VoiceBaseline.of(spoken[-BASELINE_WINDOW:])
 
     def topic_matches(self, topic: str) -> TopicMatches:
-        topic = " ".join(topic.split())
-        words = fts_query(topic).replace(" OR ", " AND ")
-        turn_ids = set(self.db.matching_turn_ids(topic, words or None))
-        fact_ids = set(self.db.matching_fact_ids(topic))
-        # The turns a matching fact was learnt from go with it.
-        for fact_id in fact_ids:
-            turn_ids.update(self.db.fact(fact_id).source_turn_ids)
-        # ... and so do the facts learnt from a matching turn.
-        fact_ids.update(self.db.facts_from_turns(sorted(turn_ids)))
-        return TopicMatches(tuple(sorted(turn_ids)), tuple(sorted(fact_ids)))
+        return plan_topic(self.db, topic)
 
     def forget(self, turn_ids: Sequence[int], fact_ids: Sequence[int]) -> int:
-        turns, facts = self.db.forget(turn_ids, fact_ids)
-        return turns + facts
+        return self.forget_topic(plan_ids(self.db, turn_ids, fact_ids))
+
+    def forget_topic(self, matches: TopicMatches) -> int:
+        done = self.db.erase(matches)
+        self.forget_generation()  # this process's own caches go at once
+        return done.total
+
+    def forget_generation(self) -> int:
+        generation = self.db.forget_generation()
+        if generation != self._generation:
+            # Something was forgotten (here or in another process): cached vectors of it go,
+            # and turns waiting for the LLM extractor are read again (gone, or rewritten).
+            self._generation = generation
+            self.retriever.forget_cache()
+            with self._worker_lock:
+                queued = self._llm_queue
+            looked = {t.id for t in queued if t.id > 0}  # a queued write is not in the file yet
+            if looked:
+                now = self.db.turns_by_id(sorted(looked))
+                with self._worker_lock:
+                    self._llm_queue = [
+                        now.get(t.id, t)
+                        for t in self._llm_queue
+                        if t.id not in looked or t.id in now
+                    ]
+        return generation
+
+    def stored_texts(self, turn_ids: Sequence[int]) -> dict[int, str | None]:
+        return self.db.stored_texts(turn_ids)
 
     # -- beyond the seam --------------------------------------------------------------------
 

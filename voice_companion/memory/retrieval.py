@@ -16,29 +16,26 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from voice_companion.engines.embedder import Embedder
 from voice_companion.memory.store import MemoryDb, StoredTurn
+from voice_companion.memory.topic import STOPWORDS
+
+__all__ = [
+    "STOPWORDS",
+    "Hit",
+    "RankWeights",
+    "Retriever",
+    "VectorIndex",
+    "fts_query",
+    "vector_blob",
+]
 
 Mode = Literal["hybrid", "bm25", "dense"]
-
-STOPWORDS: Final = frozenset(
-    str.split(
-        """a about above after again against all am an and any are as at be because been before
-        being below between both but by can could did do does doing down during each few for from
-        further had has have having he her here hers herself him himself his how i if in into is
-        it its itself just me more most my myself no nor not now of off on once only or other our
-        ours ourselves out over own same she should so some such than that the their theirs them
-        themselves then there these they this those through to too under until up very was we were
-        what when where which while who whom why will with would you your yours yourself
-        yourselves i'm im you're it's that's don't didn't doesn't what's ever really also got get
-        remember tell said say told know think like oh yeah okay ok well"""
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -88,6 +85,18 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def ids(self) -> list[int]:
+        """The turns whose vectors are held in memory now."""
+        with self._lock:
+            return [int(i) for i in self._ids]
+
+    def clear(self) -> None:
+        """Drop every cached vector (something was forgotten); the next search reloads."""
+        with self._lock:
+            self._ids = np.zeros(0, dtype=np.int64)
+            self._matrix = np.zeros((0, self._dimensions), dtype=np.float32)
+            self._state = (0, 0)
 
     def refresh(self) -> None:
         state = self._db.embedding_state(self._model_id)
@@ -159,6 +168,15 @@ class Retriever:
         self._vectors = (
             None if embedder is None else VectorIndex(db, embedder.model_id, embedder.dimensions)
         )
+
+    def forget_cache(self) -> None:
+        """Something was forgotten or rewritten: no vector of it may stay in memory."""
+        if self._vectors is not None:
+            self._vectors.clear()
+
+    def cached_turn_ids(self) -> list[int]:
+        """The turns whose vectors this process holds in memory."""
+        return [] if self._vectors is None else self._vectors.ids()
 
     @property
     def dense_available(self) -> bool:

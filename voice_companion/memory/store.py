@@ -21,15 +21,20 @@ same transaction (``journal_applied``), so a crash between the two files never w
 When the journal cannot be written either (the disk is full), the write is kept in RAM until
 memory.db takes it; ``saving`` says so (the daemon's ``status``).
 
-Forgetting is real: ``forget_turns`` deletes the rows, rebuilds the full-text index (so no
-term of the forgotten text is left in its segments) and checkpoints the write-ahead log with
-TRUNCATE, so the text is gone from ``memory.db`` and ``memory.db-wal`` alike; a queued turn that
-is forgotten is erased from the journal too (and what was learnt from it).
+Forgetting is real: ``erase`` deletes (or rewrites) the rows, rebuilds the full-text index
+(so no term of the forgotten text is left in its segments) and checkpoints the write-ahead log
+with TRUNCATE, so the text is gone from ``memory.db`` and ``memory.db-wal`` alike. In the same
+transaction it bumps the forget generation, which every process reads before each turn to
+drop its own copies, and keeps what was forgotten as ids and hashes only (``forgotten``), so
+no import brings it back; a queued turn that is forgotten is erased from the journal
+too (and what was learnt from it). Ids are never given out twice (AUTOINCREMENT), nor source ids (a
+stored sequence per conversation): a receipt always names the same words, or nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import shutil
@@ -45,6 +50,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from voice_companion.audio.prosody import Prosody
+from voice_companion.dialogue.memory import TopicMatches
 from voice_companion.dialogue.mood import LABELS, MoodEstimate
 from voice_companion.errors import (
     MemoryBusyError,
@@ -55,6 +61,7 @@ from voice_companion.errors import (
 )
 from voice_companion.memory import journal
 from voice_companion.memory.journal import Journal
+from voice_companion.memory.topic import Topic
 from voice_companion.private import create_private, private_dir, tighten_existing, writable_dir
 
 log = logging.getLogger(__name__)
@@ -133,7 +140,87 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE turns ADD COLUMN loudness_dbfs REAL",
         "ALTER TABLE turns ADD COLUMN pitch_hz REAL",
     ),
-    # 3: which journal entries (see the module docstring) are written, and the row each got.
+    # 3: receipts that hold. Turn and fact ids are never given out twice (AUTOINCREMENT:
+    # the tables are rebuilt, ids and rows kept), source ids come from a stored sequence per
+    # conversation, a forgetting bumps a generation every process checks, and what was
+    # forgotten is remembered by id and hash only (no text), so no import brings it back.
+    (
+        """CREATE TABLE turns_v3 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            ts REAL NOT NULL,
+            speaker TEXT NOT NULL,
+            text TEXT NOT NULL,
+            duration_s REAL,
+            interrupted INTEGER NOT NULL DEFAULT 0,
+            source_id TEXT NOT NULL,
+            mood_label TEXT, mood_valence REAL, mood_arousal REAL, mood_confidence REAL,
+            mood_named INTEGER, speech_s REAL, speech_rate_sps REAL, loudness_dbfs REAL,
+            pitch_hz REAL
+        )""",
+        """INSERT INTO turns_v3 SELECT id, conversation_id, at, ts, speaker, text, duration_s,
+            interrupted, source_id, mood_label, mood_valence, mood_arousal, mood_confidence,
+            mood_named, speech_s, speech_rate_sps, loudness_dbfs, pitch_hz FROM turns
+            ORDER BY id""",
+        "DROP TABLE turns",
+        "ALTER TABLE turns_v3 RENAME TO turns",
+        "CREATE INDEX turns_conversation ON turns(conversation_id, id)",
+        "CREATE INDEX turns_ts ON turns(ts)",
+        "CREATE INDEX turns_source ON turns(source_id)",
+        """CREATE TRIGGER turns_fts_insert AFTER INSERT ON turns BEGIN
+            INSERT INTO turns_fts(rowid, text) VALUES (new.id, new.text);
+        END""",
+        """CREATE TRIGGER turns_fts_delete AFTER DELETE ON turns BEGIN
+            INSERT INTO turns_fts(turns_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        END""",
+        """CREATE TRIGGER turns_fts_update AFTER UPDATE OF text ON turns BEGIN
+            INSERT INTO turns_fts(turns_fts, rowid, text) VALUES ('delete', old.id, old.text);
+            INSERT INTO turns_fts(rowid, text) VALUES (new.id, new.text);
+        END""",
+        """CREATE TABLE facts_v3 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            valid_from TEXT NOT NULL,
+            valid_to TEXT,
+            event_date TEXT,
+            superseded_by INTEGER REFERENCES facts(id) ON DELETE SET NULL,
+            extractor TEXT NOT NULL
+        )""",
+        """INSERT INTO facts_v3 SELECT id, kind, key, value, valid_from, valid_to, event_date,
+            superseded_by, extractor FROM facts ORDER BY id""",
+        "DROP TABLE facts",
+        "ALTER TABLE facts_v3 RENAME TO facts",
+        "CREATE INDEX facts_key ON facts(key)",
+        # Not tied to conversations: a conversation whose turns were all forgotten is deleted,
+        # its sequence is not (a new turn in it must not get an old source id).
+        """CREATE TABLE conversation_seq (
+            conversation_id TEXT PRIMARY KEY,
+            last INTEGER NOT NULL
+        )""",
+        """INSERT INTO conversation_seq SELECT conversation_id, max(count(*), coalesce(max(
+            CAST(substr(source_id, instr(source_id, ':') + 1) AS INTEGER)), 0))
+            FROM turns GROUP BY conversation_id""",
+        "CREATE TABLE memory_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        "INSERT INTO memory_state(key, value) VALUES ('forget_generation', 0)",
+        """CREATE TABLE forgotten (
+            kind TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (kind, id)
+        )""",
+        "CREATE INDEX forgotten_hash ON forgotten(hash)",
+        # Facts learnt from a turn that is gone (a retracted speculative turn, before this
+        # schema) have no receipt left: they go, and what they had superseded is valid again.
+        """UPDATE facts SET valid_to = NULL, superseded_by = NULL WHERE superseded_by IN (
+            SELECT id FROM facts WHERE extractor IN ('rules', 'llm')
+            AND id NOT IN (SELECT fact_id FROM fact_sources))""",
+        """DELETE FROM facts WHERE extractor IN ('rules', 'llm')
+            AND id NOT IN (SELECT fact_id FROM fact_sources)""",
+    ),
+    # 4: which journal entries (see the module docstring) are written, and the row each got.
     (
         """CREATE TABLE journal_applied (
             journal TEXT NOT NULL,
@@ -213,6 +300,20 @@ RECORDING = "recording"
 """The source of a conversation answered from a recording (``run --input``): kept, and listed,
 but not recalled, not learnt from and not part of the profile."""
 _NOT_RECORDED = "conversation_id NOT IN (SELECT id FROM conversations WHERE source = 'recording')"
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What a forgetting did: turns deleted, turns redacted (rewritten without the part that
+    was forgotten), facts deleted."""
+
+    turns: int
+    redacted: int
+    facts: int
+
+    @property
+    def total(self) -> int:
+        return self.turns + self.redacted + self.facts
 
 
 @dataclass(frozen=True)
@@ -355,17 +456,28 @@ class MemoryDb:
                 f"{self.path} has memory schema version {version}, newer than this "
                 f"voice-companion understands ({SCHEMA_VERSION}): upgrade voice-companion"
             )
-        while version < SCHEMA_VERSION:
-            with self.transaction() as conn:
-                # Another process may have migrated while we waited for the write lock.
-                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-                if version >= SCHEMA_VERSION:
-                    break
-                for statement in MIGRATIONS[version]:
-                    conn.execute(statement)
-                version += 1
-                conn.execute(f"PRAGMA user_version = {version}")
-                log.info("memory.db schema migrated to version %d", version)
+        if version == SCHEMA_VERSION:
+            return
+        # A new file is made by the same steps, but that is no news to the user.
+        say = log.debug if version == 0 else log.info
+        # Migration 3 rebuilds tables: with foreign keys on, dropping the old table would
+        # cascade into every row pointing at it (embeddings, fact sources). The pragma does
+        # nothing inside a transaction, so it is turned off around them.
+        self._conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            while version < SCHEMA_VERSION:
+                with self.transaction() as conn:
+                    # Another process may have migrated while we waited for the write lock.
+                    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                    if version >= SCHEMA_VERSION:
+                        break
+                    for statement in MIGRATIONS[version]:
+                        conn.execute(statement)
+                    version += 1
+                    conn.execute(f"PRAGMA user_version = {version}")
+                    say("memory.db schema migrated to version %d", version)
+        finally:
+            self._conn.execute("PRAGMA foreign_keys = ON")
 
     def close(self) -> None:
         """Close, after waiting a while for queued writes; those that still cannot be written
@@ -426,7 +538,7 @@ class MemoryDb:
         except sqlite3.OperationalError as exc:
             message = str(exc)
             if _is_full(exc):
-                raise MemoryFullError(f"{self.path}: the disk is full ({message})") from exc
+                raise MemoryFullError(f"the disk is full for {self.path}: {message}") from exc
             if "locked" in message or "busy" in message:
                 raise MemoryBusyError(
                     f"{self.path} is locked by another process (waited "
@@ -435,7 +547,7 @@ class MemoryDb:
             raise MemoryStoreError(f"{self.path}: {message}") from exc
         except sqlite3.DatabaseError as exc:
             if _is_full(exc):
-                raise MemoryFullError(f"{self.path}: the disk is full ({exc})") from exc
+                raise MemoryFullError(f"the disk is full for {self.path}: {exc}") from exc
             if _is_corrupt(exc):
                 raise MemoryCorruptError(
                     f"{self.path} is damaged ({exc}); run `voice-companion memory recover` "
@@ -875,6 +987,10 @@ class MemoryDb:
 
     @staticmethod
     def _insert_turn(conn: sqlite3.Connection, turn: NewTurn) -> int:
+        """Insert one turn in the caller's transaction; an empty ``source_id`` is given the
+        conversation's next number from its stored sequence (never one given out before,
+        whatever was forgotten since)."""
+        source_id = turn.source_id or _next_source_id(conn, turn.conversation_id)
         cursor = conn.execute(
             "INSERT INTO turns(id, conversation_id, at, ts, speaker, text, duration_s,"
             " interrupted, source_id, mood_label, mood_valence, mood_arousal, mood_confidence,"
@@ -889,7 +1005,7 @@ class MemoryDb:
                 turn.text,
                 turn.duration_s,
                 int(turn.interrupted),
-                turn.source_id,
+                source_id,
                 *_mood_row(turn.mood),
             ),
         )
@@ -914,6 +1030,8 @@ class MemoryDb:
     def turn(self, turn_id: int) -> StoredTurn:
         found = self.turns_by_id([turn_id])
         if turn_id not in found:
+            if self._was_forgotten("turn", turn_id):
+                raise MemoryNotFoundError(f"turn {turn_id} was forgotten; nothing of it is left")
             raise MemoryNotFoundError(f"no remembered turn has id {turn_id}")
         return found[turn_id]
 
@@ -985,20 +1103,21 @@ class MemoryDb:
             rows = conn.execute("SELECT id FROM turns ORDER BY ts DESC, id DESC LIMIT ?", (limit,))
             return [int(r[0]) for r in rows]
 
-    def matching_turn_ids(self, needle: str, match: str | None = None) -> list[int]:
-        """Turns containing ``needle`` (case-insensitive substring) or, when given, matching
-        the full-text query ``match``."""
-        ids: set[int] = set()
+    def matching_turn_ids(self, topic: str | Topic) -> list[int]:
+        """Turns about ``topic`` (``memory.topic``: its words, in any order)."""
+        return [t.id for t in self.turns_about(topic)]
+
+    def turns_about(self, topic: str | Topic) -> list[StoredTurn]:
+        """The turns about ``topic``, in the order they were said."""
+        topic = topic if isinstance(topic, Topic) else Topic.of(topic)
+        if not topic:
+            return []
+        # The one matcher, the same test as for the history and the CLI, over every turn (the
+        # rows streamed, not held; its quick no keeps 100,000 turns to about half a second).
         with self.reading() as conn:
-            if needle.strip():
-                rows = conn.execute(
-                    "SELECT id FROM turns WHERE instr(lower(text), lower(?)) > 0", (needle.strip(),)
-                )
-                ids.update(int(r[0]) for r in rows)
-            if match:
-                rows = conn.execute("SELECT rowid FROM turns_fts WHERE turns_fts MATCH ?", (match,))
-                ids.update(int(r[0]) for r in rows)
-        return sorted(ids)
+            rows = conn.execute("SELECT id, text FROM turns")
+            ids = [int(r[0]) for r in rows if topic.matches(r[1])]
+        return [t for _, t in sorted(self.turns_by_id(ids).items())]
 
     # -- embeddings -------------------------------------------------------------------------
 
@@ -1066,9 +1185,9 @@ class MemoryDb:
         Queued behind the turns it was learnt from when they are (see ``add_turn``)."""
 
         def write(conn: sqlite3.Connection) -> int:
-            sources = self._resolved(source_turn_ids)
+            sources = _existing(conn, self._resolved(source_turn_ids))
             if source_turn_ids and not sources:
-                return 0  # its turns were forgotten while queued: so is the fact
+                return 0  # its turns were forgotten (while queued, or meanwhile): so is the fact
             cursor = conn.execute(
                 "INSERT INTO facts(id, kind, key, value, valid_from, valid_to, event_date,"
                 " superseded_by, extractor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -1105,7 +1224,7 @@ class MemoryDb:
 
     def add_fact_source(self, fact_id: int, turn_id: int) -> None:
         def write(conn: sqlite3.Connection) -> int:
-            for source in self._resolved([turn_id]):
+            for source in _existing(conn, self._resolved([turn_id])):
                 conn.execute(
                     "INSERT OR IGNORE INTO fact_sources(fact_id, turn_id) VALUES (?, ?)",
                     (fact_id, source),
@@ -1132,6 +1251,8 @@ class MemoryDb:
         with self.reading() as conn:
             row = conn.execute(f"{_FACT_SELECT} WHERE id = ?", (fact_id,)).fetchone()
             if row is None:
+                if self._was_forgotten("fact", fact_id):
+                    raise MemoryNotFoundError(f"fact f{fact_id} was forgotten; nothing is left")
                 raise MemoryNotFoundError(f"no remembered fact has id f{fact_id}")
             sources = _fact_sources(conn, [fact_id])
         return _fact(row, sources.get(fact_id, ()))
@@ -1147,46 +1268,62 @@ class MemoryDb:
                 out.update(int(r[0]) for r in rows)
         return sorted(out)
 
-    def matching_fact_ids(self, needle: str) -> list[int]:
-        needle = needle.strip().lower()
-        if not needle:
+    def matching_fact_ids(self, topic: str | Topic) -> list[int]:
+        """Facts about ``topic``: by their value or what they are about (``relation:sister``)."""
+        topic = topic if isinstance(topic, Topic) else Topic.of(topic)
+        if not topic:
             return []
         with self.reading() as conn:
-            rows = conn.execute(
-                "SELECT id FROM facts WHERE instr(lower(value), ?) > 0"
-                " OR instr(lower(replace(key, '_', ' ')), ?) > 0",
-                (needle, needle),
-            )
-            return sorted(int(r[0]) for r in rows)
+            rows = conn.execute("SELECT id, value, key FROM facts").fetchall()
+        # What a fact is about counts too ("relation:sister" is about "sister").
+        said = ((int(r[0]), f"{r[1]} {r[2]}".replace(":", " ").replace("_", " ")) for r in rows)
+        return sorted(fact_id for fact_id, text in said if topic.matches(text))
 
     # -- forgetting -------------------------------------------------------------------------
 
     def forget(self, turn_ids: Sequence[int] = (), fact_ids: Sequence[int] = ()) -> tuple[int, int]:
-        """Delete turns and facts for real; facts learnt from a deleted turn go with it.
+        """Delete turns and facts for real (see ``erase``); the numbers of turns and facts
+        deleted. A fact learnt only from deleted turns goes with them; one with another
+        receipt stays, with that one."""
+        done = self.erase(TopicMatches(tuple(turn_ids), tuple(fact_ids)))
+        return done.turns, done.facts
 
-        A fact that an erased fact had superseded is valid again. Returns the numbers of
-        turns and facts deleted. The text is overwritten in the database file (secure_delete),
-        the full-text index is rebuilt without it, and the write-ahead log is truncated.
+    def erase(self, plan: TopicMatches) -> Erased:
+        """Carry out a forgetting, in one transaction: delete ``plan.turn_ids``, rewrite the
+        redacted turns (their old vectors go too), drop the receipts ``plan.dropped_sources``,
+        delete ``plan.fact_ids`` and every fact left without a receipt (a fact that an erased
+        fact had superseded is valid again). What was deleted is remembered by id and hash
+        (no text), and the forget generation is bumped, so every process drops its copies.
+
+        The old text is overwritten in the database file (secure_delete), the full-text index
+        is rebuilt without it, and the write-ahead log is truncated.
         """
         with self._lock:
             queued = len(self._deferred)
-            turn_ids = sorted(set(self._unqueue(turn_ids)))
+            turn_ids = sorted(set(self._unqueue(plan.turn_ids)))
             unqueued = queued - len(self._deferred)
-        if not turn_ids and not fact_ids:
-            return unqueued, 0  # only queued turns: gone without touching the locked file
+        gone = set(turn_ids)
+        redactions = {t: text for t, text in plan.redactions if t > 0 and t not in gone}
+        if not turn_ids and not redactions and not plan.fact_ids:
+            return Erased(unqueued, 0, 0)  # only queued turns: gone without the locked file
+        dropped = set(plan.dropped_sources)
         with self.transaction() as conn:
-            fact_set = set(fact_ids) | set(self.facts_from_turns(turn_ids))
-            deleted_facts = 0
-            for chunk in _chunks(sorted(fact_set), 500):
-                marks = ",".join("?" * len(chunk))
-                conn.execute(
-                    "UPDATE facts SET valid_to = NULL, superseded_by = NULL"
-                    f" WHERE superseded_by IN ({marks})",
-                    chunk,
-                )
-                deleted_facts += conn.execute(
-                    f"DELETE FROM facts WHERE id IN ({marks})", chunk
+            fact_set = set(plan.fact_ids)
+            touched = self.facts_from_turns(sorted(gone | redactions.keys()))
+            for fact_id, sources in _fact_sources(conn, touched).items():
+                if all(t in gone or (fact_id, t) in dropped for t in sources):
+                    fact_set.add(fact_id)  # no receipt would be left
+            _remember_forgotten(conn, turn_ids, sorted(fact_set))
+            deleted_facts = _delete_facts(conn, sorted(fact_set))
+            conn.executemany(
+                "DELETE FROM fact_sources WHERE fact_id = ? AND turn_id = ?", sorted(dropped)
+            )
+            redacted = 0
+            for turn_id, text in sorted(redactions.items()):
+                redacted += conn.execute(
+                    "UPDATE turns SET text = ? WHERE id = ?", (text, turn_id)
                 ).rowcount
+                conn.execute("DELETE FROM embeddings WHERE turn_id = ?", (turn_id,))
             deleted_turns = 0
             for chunk in _chunks(turn_ids, 500):
                 marks = ",".join("?" * len(chunk))
@@ -1196,20 +1333,64 @@ class MemoryDb:
             conn.execute(
                 "DELETE FROM conversations WHERE id NOT IN (SELECT conversation_id FROM turns)"
             )
-            if deleted_turns:
+            if deleted_turns or redacted:
                 # Deleting from an external-content FTS5 index leaves the old terms in its
                 # segments until they merge; rebuilding writes the index afresh.
                 conn.execute("INSERT INTO turns_fts(turns_fts) VALUES ('rebuild')")
-        if deleted_turns or deleted_facts:
+            conn.execute(
+                "UPDATE memory_state SET value = value + 1 WHERE key = 'forget_generation'"
+            )
+        if deleted_turns or deleted_facts or redacted:
             self.checkpoint()
-        return deleted_turns + unqueued, deleted_facts
+        return Erased(deleted_turns + unqueued, redacted, deleted_facts)
+
+    def forget_generation(self) -> int:
+        """Bumped by every forgetting, in any process: a cheap read, made before each turn,
+        that tells a process to drop its copies of what was forgotten."""
+        with self.reading() as conn:
+            row = conn.execute(
+                "SELECT value FROM memory_state WHERE key = 'forget_generation'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def stored_texts(self, turn_ids: Sequence[int]) -> dict[int, str | None]:
+        """For each id, the turn's text now (a redacted turn's new text), or None when it is
+        gone. A turn still queued (see ``add_turn``) is left out: nothing is known yet."""
+        with self._lock:
+            pending = {i for i in turn_ids if i < 0 and i not in self._landed}
+            real = {i: r for i in turn_ids if i not in pending for r in self._resolved([i])}
+        found = self.turns_by_id(sorted(set(real.values())))
+        out: dict[int, str | None] = {i: None for i in turn_ids if i not in pending}
+        for asked, row_id in real.items():
+            out[asked] = found[row_id].text if row_id in found else None
+        return out
+
+    def _was_forgotten(self, kind: str, row_id: int) -> bool:
+        with self.reading() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM forgotten WHERE kind = ? AND id = ?", (kind, row_id)
+            ).fetchone()
+        return row is not None
+
+    def forgotten_hashes(self) -> set[str]:
+        """The identities (``turn_identity``, ``fact_identity``) of everything forgotten."""
+        with self.reading() as conn:
+            return {str(r[0]) for r in conn.execute("SELECT hash FROM forgotten")}
 
     def retract_turn(self, turn_id: int) -> None:
         """Remove a turn that was stored but then superseded by a longer version of itself
-        (the user resumed speaking): an ordinary delete, not a forgetting."""
+        (the user resumed speaking): an ordinary delete, not a forgetting. A fact learnt only
+        from it goes with it (it comes again from the longer turn, if it is still said);
+        one with other receipts keeps those."""
         for real_id in self._unqueue([turn_id]):
 
             def write(conn: sqlite3.Connection, real_id: int = real_id) -> int:
+                only_here = conn.execute(
+                    "SELECT fact_id FROM fact_sources WHERE turn_id = ? AND fact_id NOT IN"
+                    " (SELECT fact_id FROM fact_sources WHERE turn_id != ?)",
+                    (real_id, real_id),
+                ).fetchall()
+                _delete_facts(conn, [int(r[0]) for r in only_here])
                 conn.execute("DELETE FROM turns WHERE id = ?", (real_id,))
                 return 0
 
@@ -1457,6 +1638,81 @@ def _fact_sources(conn: sqlite3.Connection, fact_ids: list[int]) -> dict[int, tu
         for fact_id, turn_id in rows:
             found.setdefault(int(fact_id), []).append(int(turn_id))
     return {k: tuple(v) for k, v in found.items()}
+
+
+def _existing(conn: sqlite3.Connection, turn_ids: list[int]) -> list[int]:
+    """Those of ``turn_ids`` still stored: a fact is never tied to a forgotten turn."""
+    out: list[int] = []
+    for chunk in _chunks(turn_ids, 500):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT id FROM turns WHERE id IN ({marks})", chunk)
+        found = {int(r[0]) for r in rows}
+        out.extend(t for t in chunk if t in found)
+    return out
+
+
+def _delete_facts(conn: sqlite3.Connection, fact_ids: list[int]) -> int:
+    """Delete facts; the ones they had superseded are valid again. How many were deleted."""
+    deleted = 0
+    for chunk in _chunks(fact_ids, 500):
+        marks = ",".join("?" * len(chunk))
+        conn.execute(
+            "UPDATE facts SET valid_to = NULL, superseded_by = NULL"
+            f" WHERE superseded_by IN ({marks}) AND id NOT IN ({marks})",
+            chunk + chunk,
+        )
+        deleted += conn.execute(f"DELETE FROM facts WHERE id IN ({marks})", chunk).rowcount
+    return deleted
+
+
+def _remember_forgotten(conn: sqlite3.Connection, turn_ids: list[int], fact_ids: list[int]) -> None:
+    """Keep the receipts of what is being forgotten: ids and hashes, never the words."""
+    for chunk in _chunks(turn_ids, 500):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT id, conversation_id, at, speaker FROM turns WHERE id IN ({marks})", chunk
+        ).fetchall()
+        conn.executemany(
+            "INSERT OR IGNORE INTO forgotten(kind, id, hash) VALUES ('turn', ?, ?)",
+            [(int(r[0]), turn_identity(r[1], r[2], r[3])) for r in rows],
+        )
+    for chunk in _chunks(fact_ids, 500):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT id, kind, key, value, valid_from FROM facts WHERE id IN ({marks})", chunk
+        ).fetchall()
+        conn.executemany(
+            "INSERT OR IGNORE INTO forgotten(kind, id, hash) VALUES ('fact', ?, ?)",
+            [(int(r[0]), fact_identity(r[1], r[2], r[3], r[4])) for r in rows],
+        )
+
+
+def _next_source_id(conn: sqlite3.Connection, conversation_id: str) -> str:
+    # A conversation first seen here (imported, say) starts after the turns it holds.
+    conn.execute(
+        "INSERT OR IGNORE INTO conversation_seq(conversation_id, last)"
+        " SELECT ?, count(*) FROM turns WHERE conversation_id = ?",
+        (conversation_id, conversation_id),
+    )
+    conn.execute(
+        "UPDATE conversation_seq SET last = last + 1 WHERE conversation_id = ?",
+        (conversation_id,),
+    )
+    row = conn.execute(
+        "SELECT last FROM conversation_seq WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone()
+    return f"{conversation_id[:8]}:{int(row[0])}"
+
+
+def turn_identity(conversation_id: str, at: str, speaker: str) -> str:
+    """What names a turn wherever it is copied (an export, an import), without its words:
+    a hash of its conversation, its moment (to the microsecond) and its speaker."""
+    return hashlib.sha256(f"turn\0{conversation_id}\0{at}\0{speaker}".encode()).hexdigest()
+
+
+def fact_identity(kind: str, key: str, value: str, valid_from: str) -> str:
+    """Likewise for a fact: a hash, never the value itself."""
+    return hashlib.sha256(f"fact\0{kind}\0{key}\0{value}\0{valid_from}".encode()).hexdigest()
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,8 @@ from voice_companion.atomic import write_atomic
 from voice_companion.audio.prosody import Prosody
 from voice_companion.dialogue.mood import LABELS, MoodEstimate
 from voice_companion.errors import MemoryFormatError, MemoryStoreError
-from voice_companion.memory.store import Fact, MemoryDb, NewTurn
+from voice_companion.memory.store import Fact, MemoryDb, NewTurn, fact_identity, turn_identity
+from voice_companion.private import read_regular
 
 FORMAT = "voice-companion-memory"
 VERSION = 1
@@ -87,9 +89,14 @@ def export_file(db: MemoryDb, path: Path) -> dict[str, int]:
             "facts": len(data["facts"])}  # fmt: skip
 
 
+MAX_IMPORT_BYTES = 1 << 30
+"""Largest file ``memory import`` reads, bytes (an export of years of daily talk is tens of MB)."""
+
+
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        # A regular file only: /dev/zero or a fifo would be read (or waited on) forever.
+        return json.loads(read_regular(path, MAX_IMPORT_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise MemoryFormatError(f"{path} does not exist") from None
     except IsADirectoryError:
@@ -105,11 +112,18 @@ class Imported:
     conversations: int
     turns: int
     facts: int
+    already: int = 0
+    """Turns and facts the memory held already (an export imported twice adds nothing)."""
+    forgotten: int = 0
+    """Turns and facts forgotten since the export was made: not brought back."""
 
 
 def import_file(db: MemoryDb, path: Path) -> Imported:
-    """Restore an export. Into an empty memory the ids are kept (so a new export is
-    identical); into one that already holds turns, the imported ones get new ids."""
+    """Restore an export, idempotently: a turn is known by its conversation, moment and
+    speaker, a fact by what it says and since when, so what the memory already holds is not
+    added again, and what was forgotten (remembered by those hashes only) is not brought
+    back. Into a memory that never held anything the ids are kept (so a new export is
+    identical); otherwise the imported turns and facts get new ids."""
     data = _read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise MemoryFormatError(
@@ -132,23 +146,27 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
                 source_id=str(t["source_id"]),
                 duration_s=None if t.get("duration_s") is None else float(t["duration_s"]),
                 interrupted=bool(t.get("interrupted", False)),
-                id=int(t["id"]),
+                id=_id(t["id"], "a turn"),
                 mood=mood_from_json(t.get("mood")),
             )
             for t in _list(data, "turns")
         ]
         facts = [
             Fact(
-                id=int(f["id"]),
+                id=_id(f["id"], "a fact"),
                 kind=_text(f["kind"]),
                 key=_text(f["key"]),
                 value=_text(f["value"]),
                 valid_from=_when(f["valid_from"]),
                 valid_to=_when(f["valid_to"]) if f.get("valid_to") else None,
                 event_date=date.fromisoformat(f["event_date"]) if f.get("event_date") else None,
-                superseded_by=None if f.get("superseded_by") is None else int(f["superseded_by"]),
+                superseded_by=None
+                if f.get("superseded_by") is None
+                else _id(f["superseded_by"], "a superseding fact"),
                 extractor=_text(f.get("extractor", "import")),
-                source_turn_ids=tuple(int(s) for s in f.get("source_turn_ids", [])),
+                source_turn_ids=tuple(
+                    _id(s, "a source turn") for s in f.get("source_turn_ids", [])
+                ),
             )
             for f in _list(data, "facts")
         ]
@@ -157,25 +175,65 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MemoryFormatError(f"{path}: malformed memory export ({_why(exc)})") from None
     known = {c[0] for c in conversations}
+    listed = {t.id for t in turns}
+    if len(listed) != len(turns):
+        raise MemoryFormatError(f"{path}: two turns have the same id")
     for t in turns:
         if t.conversation_id not in known:
             raise MemoryFormatError(
                 f"{path}: turn {t.id} belongs to conversation {t.conversation_id!r}, "
                 "which the file does not list"
             )
-    keep_ids = db.count_turns() == 0 and not db.facts(valid_only=False)
-    turn_map: dict[int, int] = {}
-    fact_map: dict[int, int] = {}
+    for f in facts:
+        for source_turn in f.source_turn_ids:
+            if source_turn not in listed:
+                raise MemoryFormatError(
+                    f"{path}: fact {f.id} comes from turn {source_turn}, which the file lacks"
+                )
+    forgotten = db.forgotten_hashes()
     with db.transaction() as conn:
+        keep_ids = _never_used(conn)
+        held_turns = {
+            turn_identity(r[1], r[2], r[3]): int(r[0])
+            for r in conn.execute("SELECT id, conversation_id, at, speaker FROM turns")
+        }
+        held_facts = {
+            fact_identity(r[1], r[2], r[3], r[4]): int(r[0])
+            for r in conn.execute("SELECT id, kind, key, value, valid_from FROM facts")
+        }
+        new_turns = [t for t in turns if _turn_key(t) not in held_turns.keys() | forgotten]
+        with_turns = {t.conversation_id for t in turns}
+        wanted = {t.conversation_id for t in new_turns} | (known - with_turns)
         for cid, started, source in conversations:
-            conn.execute(
-                "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, ?)",
-                (cid, started.isoformat(), source),
-            )
+            if cid in wanted:
+                conn.execute(
+                    "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, ?)",
+                    (cid, started.isoformat(), source),
+                )
+        turn_map: dict[int, int] = {}
+        already = skipped = 0
         for t in turns:
-            new = t if keep_ids else NewTurn(**{**t.__dict__, "id": None})
-            turn_map[int(t.id or 0)] = MemoryDb._insert_turn(conn, new)
+            key = _turn_key(t)
+            if key in forgotten:
+                skipped += 1
+            elif key in held_turns:
+                turn_map[int(t.id or 0)] = held_turns[key]
+                already += 1
+            else:
+                new = t if keep_ids else NewTurn(**{**t.__dict__, "id": None})
+                turn_map[int(t.id or 0)] = MemoryDb._insert_turn(conn, new)
+        fact_map: dict[int, int] = {}
+        added: list[Fact] = []
         for f in facts:
+            key = fact_identity(f.kind, f.key, f.value, f.valid_from.isoformat())
+            sources = [turn_map[s] for s in f.source_turn_ids if s in turn_map]
+            if key in forgotten or (f.source_turn_ids and not sources):
+                skipped += 1  # forgotten, or learnt only from forgotten turns
+                continue
+            if key in held_facts:
+                fact_map[f.id] = held_facts[key]
+                already += 1
+                continue
             cursor = conn.execute(
                 "INSERT INTO facts(id, kind, key, value, valid_from, valid_to, event_date,"
                 " superseded_by, extractor) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
@@ -191,22 +249,44 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
                 ),
             )
             fact_map[f.id] = int(cursor.lastrowid or 0)
-        for f in facts:
+            added.append(f)
+            conn.executemany(
+                "INSERT OR IGNORE INTO fact_sources(fact_id, turn_id) VALUES (?, ?)",
+                [(fact_map[f.id], s) for s in sources],
+            )
+        for f in added:
             if f.superseded_by is not None and f.superseded_by in fact_map:
                 conn.execute(
                     "UPDATE facts SET superseded_by = ? WHERE id = ?",
                     (fact_map[f.superseded_by], fact_map[f.id]),
                 )
-            for source_turn in f.source_turn_ids:
-                if source_turn not in turn_map:
-                    raise MemoryFormatError(
-                        f"{path}: fact {f.id} comes from turn {source_turn}, which the file lacks"
-                    )
-                conn.execute(
-                    "INSERT OR IGNORE INTO fact_sources(fact_id, turn_id) VALUES (?, ?)",
-                    (fact_map[f.id], turn_map[source_turn]),
-                )
-    return Imported(len(conversations), len(turns), len(facts))
+    return Imported(len(wanted), len(new_turns), len(added), already, skipped)
+
+
+def _turn_key(turn: NewTurn) -> str:
+    return turn_identity(turn.conversation_id, turn.at.isoformat(), turn.speaker)
+
+
+def _never_used(conn: sqlite3.Connection) -> bool:
+    """True when this memory never held a turn or a fact (ids from the file can be kept)."""
+    held = conn.execute(
+        "SELECT (SELECT count(*) FROM turns) + (SELECT count(*) FROM facts)"
+        " + (SELECT count(*) FROM forgotten)"
+        " + (SELECT coalesce(sum(seq), 0) FROM sqlite_sequence WHERE name IN ('turns', 'facts'))"
+    ).fetchone()[0]
+    return int(held) == 0
+
+
+def _id(value: Any, what: str) -> int:
+    """An id from the file: a positive whole number, nothing else (not "3", 2.5, -1, true)."""
+    if type(value) is not int or value <= 0:
+        raise MemoryFormatError(f"{what} has the id {_shown(value)}, not a positive whole number")
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # -- LoCoMo ---------------------------------------------------------------------------------
@@ -308,8 +388,15 @@ def _locomo_sample(sample: Any, n: int) -> LocomoSample:
 
 
 def import_locomo(db: MemoryDb, samples: list[LocomoSample]) -> Imported:
-    turns = 0
+    """Load LoCoMo conversations; turns held already, or forgotten, are left out (as for an
+    export: importing the same file twice adds nothing)."""
+    turns = already = skipped = 0
+    forgotten = db.forgotten_hashes()
     with db.transaction() as conn:
+        held = {
+            turn_identity(r[0], r[1], r[2])
+            for r in conn.execute("SELECT conversation_id, at, speaker FROM turns")
+        }
         for sample in samples:
             for conversation_id, start, session_turns in sample.sessions:
                 conn.execute(
@@ -318,9 +405,14 @@ def import_locomo(db: MemoryDb, samples: list[LocomoSample]) -> Imported:
                     (conversation_id, start.isoformat()),
                 )
                 for t in session_turns:
+                    key = _turn_key(t)
+                    if key in forgotten or key in held:
+                        skipped += key in forgotten
+                        already += key not in forgotten
+                        continue
                     MemoryDb._insert_turn(conn, t)
                     turns += 1
-    return Imported(sum(len(s.sessions) for s in samples), turns, 0)
+    return Imported(sum(len(s.sessions) for s in samples), turns, 0, already, skipped)
 
 
 # -- helpers --------------------------------------------------------------------------------

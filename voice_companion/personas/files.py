@@ -41,6 +41,7 @@ from voice_companion.characters.card import ExampleTurn, read_card
 from voice_companion.characters.lorebook import Lorebook, LoreEntry
 from voice_companion.dialogue.persona import Persona, VoiceChoice
 from voice_companion.errors import ConfigError, PersonaError
+from voice_companion.private import read_regular
 
 MAX_PERSONA_BYTES = 1024 * 1024
 """Largest persona file read; a persona is text, a megabyte is already a novel."""
@@ -156,7 +157,8 @@ def _read_table(path: Path) -> dict[str, Any]:
                 f"{path}: {size} bytes is too large for a persona file "
                 f"(at most {MAX_PERSONA_BYTES // 1024} KiB)"
             )
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
+        # A regular file only: /dev/zero (size 0) or a fifo would be read or waited on forever.
+        return tomllib.loads(read_regular(path, MAX_PERSONA_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise PersonaError(f"{path}: no such persona file") from None
     except OSError as exc:
