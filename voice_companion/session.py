@@ -107,13 +107,12 @@ class Session:
 
     def forgotten_elsewhere(self) -> bool:
         """If something was forgotten (here or by another process) since the last look, drop
-        it from the conversation, and every word from the in-memory trace (which cannot tell
-        which were forgotten; a ``--trace`` file is the user's own). Before each turn, and at
-        once when the daemon is told."""
+        it from the conversation, and every word from the trace's recorder if it has one
+        (which cannot tell which were forgotten; a ``--trace`` file is the user's own). Before
+        each turn, and at once when the daemon is told."""
         if not self._dialogue.forgotten_elsewhere():
             return False
-        for record in self._tracer.events:
-            record.pop("text", None)
+        self._tracer.forget_words()
         return True
 
     @property

@@ -248,12 +248,12 @@ def test_the_session_drops_forgotten_words_from_its_trace_and_history(tmp_path: 
     from voice_companion.audio.sinks import MemorySink
     from voice_companion.events import InputEnded, UtteranceEnded
     from voice_companion.session import Engines, Session
-    from voice_companion.trace import Tracer
+    from voice_companion.trace import Tracer, TraceRecorder
 
     config = shipped_config(tmp_path)
     model = SlowScriptedModel(["A grand name."], 0.0)
     engines = Engines(ScriptedTranscriber(PASSPORT), model, NullSynth())
-    tracer = Tracer()
+    tracer = Tracer(recorder=TraceRecorder())
     dialogue_ = app.build_dialogue(config)
     session = Session(config, engines, dialogue_, MemorySink(), tracer)
 
