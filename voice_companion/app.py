@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -14,7 +13,14 @@ from typing import TYPE_CHECKING
 from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.audio.sinks import PacedSink, WavFileSink
 from voice_companion.audio.sources import recording_frames
-from voice_companion.config import BUNDLED, Config, default_cache_dir, threads_for
+from voice_companion.config import (
+    BUNDLED,
+    BargeIn,
+    Config,
+    ListeningMode,
+    default_cache_dir,
+    threads_for,
+)
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.persona import Persona, VoiceChoice
@@ -26,12 +32,8 @@ from voice_companion.engines import (
     Transcriber,
 )
 from voice_companion.session import Engines, Session
-from voice_companion.stages.endpointer import (
-    Endpointer,
-    first_end_silence_ms,
-    longest_end_silence_ms,
-)
-from voice_companion.stages.listen import EchoGuard, Listener, ListeningMode, listen
+from voice_companion.stages.endpointer import Endpointer, longest_end_silence_ms
+from voice_companion.stages.listen import EchoGuard, Listener, listen
 from voice_companion.stages.think import reply_char_limit, stream_pieces
 from voice_companion.trace import Tracer
 
@@ -334,15 +336,10 @@ def build_listener(
     until the (adaptive) end-of-speech silence is over. Otherwise an utterance closes after
     ``vad.end_silence_ms``. ``classifier``: one already loaded (it is reset), else a new one."""
     classifier = classifier or build_classifier(config)
-    vad = config.vad
-    if speculative:
-        vad = dataclasses.replace(vad, end_silence_ms=first_end_silence_ms(vad))
     return Listener(
         classifier,
-        Endpointer(vad, classifier.frame_ms, STT_RATE_HZ, longest_end_silence_ms(config.vad)),
+        Endpointer.for_turns(config.vad, classifier.frame_ms, STT_RATE_HZ, speculative),
         mode=mode,
-        preroll_ms=config.vad.preroll_ms,
-        min_utterance_ms=config.vad.min_utterance_ms,
         guard=guard,
         playing=playing,
     )
@@ -374,7 +371,7 @@ def build_daemon(
     output = find_device(audio.output_device, "output")
     sink = SpeakerSink(PlaybackStream(output))
     guard = None
-    if audio.barge_in == "guarded":
+    if audio.barge_in is BargeIn.GUARDED:
         echo_path = config.data_dir / echo.FILENAME
         guard = EchoGuard(
             audio.barge_in_margin_db,
@@ -382,9 +379,7 @@ def build_daemon(
             measured=echo.load_measurements(echo_path),
             on_measured=lambda measured: echo.save_measurements(echo_path, measured),
         )
-    listener = build_listener(
-        config, ListeningMode(audio.mode), guard, lambda: sink.playing, speculative=True
-    )
+    listener = build_listener(config, audio.mode, guard, lambda: sink.playing, speculative=True)
     dialogue = dialogue or build_dialogue(config)
     # Before READY: the first turn is then as fast as the rest.
     warm_up(engines, dialogue, timeout_s=config.llm.warm_up_timeout_s)
@@ -394,7 +389,7 @@ def build_daemon(
         dialogue,
         sink,
         Tracer(trace_path),
-        barge_in=audio.barge_in != "off",
+        barge_in=audio.barge_in is not BargeIn.OFF,
     )
     microphone = Microphone(
         open_device(audio.input_device), FRAME_MS, audio.stall_s, audio.reopen_max_s

@@ -16,7 +16,7 @@ from typing import Any
 
 from voice_companion.audio.microphone import Microphone
 from voice_companion.audio.sinks import AudioSink
-from voice_companion.config import Config
+from voice_companion.config import Config, ListeningMode
 from voice_companion.control.server import ControlServer
 from voice_companion.dialogue.persona import Persona
 from voice_companion.engines import Synthesizer
@@ -40,7 +40,7 @@ from voice_companion.events import (
 from voice_companion.service.notify import Notifier
 from voice_companion.service.signals import install_signal_handlers
 from voice_companion.session import Session
-from voice_companion.stages.listen import Listener, ListeningMode
+from voice_companion.stages.listen import Listener
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +226,7 @@ class Daemon:
             "persona": self.session.persona.name,
             "turns": self.session.turns_done,
             "last_turn": timings if self.session.turns_done else None,
+            "recent_turns": [t.as_dict() for t in self.session.recent_timings],
             "memory": self.session.memory_saving(),
             **self._description,
         }

@@ -107,14 +107,18 @@ class Session:
 
     def forgotten_elsewhere(self) -> bool:
         """If something was forgotten (here or by another process) since the last look, drop
-        it from the conversation, and every word from the in-memory trace (which cannot tell
-        which were forgotten; a ``--trace`` file is the user's own). Before each turn, and at
-        once when the daemon is told."""
+        it from the conversation, and every word from the trace's recorder if it has one
+        (which cannot tell which were forgotten; a ``--trace`` file is the user's own). Before
+        each turn, and at once when the daemon is told."""
         if not self._dialogue.forgotten_elsewhere():
             return False
-        for record in self._tracer.events:
-            record.pop("text", None)
+        self._tracer.forget_words()
         return True
+
+    @property
+    def recent_timings(self) -> list[TurnTimings]:
+        """The last turns' timings, oldest first (``trace.TURNS_KEPT`` of them at most)."""
+        return list(self._tracer.recent_turns)
 
     @property
     def persona(self) -> Persona:
@@ -434,7 +438,7 @@ class Session:
         care = self._dialogue.care
         if text and care is not None and (reminder := care.break_reminder()):
             self.say(reminder)
-        tracer.emit("turn_end", interrupted=interrupted, **timings.as_dict())
+        tracer.turn_ended(timings, interrupted=interrupted)
 
     async def _reply_sentences(
         self, text: str, first_token: list[float], stop_model: threading.Event
