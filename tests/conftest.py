@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,22 @@ async def queued(queue: asyncio.Queue[Event | None]) -> AsyncIterator[Event]:
     """The events put on ``queue``, until None: a conversation scripted step by step."""
     while (event := await queue.get()) is not None:
         yield event
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[..., int]]:
+    """Starts real scripted model servers (``server("hang,llama")``, see
+    ``tests/engines/openai_server.py``) and kills them all when the test ends."""
+    from tests.engines import openai_server
+
+    started: list[subprocess.Popen[str]] = []
+
+    def start(modes: str, port: int = 0) -> int:
+        proc, bound = openai_server.launch(modes, port)
+        started.append(proc)
+        return bound
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.communicate(timeout=10)

@@ -22,7 +22,7 @@ from voice_companion.config import Config
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.events import Event, InputEnded
 from voice_companion.runtime.session import Engines, Session
-from voice_companion.trace import Tracer
+from voice_companion.trace import Tracer, TraceRecorder
 
 POLL_S = 0.02
 """How often ``until`` looks again (a test waits on what the session did, never on time)."""
@@ -85,7 +85,7 @@ def converse(
     ``MemorySink`` (``plays_into`` wraps it, e.g. in a real ``PacedSink``), a fresh tracer."""
     dialogue = dialogue if dialogue is not None else app.build_dialogue(config)
     sink = sink if sink is not None else MemorySink()
-    tracer = tracer if tracer is not None else Tracer()
+    tracer = tracer if tracer is not None else Tracer(recorder=TraceRecorder())
     played = plays_into(sink) if plays_into is not None else sink
     session = Session(config, engines, dialogue, played, tracer, barge_in=barge_in)
     talk = Conversation(session, config, dialogue, sink, tracer)

@@ -91,3 +91,22 @@ def test_voice_needs_its_json_beside_it(tmp_path: Path) -> None:
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "none.toml", env={}, data_dir=tmp_path)
+
+
+def test_barge_in_and_the_listening_mode_are_given_as_words_and_held_as_enums(
+    tmp_path: Path,
+) -> None:
+    from voice_companion.config import BargeIn, ListeningMode
+
+    assert load_config(data_dir=tmp_path, env={}).audio.barge_in is BargeIn.GUARDED
+    assert load_config(data_dir=tmp_path, env={}).audio.mode is ListeningMode.HANDS_FREE
+    env_mode = {"VOICE_COMPANION_AUDIO_MODE": "push_to_talk"}
+    assert load_config(data_dir=tmp_path, env=env_mode).audio.mode is ListeningMode.PUSH_TO_TALK
+    config = load_config(write(tmp_path, '[audio]\nbarge_in = "off"\n'), env={}, data_dir=tmp_path)
+    assert config.audio.barge_in is BargeIn.OFF
+    env = {"VOICE_COMPANION_AUDIO_BARGE_IN": "full"}
+    assert load_config(data_dir=tmp_path, env=env).audio.barge_in is BargeIn.FULL
+    with pytest.raises(
+        ConfigError, match=re.escape("barge_in = 'loud': expected one of guarded, full")
+    ):
+        load_config(write(tmp_path, '[audio]\nbarge_in = "loud"\n'), env={}, data_dir=tmp_path)

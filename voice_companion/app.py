@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -11,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voice_companion.audio.chunk import STT_RATE_HZ
-from voice_companion.config import BUNDLED, Config, default_cache_dir, threads_for
+from voice_companion.config import (
+    BUNDLED,
+    BargeIn,
+    Config,
+    ListeningMode,
+    default_cache_dir,
+    threads_for,
+)
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.persona import Persona, VoiceChoice
@@ -23,12 +29,8 @@ from voice_companion.engines import (
 )
 from voice_companion.runtime.session import Engines, Session
 from voice_companion.runtime.warmup import warm_up
-from voice_companion.stages.endpointer import (
-    Endpointer,
-    first_end_silence_ms,
-    longest_end_silence_ms,
-)
-from voice_companion.stages.listen import EchoGuard, Listener, ListeningMode
+from voice_companion.stages.endpointer import Endpointer
+from voice_companion.stages.listen import EchoGuard, Listener
 from voice_companion.stages.think import reply_char_limit
 from voice_companion.trace import Tracer
 
@@ -253,15 +255,10 @@ def build_listener(
     until the (adaptive) end-of-speech silence is over. Otherwise an utterance closes after
     ``vad.end_silence_ms``. ``classifier``: one already loaded (it is reset), else a new one."""
     classifier = classifier or build_classifier(config)
-    vad = config.vad
-    if speculative:
-        vad = dataclasses.replace(vad, end_silence_ms=first_end_silence_ms(vad))
     return Listener(
         classifier,
-        Endpointer(vad, classifier.frame_ms, STT_RATE_HZ, longest_end_silence_ms(config.vad)),
+        Endpointer.for_turns(config.vad, classifier.frame_ms, STT_RATE_HZ, speculative),
         mode=mode,
-        preroll_ms=config.vad.preroll_ms,
-        min_utterance_ms=config.vad.min_utterance_ms,
         guard=guard,
         playing=playing,
     )
@@ -293,7 +290,7 @@ def build_daemon(
     output = find_device(audio.output_device, "output")
     sink = SpeakerSink(PlaybackStream(output))
     guard = None
-    if audio.barge_in == "guarded":
+    if audio.barge_in is BargeIn.GUARDED:
         echo_path = config.data_dir / echo.FILENAME
         guard = EchoGuard(
             audio.barge_in_margin_db,
@@ -301,9 +298,7 @@ def build_daemon(
             measured=echo.load_measurements(echo_path),
             on_measured=lambda measured: echo.save_measurements(echo_path, measured),
         )
-    listener = build_listener(
-        config, ListeningMode(audio.mode), guard, lambda: sink.playing, speculative=True
-    )
+    listener = build_listener(config, audio.mode, guard, lambda: sink.playing, speculative=True)
     dialogue = dialogue or build_dialogue(config)
     # Before READY: the first turn is then as fast as the rest.
     warm_up(engines, dialogue, timeout_s=config.llm.warm_up_timeout_s)
@@ -318,7 +313,7 @@ def build_daemon(
         dialogue,
         sink,
         Tracer(trace_path),
-        barge_in=audio.barge_in != "off",
+        barge_in=audio.barge_in is not BargeIn.OFF,
         listener=listener,
         load_persona=load_persona,
     )

@@ -10,6 +10,7 @@ A bad value raises ``ConfigError`` with one line naming the key, the value and w
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import tomllib
 from collections.abc import Mapping
@@ -30,6 +31,33 @@ def _rng(lo: float, hi: float) -> dict[str, Any]:
 
 def _one_of(*choices: str) -> dict[str, Any]:
     return {"choices": choices}
+
+
+def _enum(kind: type[enum.Enum]) -> dict[str, Any]:
+    """A key given as one of ``kind``'s values (strings), held as the enum member."""
+    return {"choices": tuple(m.value for m in kind), "enum": kind}
+
+
+class ListeningMode(enum.Enum):
+    """How the microphone is listened to."""
+
+    HANDS_FREE = "hands_free"
+    """Voice-activity detection decides where utterances begin and end."""
+    PUSH_TO_TALK = "push_to_talk"
+    """A press and a release do (the control socket or a key)."""
+    MUTED = "muted"
+    """Nothing heard goes further than the listener."""
+
+
+class BargeIn(enum.Enum):
+    """What the user's voice does while the companion speaks."""
+
+    GUARDED = "guarded"
+    """Interrupts it, once clearly louder than its own voice heard back (the echo guard)."""
+    FULL = "full"
+    """Any speech interrupts it (with echo cancellation, or headphones)."""
+    OFF = "off"
+    """Nothing said interrupts it; a push-to-talk press still does."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +87,8 @@ class AudioConfig:
 
     input_device: str = "default"
     output_device: str = "default"
-    mode: str = field(default="hands_free", metadata=_one_of("hands_free", "push_to_talk", "muted"))
-    barge_in: str = field(default="guarded", metadata=_one_of("guarded", "full", "off"))
+    mode: ListeningMode = field(default=ListeningMode.HANDS_FREE, metadata=_enum(ListeningMode))
+    barge_in: BargeIn = field(default=BargeIn.GUARDED, metadata=_enum(BargeIn))
     barge_in_margin_db: float = field(default=10.0, metadata=_rng(0.0, 60.0))
     stall_s: float = field(default=3.0, metadata=_rng(0.5, 60.0))
     reopen_max_s: float = field(default=30.0, metadata=_rng(1.0, 3600.0))
@@ -379,6 +407,8 @@ def _parse_env(f: dataclasses.Field[Any], text: str) -> Any:
 
 
 def _kind(f: dataclasses.Field[Any]) -> type[Any]:
+    if "enum" in f.metadata:
+        return str
     annotation = str(f.type)
     return {"int": int, "float": float, "bool": bool, "str": str}[annotation]
 
@@ -405,7 +435,7 @@ def _convert(label: str, f: dataclasses.Field[Any], value: Any) -> Any:
         raise ConfigError(f"{label} = {value!r}: out of range{_range_text(meta)}")
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(f"{label} = {value!r}: expected one of " + ", ".join(meta["choices"]))
-    return value
+    return meta["enum"](value) if "enum" in meta else value
 
 
 def _range_text(meta: Mapping[str, Any]) -> str:

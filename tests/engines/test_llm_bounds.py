@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import shipped_config
-from tests.engines import openai_server
 from tests.fakes import EndlessModel
 from voice_companion import app
 from voice_companion.engines import ChatMessage
@@ -25,21 +23,6 @@ from voice_companion.runtime import runner
 
 MESSAGES = [ChatMessage("user", "Say hello.")]
 WAIT_S = 30.0
-
-
-@pytest.fixture
-def server() -> Iterator[Callable[[str], int]]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(modes: str) -> int:
-        proc, port = openai_server.launch(modes)
-        started.append(proc)
-        return port
-
-    yield start
-    for proc in started:
-        proc.kill()
-        proc.communicate(timeout=10)
 
 
 def _model(port: int, reply_timeout_s: float = 1.0, read_timeout_s: float = 5.0) -> OpenAiChatModel:

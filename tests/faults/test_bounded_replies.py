@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,21 +20,6 @@ from tests.faults.test_pipeline_faults import heard, openai_model, run_turns
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.engines.decode import read_audio
 from voice_companion.runtime.session import Engines
-
-
-@pytest.fixture
-def server() -> Iterator[Callable[[str], int]]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(modes: str) -> int:
-        proc, port = openai_server.launch(modes)
-        started.append(proc)
-        return port
-
-    yield start
-    for proc in started:
-        proc.kill()
-        proc.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,10 @@ import itertools
 import logging
 import random
 import socket
-import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,22 +113,6 @@ def openai_model(port: int, read_timeout_s: float = 30.0) -> OpenAiChatModel:
         max_reply_tokens=48,
         temperature=0.0,
     )
-
-
-@pytest.fixture
-def server() -> Iterator[Callable[..., int]]:
-    """Starts scripted servers (``server("hang,llama")``); kills them all at the end."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(modes: str, port: int = 0) -> int:
-        proc, bound = openai_server.launch(modes, port)
-        started.append(proc)
-        return bound
-
-    yield start
-    for proc in started:
-        proc.kill()
-        proc.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from voice_companion.audio.sinks import MemorySink
 from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
 from voice_companion.memory.store import MemoryDb
 from voice_companion.runtime.session import Engines, Session
-from voice_companion.trace import Tracer
+from voice_companion.trace import Tracer, TraceRecorder
 
 FIRST = "I really love jazz."
 JOINED = "I really love jazz. And blues, too."
@@ -41,7 +41,7 @@ def test_a_dropped_speculative_turn_leaves_no_turn_and_no_fact(tmp_path: Path) -
         ByLengthTranscriber(FIRST, JOINED), ScriptedModel("Jazz is wonderful."), NullSynth()
     )
     dialogue = app.build_dialogue(config)
-    tracer = Tracer()
+    tracer = Tracer(recorder=TraceRecorder())
     session = Session(config, engines, dialogue, MemorySink(), tracer)
     db_path = config.data_dir / "memory.db"
     one_s = AudioChunk.silence(1.0, 16_000)

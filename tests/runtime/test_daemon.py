@@ -64,7 +64,12 @@ def _daemon(
     listener = app.build_listener(config, speculative=True)
     sink = MemorySink()
     session = Session(
-        config, engines, app.build_dialogue(config), sink, Tracer(), listener=listener
+        config,
+        engines,
+        app.build_dialogue(config),
+        sink,
+        Tracer(),
+        listener=listener,
     )
     daemon = Daemon(
         config, session, microphone, sink, socket, Notifier(None), {"input_device": "x"}

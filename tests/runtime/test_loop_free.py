@@ -21,7 +21,7 @@ from voice_companion.audio.chunk import AudioChunk
 from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
 from voice_companion.memory.store import MemoryDb
 from voice_companion.runtime.session import Engines, Session
-from voice_companion.trace import Tracer
+from voice_companion.trace import Tracer, TraceRecorder
 
 LANDS_WITHIN_S = 15.0
 """Bound on the wait for the barge-in (never a measurement)."""
@@ -34,7 +34,7 @@ def test_barge_in_lands_while_a_memory_write_waits_for_a_lock(tmp_path: Path) ->
     )
     model = SlowScriptedModel([f"Sentence number {n} of a long story." for n in range(1, 30)], 0.02)
     engines = Engines(ScriptedTranscriber("Tell me a story."), model, NullSynth())
-    tracer = Tracer()
+    tracer = Tracer(recorder=TraceRecorder())
     dialogue = app.build_dialogue(config)
     session = Session(config, engines, dialogue, PacedSink(), tracer, barge_in=True)
     db_path = config.data_dir / "memory.db"

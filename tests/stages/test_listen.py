@@ -11,9 +11,10 @@ import pytest
 from tests.conftest import shipped_config
 from voice_companion.app import FRAME_MS, build_listener
 from voice_companion.audio.chunk import AudioChunk
+from voice_companion.config import ListeningMode
 from voice_companion.engines.decode import read_audio
 from voice_companion.events import SpeechStarted, UtteranceEnded
-from voice_companion.stages.listen import EchoGuard, ListeningMode
+from voice_companion.stages.listen import EchoGuard
 
 RATE = 16_000
 FRAME = RATE * FRAME_MS // 1000

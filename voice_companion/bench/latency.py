@@ -42,7 +42,7 @@ from voice_companion.runtime.session import Engines, Session
 from voice_companion.runtime.turn import Pace
 from voice_companion.runtime.warmup import warm_up
 from voice_companion.stages.listen import Listener, listen
-from voice_companion.trace import Tracer
+from voice_companion.trace import Tracer, TraceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +380,7 @@ def _lane(name: str, config: Config, engines: Engines, sequential: bool, data_di
     private_dir(data_dir)
     config = dataclasses.replace(config, data_dir=data_dir)
     dialogue = app.build_dialogue(config)
-    tracer = Tracer()
+    tracer = Tracer(recorder=TraceRecorder())
     sink = MemorySink()
     listen_config = config
     if sequential:

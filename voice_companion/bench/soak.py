@@ -37,7 +37,7 @@ from voice_companion.engines import FrameClassifier
 from voice_companion.errors import CompanionError
 from voice_companion.runtime.session import Engines, Session
 from voice_companion.runtime.warmup import warm_up
-from voice_companion.trace import Tracer
+from voice_companion.trace import Tracer, TraceRecorder
 
 SAMPLE_S = 1.0
 """Seconds between samples of memory, descriptors and threads."""
@@ -315,7 +315,7 @@ def _soak_lane(
     from voice_companion import app
     from voice_companion.bench.latency import Lane, Phase
 
-    tracer = Tracer()
+    tracer = Tracer(recorder=TraceRecorder())
     session = Session(config, engines, dialogue, DiscardSink(), tracer)
     listener = app.build_listener(config, speculative=True, classifier=classifier)
     return Lane(Phase("soak"), session, listener, tracer, dialogue)

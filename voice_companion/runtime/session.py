@@ -21,7 +21,7 @@ from typing import Any
 
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import AudioSink
-from voice_companion.config import Config
+from voice_companion.config import Config, ListeningMode
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.persona import Persona
 from voice_companion.engines import Synthesizer
@@ -46,7 +46,7 @@ from voice_companion.events import (
     UtteranceEnded,
 )
 from voice_companion.runtime.turn import Conversation, Engines, Pace, Turn
-from voice_companion.stages.listen import Listener, ListeningMode
+from voice_companion.stages.listen import Listener
 from voice_companion.trace import Tracer, TurnTimings
 
 __all__ = ["Engines", "PersonaLoader", "Session", "State"]
@@ -146,6 +146,11 @@ class Session:
         """Drop what was forgotten elsewhere now (blocking; outside a run). In a run, the
         ``forgotten`` command does it, and every turn does before it starts."""
         return self._conversation.forgotten_elsewhere_now()
+
+    @property
+    def recent_timings(self) -> list[TurnTimings]:
+        """The last turns' timings, oldest first (``trace.TURNS_KEPT`` of them at most)."""
+        return list(self._tracer.recent_turns)
 
     @property
     def persona(self) -> Persona:
@@ -353,6 +358,7 @@ class Session:
             "persona": self.persona.name,
             "turns": self.turns_done,
             "last_turn": self.last_timings.as_dict() if self.turns_done else None,
+            "recent_turns": [t.as_dict() for t in self.recent_timings],
             "memory": self.memory_saving(),
             **self.status_extra(),
         }

@@ -118,8 +118,7 @@ class Conversation:
         return True
 
     def _drop_words(self) -> None:
-        for record in self.tracer.events:
-            record.pop("text", None)
+        self.tracer.forget_words()
 
     def close(self) -> None:
         """Finish the calls given, then close the long-term memory (blocking)."""
@@ -457,19 +456,6 @@ class Turn:
         stt_done = self._stt_done
         first_token = self._first_token
         if self.pace is Pace.WHOLE:
-            tracer.emit(
-                "turn_end",
-                interrupted=interrupted,
-                endpoint_wait_s=round(started - end_t, 4),
-                stt_s=round(stt_done - started, 4),
-                llm_reply_s=round(llm_done - stt_done, 4),
-                tts_reply_s=round(tts_done - llm_done, 4),
-                response_latency_s=(
-                    None
-                    if progress.first_audio_t is None
-                    else round(progress.first_audio_t - end_t, 4)
-                ),
-            )
             self.timings = TurnTimings(
                 endpoint_wait_s=started - end_t,
                 stt_s=stt_done - started,
@@ -477,6 +463,12 @@ class Turn:
                     progress.first_audio_t - end_t if progress.first_audio_t else None
                 ),
                 turn_s=tracer.now() - started,
+            )
+            tracer.turn_ended(
+                self.timings,
+                interrupted=interrupted,
+                llm_reply_s=round(llm_done - stt_done, 4),
+                tts_reply_s=round(tts_done - llm_done, 4),
             )
             return
         self.timings = TurnTimings(
@@ -490,4 +482,4 @@ class Turn:
             response_latency_s=(progress.first_audio_t - end_t if progress.first_audio_t else None),
             turn_s=tracer.now() - started,
         )
-        tracer.emit("turn_end", interrupted=interrupted, **self.timings.as_dict())
+        tracer.turn_ended(self.timings, interrupted=interrupted)

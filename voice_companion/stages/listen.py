@@ -8,33 +8,21 @@ echo guard keeps its own voice, heard back through the microphone, from counting
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
+from voice_companion.audio.chunk import AudioChunk
+from voice_companion.config import ListeningMode
 from voice_companion.engines import FrameClassifier
-from voice_companion.events import (
-    Event,
-    InputEnded,
-    SpeechStarted,
-    UtteranceDiscarded,
-    UtteranceEnded,
-)
+from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
 from voice_companion.stages.endpointer import Endpointer
 
 log = logging.getLogger(__name__)
 
 ARRIVALS_KEPT = 1024
 """Frames whose arrival time is remembered (30 s of 30 ms frames, beyond any end silence)."""
-
-
-class ListeningMode(enum.Enum):
-    HANDS_FREE = "hands_free"
-    PUSH_TO_TALK = "push_to_talk"
-    MUTED = "muted"
 
 
 class EchoGuard:
@@ -145,13 +133,17 @@ class EchoGuard:
 
 
 class Listener:
+    """Routes each frame by listening mode: hands-free, through voice-activity detection
+    (and the echo guard while the companion speaks) to the endpointer; push-to-talk, to the
+    endpointer unjudged, a press and a release marking the utterance; muted, nowhere. The
+    endpointer decides where utterances start and end; this stamps its decisions with when
+    the frames they point at arrived."""
+
     def __init__(
         self,
         classifier: FrameClassifier,
         endpointer: Endpointer,
         mode: ListeningMode = ListeningMode.HANDS_FREE,
-        preroll_ms: int = 500,
-        min_utterance_ms: int = 300,
         guard: EchoGuard | None = None,
         playing: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
@@ -160,41 +152,28 @@ class Listener:
         classifier.reset()
         self._endpointer = endpointer
         self.mode = mode
-        self._frame_s = classifier.frame_ms / 1000
-        preroll_frames = max(1, round(preroll_ms / 1000 / self._frame_s))
-        self._preroll: deque[AudioChunk] = deque(maxlen=preroll_frames)
-        self._min_utterance_s = min_utterance_ms / 1000
         self._guard = guard
         self._playing = playing
         self._clock = clock
         self._arrivals: deque[float] = deque(maxlen=ARRIVALS_KEPT)
-        self._pressed_at: int | None = None  # frame index of a push-to-talk press
-        self._held: list[AudioChunk] = []
-        self._frames = 0
         self.frames_heard = 0
         """Frames that reached voice-activity detection (none while muted)."""
 
     @property
     def position_s(self) -> float:
-        return self._frames * self._frame_s
+        return self._endpointer.position_s
 
     @property
     def pressed(self) -> bool:
-        return self._pressed_at is not None
+        return self._endpointer.pressed
 
     def push(self, frame: AudioChunk) -> list[Event]:
-        self._frames += 1
         self._arrivals.append(self._clock())
         if self.mode is ListeningMode.MUTED:
             self._endpointer.skip()
             return []
-        if self._pressed_at is not None:
-            self._held.append(frame)
-            self._endpointer.skip()
-            return []
-        self._preroll.append(frame)
-        if self.mode is ListeningMode.PUSH_TO_TALK:
-            self._endpointer.skip()
+        if self.mode is ListeningMode.PUSH_TO_TALK or self._endpointer.pressed:
+            self._endpointer.hear(frame)
             return []
         self.frames_heard += 1
         voiced = self._classifier.is_speech(frame)
@@ -204,39 +183,17 @@ class Listener:
 
     def finish(self) -> list[Event]:
         """End of input: close what is open."""
-        if self._pressed_at is not None:
-            return self.release()
         return [self._stamped(d) for d in self._endpointer.finish()]
 
     def press(self) -> list[Event]:
         """Push-to-talk pressed: everything until the release is one utterance (pre-roll
         included, since people start talking as they press). Works in hands-free mode too."""
-        if self.mode is ListeningMode.MUTED or self._pressed_at is not None:
+        if self.mode is ListeningMode.MUTED:
             return []
-        self._endpointer.reset()
-        self._pressed_at = self._frames
-        self._held = list(self._preroll)
-        return [SpeechStarted(start_s=self.position_s)]
+        return list(self._endpointer.press())  # unstamped: a press is now
 
     def release(self) -> list[Event]:
-        if self._pressed_at is None:
-            return []
-        start_s = self._pressed_at * self._frame_s
-        self._pressed_at = None
-        audio = AudioChunk.concat(self._held, STT_RATE_HZ)
-        self._held = []
-        self._preroll.clear()
-        if self.position_s - start_s < self._min_utterance_s:
-            return [UtteranceDiscarded(start_s=start_s, voiced_s=self.position_s - start_s)]
-        return [
-            UtteranceEnded(
-                audio=audio,
-                start_s=start_s,
-                speech_end_s=self.position_s,
-                detected_s=self.position_s,
-                speech_end_clock_s=self._arrivals[-1] if self._arrivals else None,
-            )
-        ]
+        return [self._stamped(d) for d in self._endpointer.release()]
 
     def toggle(self) -> list[Event]:
         return self.release() if self.pressed else self.press()
@@ -244,15 +201,10 @@ class Listener:
     def set_mode(self, mode: ListeningMode) -> list[Event]:
         """Switch mode; muting drops an utterance in progress (its audio never goes further)."""
         events: list[Event] = []
-        if mode is ListeningMode.MUTED and self._pressed_at is not None:
-            start_s = self._pressed_at * self._frame_s
-            events.append(UtteranceDiscarded(start_s=start_s, voiced_s=0.0))
-            self._pressed_at = None
-            self._held = []
-        if mode is not ListeningMode.HANDS_FREE:
-            self._endpointer.reset()
         if mode is ListeningMode.MUTED:
-            self._preroll.clear()
+            events += self._endpointer.drop()
+        elif mode is not ListeningMode.HANDS_FREE:
+            self._endpointer.reset()
         self.mode = mode
         return events
 
@@ -260,16 +212,18 @@ class Listener:
         """Decisions come a little after what they are about: stamp them with when the frame
         they point at arrived."""
         if isinstance(decision, SpeechStarted):
-            first_voiced = self._arrived(decision.start_s + self._frame_s)
+            first_voiced = self._arrived(decision.start_s + self._endpointer.frame_s)
             return dataclasses.replace(decision, start_clock_s=first_voiced)
         if isinstance(decision, UtteranceEnded):
             arrived = self._arrived(decision.speech_end_s)
             return dataclasses.replace(decision, speech_end_clock_s=arrived)
         return decision
 
-    def _arrived(self, position_s: float) -> float:
-        """When the frame ending at ``position_s`` arrived."""
-        back = round((self.position_s - position_s) / self._frame_s)
+    def _arrived(self, position_s: float) -> float | None:
+        """When the frame ending at ``position_s`` arrived (None before any frame)."""
+        if not self._arrivals:
+            return None
+        back = round((self.position_s - position_s) / self._endpointer.frame_s)
         return self._arrivals[max(0, len(self._arrivals) - 1 - back)]
 
 
