@@ -81,7 +81,10 @@ async def stream_pieces(
             remaining = deadline - time.monotonic()
             wait_s = min(timeout_s, remaining)
             try:
-                item = await asyncio.wait_for(queue.get(), max(0.0, wait_s))
+                # Not wait_for: on Python 3.11 it can swallow a cancellation (barge-in) that
+                # arrives together with a piece, as it did in the microphone.
+                async with asyncio.timeout(max(0.0, wait_s)):
+                    item = await queue.get()
             except TimeoutError:
                 if remaining > timeout_s:
                     raise LlmTimeoutError(f"the model sent nothing for {timeout_s:g} s") from None
