@@ -163,3 +163,17 @@ def server() -> Iterator[Callable[..., int]]:
     for proc in started:
         proc.kill()
         proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def recording_server() -> Iterator[str]:
+    """A real scripted server answering ``canned`` that keeps every request it gets
+    (``openai_server.received_prompts``): the prompts the model was really sent."""
+    from tests.engines import openai_server
+
+    proc, port = openai_server.launch("canned")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)

@@ -295,3 +295,11 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def received_prompts(server: str) -> list[Any]:
+    """The bodies of every chat request the server at ``server`` (``http://host:port``) got."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server}/requests", timeout=10) as answer:
+        return list(json.loads(answer.read()))

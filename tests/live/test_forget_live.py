@@ -7,35 +7,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import SHIPPED_CONFIG
-from tests.engines import openai_server
+from tests.engines.openai_server import received_prompts as prompts
 from tests.live.conftest import clean_env, start
 from tests.live.pulse import PulseRig
 from voice_companion.audio.chunk import AudioChunk
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def recording_server() -> Iterator[str]:
-    proc, port = openai_server.launch("canned")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
-
-
-def prompts(server: str) -> list[Any]:
-    with urllib.request.urlopen(f"{server}/requests", timeout=10) as answer:
-        return list(json.loads(answer.read()))
 
 
 def test_memory_forget_reaches_the_running_daemon_at_once(

@@ -13,15 +13,13 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.engines import openai_server
+from tests.engines.openai_server import received_prompts as prompts
 from voice_companion.bench.crash import _Chat
 from voice_companion.config import CareConfig, MemoryConfig
 from voice_companion.dialogue.care import Care, read_care_log
@@ -169,21 +167,6 @@ def test_care_log_keeps_the_count_not_the_moment(tmp_path: Path) -> None:
 
 
 # -- a running chat process, and the CLI from another process -----------------------------
-
-
-@pytest.fixture
-def recording_server() -> Iterator[str]:
-    proc, port = openai_server.launch("canned")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
-
-
-def prompts(server: str) -> list[Any]:
-    with urllib.request.urlopen(f"{server}/requests", timeout=10) as answer:
-        return list(json.loads(answer.read()))
 
 
 def test_memory_forget_from_the_cli_reaches_a_running_chat(
