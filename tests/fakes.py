@@ -19,9 +19,9 @@ from datetime import datetime
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import MemorySink
 from voice_companion.dialogue.history import Turn
-from voice_companion.dialogue.memory import NoMemory, Recollection
 from voice_companion.engines import ChatMessage, Synthesizer, Transcriber, Transcript
 from voice_companion.errors import SttError, TtsError
+from voice_companion.memory.seam import NoMemory, Recollection
 
 # --- speech to text -------------------------------------------------------------------------
 

@@ -19,14 +19,14 @@ from voice_companion.config import (
     threads_for,
 )
 from voice_companion.dialogue.dialogue import Dialogue
-from voice_companion.dialogue.memory import MemoryStore, NoMemory
-from voice_companion.dialogue.persona import Persona, VoiceChoice
 from voice_companion.engines import (
     ChatModel,
     FrameClassifier,
     Synthesizer,
     Transcriber,
 )
+from voice_companion.memory.seam import MemoryStore, NoMemory
+from voice_companion.persona.values import EXPRESSIVENESS_RANGE, SPEED_RANGE, Persona, VoiceChoice
 from voice_companion.runtime.session import Engines, Session
 from voice_companion.runtime.warmup import warm_up
 from voice_companion.stages.endpointer import Endpointer
@@ -36,9 +36,9 @@ from voice_companion.trace import Tracer
 
 if TYPE_CHECKING:
     from voice_companion.dialogue.care import Care
-    from voice_companion.personas.library import PersonaLibrary
+    from voice_companion.persona.library import PersonaLibrary
+    from voice_companion.persona.voices import Voice
     from voice_companion.runtime.daemon import Daemon
-    from voice_companion.voices import Voice
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,8 @@ def voice_for(
     list``; None: ``tts.voice`` with ``tts.speaker``), with ``speed`` and ``expressiveness``
     applied on top of its definition's (1.0 keeps them; the product is kept within range).
     Raises ``ConfigError`` (or its ``ModelNotFoundError``) in one line."""
-    from voice_companion import voices
     from voice_companion.errors import ConfigError
+    from voice_companion.persona import voices
 
     if name is None:
         name, speaker = config.tts.voice, config.tts.speaker
@@ -132,8 +132,8 @@ def voice_for(
     # fast voice is as fast as allowed rather than an error.
     voice.with_settings(speed=speed, expressiveness=expressiveness)
     return voice.with_settings(
-        speed=_clamp(voice.speed * speed, voices.SPEED_RANGE),
-        expressiveness=_clamp(voice.expressiveness * expressiveness, voices.EXPRESSIVENESS_RANGE),
+        speed=_clamp(voice.speed * speed, SPEED_RANGE),
+        expressiveness=_clamp(voice.expressiveness * expressiveness, EXPRESSIVENESS_RANGE),
         speaker=speaker if speaker >= 0 else None,
     )
 
@@ -184,7 +184,7 @@ def build_engines(config: Config, persona: Persona | None = None) -> Engines:
 def persona_library(config: Config) -> PersonaLibrary:
     """The shipped and the user's personas; a persona whose voice cannot be loaded is refused
     when it is read, not when it first speaks."""
-    from voice_companion.personas.library import PersonaLibrary, shipped_dir, user_dir
+    from voice_companion.persona.library import PersonaLibrary, shipped_dir, user_dir
 
     def check_voice(choice: VoiceChoice) -> None:
         persona_voice(config, choice).require()

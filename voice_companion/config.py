@@ -175,7 +175,7 @@ class TtsConfig:
     """Text-to-speech with piper."""
 
     voice: str = BUNDLED
-    """"bundled", a piper .onnx path, or a voice name (``voice_companion.voices``)."""
+    """"bundled", a piper .onnx path, or a voice name (``voice_companion.persona.voices``)."""
     speaker: int = field(default=-1, metadata=_rng(-1, 10_000))
     length_scale: float = field(default=1.0, metadata=_rng(0.3, 3.0))
     """Multiplies the voice's own pace (above 1 is slower)."""

@@ -7,11 +7,11 @@ import pytest
 from tests.fakes import NotedMemory, WordMemory
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.history import Turn
-from voice_companion.dialogue.memory import MemoryStore, NoMemory
 from voice_companion.dialogue.prompt import MEMORY_HEADER, NOTES_HEADER, prompt_tokens
 from voice_companion.engines import ChatMessage
-from voice_companion.personas.files import read_persona
-from voice_companion.personas.library import shipped_dir
+from voice_companion.memory.seam import MemoryStore, NoMemory
+from voice_companion.persona.files import read_persona
+from voice_companion.persona.library import shipped_dir
 
 PERSONA = read_persona(shipped_dir() / "robin.toml")
 

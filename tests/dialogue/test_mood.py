@@ -25,11 +25,11 @@ from voice_companion.dialogue.mood import (
     mood_hint,
     named_state,
 )
-from voice_companion.dialogue.persona import Persona
 from voice_companion.engines.sentiment import VaderSentiment
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import MemoryDb
 from voice_companion.memory.transfer import export_file, import_file
+from voice_companion.persona.values import Persona
 
 PERSONA = Persona(name="Mira", personality="Warm, curious and kind.")
 SUNDAY_10AM = (2026, 5, 3, 10, 0)  # 3 May 2026 is a Sunday

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from voice_companion.dialogue.history import History, Turn
-from voice_companion.dialogue.memory import MemoryStore, NoMemory
-from voice_companion.dialogue.persona import Persona
+from voice_companion.memory.seam import MemoryStore, NoMemory
+from voice_companion.persona.values import Persona
 
 
 def test_persona_system_prompt() -> None:

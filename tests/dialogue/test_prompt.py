@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from voice_companion.dialogue.history import Turn
-from voice_companion.dialogue.memory import Recollection
 from voice_companion.dialogue.prompt import (
     INTERRUPTED_MARKER,
     MEMORY_HEADER,
@@ -15,8 +14,9 @@ from voice_companion.dialogue.prompt import (
     prompt_tokens,
 )
 from voice_companion.engines import ChatMessage
-from voice_companion.personas.files import read_persona
-from voice_companion.personas.library import shipped_dir
+from voice_companion.memory.seam import Recollection
+from voice_companion.persona.files import read_persona
+from voice_companion.persona.library import shipped_dir
 
 PERSONA = read_persona(shipped_dir() / "robin.toml")
 BIG = 100_000

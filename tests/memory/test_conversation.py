@@ -14,12 +14,12 @@ from tests.harness import Conversation, converse
 from tests.memory.conftest import Clock
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.dialogue.dialogue import Dialogue
-from voice_companion.dialogue.persona import Persona
 from voice_companion.dialogue.prompt import MEMORY_HEADER, NOTES_HEADER
 from voice_companion.engines import ChatModel
 from voice_companion.events import UtteranceEnded
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import MemoryDb
+from voice_companion.persona.values import Persona
 from voice_companion.runtime.session import Engines
 
 # A plain persona (no example exchanges): with the 135M model, the shipped Robin's examples

@@ -24,12 +24,12 @@ from voice_companion.bench.crash import _Chat
 from voice_companion.config import CareConfig, MemoryConfig
 from voice_companion.dialogue.care import Care, read_care_log
 from voice_companion.dialogue.dialogue import Dialogue
-from voice_companion.dialogue.memory import NoMemory
-from voice_companion.dialogue.persona import Persona
 from voice_companion.engines.embedder import Embedder
 from voice_companion.memory.longterm import LongTermMemory
+from voice_companion.memory.seam import NoMemory
 from voice_companion.memory.store import MemoryDb
 from voice_companion.memory.topic import Topic
+from voice_companion.persona.values import Persona
 
 REPO = Path(__file__).resolve().parents[2]
 BISCUIT = "My dog Biscuit loves the beach, I work at Acme, and I really love jazz."

@@ -12,10 +12,10 @@ import pytest
 from voice_companion.config import MemoryConfig
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.history import Turn
-from voice_companion.dialogue.persona import Persona
 from voice_companion.errors import MemoryNotFoundError
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import MIGRATIONS, MemoryDb
+from voice_companion.persona.values import Persona
 
 
 def memory_at(path: Path) -> LongTermMemory:

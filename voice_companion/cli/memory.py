@@ -293,8 +293,8 @@ def _show(memory: Any, args: argparse.Namespace) -> int:
 
 
 def _forget(memory: Any, args: argparse.Namespace) -> int:
-    from voice_companion.dialogue.memory import TopicMatches
     from voice_companion.memory.forgetting import plan_ids, plan_topic
+    from voice_companion.memory.seam import TopicMatches
 
     if not args.ids and not args.match:
         raise UsageError("say what to forget: one or more ids, or --match TEXT")

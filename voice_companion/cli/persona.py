@@ -16,7 +16,6 @@ from typing import Any
 
 from voice_companion.cli.voices import ranged_float
 from voice_companion.config import Config
-from voice_companion.dialogue.persona import Persona, VoiceChoice
 from voice_companion.errors import (
     CompanionError,
     ConfigError,
@@ -24,7 +23,12 @@ from voice_companion.errors import (
     DaemonNotRunningError,
     UsageError,
 )
-from voice_companion.personas.files import EXPRESSIVENESS_RANGE, SPEED_RANGE
+from voice_companion.persona.values import (
+    EXPRESSIVENESS_RANGE,
+    SPEED_RANGE,
+    Persona,
+    VoiceChoice,
+)
 
 EXIT_OK = 0
 
@@ -329,8 +333,8 @@ def _switch(config: Config, library: Any, name: str) -> int:
 def _edit(config: Config, args: argparse.Namespace) -> int:
     """Edit a copy in $VISUAL/$EDITOR; the file changes only if the result is a valid persona."""
     from voice_companion.atomic import write_atomic
-    from voice_companion.personas.files import read_persona
-    from voice_companion.personas.library import card_name
+    from voice_companion.persona.files import read_persona
+    from voice_companion.persona.library import card_name
     from voice_companion.private import private_dir
 
     library = _library(config)

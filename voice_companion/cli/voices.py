@@ -13,7 +13,8 @@ from typing import Any
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.config import Config
 from voice_companion.errors import CompanionError, ConfigError, UsageError
-from voice_companion.voices import EXPRESSIVENESS_RANGE, SPEED_RANGE, Voice
+from voice_companion.persona.values import EXPRESSIVENESS_RANGE, SPEED_RANGE
+from voice_companion.persona.voices import Voice
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def cmd_voices(config: Config, args: argparse.Namespace) -> int:
 
 def _list(config: Config, as_json: bool) -> int:
     from voice_companion import app
-    from voice_companion.voices import list_voices, user_voices_dir
+    from voice_companion.persona.voices import list_voices, user_voices_dir
 
     user_dir = user_voices_dir(config.data_dir)
     in_use, whose = config.tts.voice, "tts.voice"

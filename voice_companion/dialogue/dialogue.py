@@ -30,13 +30,13 @@ from voice_companion.dialogue.commands import (
     RecallAboutMe,
 )
 from voice_companion.dialogue.history import History, Turn
-from voice_companion.dialogue.memory import MemoryStore, Recollection
 from voice_companion.dialogue.mood import MoodEstimate, MoodReader, mood_hint
-from voice_companion.dialogue.persona import Persona
 from voice_companion.dialogue.prompt import build_messages, estimate_tokens, prompt_tokens
 from voice_companion.engines import ChatMessage
 from voice_companion.errors import CompanionError
+from voice_companion.memory.seam import MemoryStore, Recollection
 from voice_companion.memory.topic import Topic
+from voice_companion.persona.values import Persona
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Final
 
 from voice_companion.dialogue.history import Turn
-from voice_companion.dialogue.memory import Recollection
-from voice_companion.dialogue.persona import Persona
 from voice_companion.engines import ChatMessage
+from voice_companion.memory.seam import Recollection
+from voice_companion.persona.values import Persona
 
 CHARS_PER_TOKEN: Final = 4
 """Token estimate: about 4 characters of English per token for common BPE tokenizers.

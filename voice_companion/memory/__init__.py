@@ -8,6 +8,7 @@
     topic.py      what is "about" a topic: the one matcher (database, history, CLI) and redaction
     forgetting.py what a forgetting takes (by ids or by topic), worked out before it is done
     profile.py    who the user is to the companion: name, reply length, tone, topics, mood
+    seam.py       MemoryStore: what the dialogue needs of a memory (and NoMemory, the default)
     longterm.py   LongTermMemory: the dialogue's MemoryStore over all of the above
     transfer.py   export / import (JSON), LoCoMo conversations in
     bench.py      recall@k and latency over LoCoMo-format conversations

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from voice_companion.dialogue.memory import TopicMatches
+from voice_companion.memory.seam import TopicMatches
 from voice_companion.memory.store import MemoryDb
 from voice_companion.memory.topic import Topic
 

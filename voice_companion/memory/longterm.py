@@ -18,7 +18,6 @@ from pathlib import Path
 
 from voice_companion.config import MemoryConfig, threads_for
 from voice_companion.dialogue.history import Turn
-from voice_companion.dialogue.memory import Recollection, TopicMatches
 from voice_companion.dialogue.mood import BASELINE_WINDOW, VoiceBaseline
 from voice_companion.engines import ChatModel
 from voice_companion.engines.embedder import DIMENSIONS, MODEL_ID, Embedder, Vectors
@@ -28,6 +27,7 @@ from voice_companion.memory.facts import describe as describe_fact
 from voice_companion.memory.forgetting import plan_ids, plan_topic
 from voice_companion.memory.profile import build_profile, recent_mood_line
 from voice_companion.memory.retrieval import Hit, RankWeights, Retriever, vector_blob
+from voice_companion.memory.seam import Recollection, TopicMatches
 from voice_companion.memory.store import (
     FILENAME,
     RECORDING,

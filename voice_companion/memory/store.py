@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from voice_companion.audio.prosody import Prosody
-from voice_companion.dialogue.memory import TopicMatches
 from voice_companion.dialogue.mood import LABELS, MoodEstimate
 from voice_companion.errors import (
     MemoryBusyError,
@@ -61,6 +60,7 @@ from voice_companion.errors import (
 )
 from voice_companion.memory import journal
 from voice_companion.memory.journal import Journal
+from voice_companion.memory.seam import TopicMatches
 from voice_companion.memory.topic import Topic
 from voice_companion.private import create_private, private_dir, tighten_existing, writable_dir
 

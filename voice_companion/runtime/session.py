@@ -23,7 +23,6 @@ from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sinks import AudioSink
 from voice_companion.config import Config, ListeningMode
 from voice_companion.dialogue.dialogue import Dialogue
-from voice_companion.dialogue.persona import Persona
 from voice_companion.engines import Synthesizer
 from voice_companion.errors import CompanionError, ControlError
 from voice_companion.events import (
@@ -45,6 +44,7 @@ from voice_companion.events import (
     UtteranceDiscarded,
     UtteranceEnded,
 )
+from voice_companion.persona.values import Persona
 from voice_companion.runtime.turn import Conversation, Engines, Pace, Turn
 from voice_companion.stages.listen import Listener
 from voice_companion.trace import Tracer, TurnTimings

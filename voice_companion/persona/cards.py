@@ -15,8 +15,8 @@ import dataclasses
 import json
 from typing import Any
 
-from voice_companion.characters.card import Character, substitute
-from voice_companion.dialogue.persona import USER_PLACEHOLDER, Persona, VoiceChoice
+from voice_companion.persona.card_format import Character, substitute
+from voice_companion.persona.values import USER_PLACEHOLDER, Persona, VoiceChoice
 
 EXTENSION = "voice_companion"
 """Our key in a card's ``data.extensions``."""

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voice_companion.atomic import write_atomic
-from voice_companion.characters.card import read_card, write_card
-from voice_companion.dialogue.persona import Persona, VoiceChoice
 from voice_companion.errors import ConfigError, PersonaError
-from voice_companion.personas.cards import character_from_persona, persona_from_character
-from voice_companion.personas.files import VoiceCheck, persona_toml, read_persona
+from voice_companion.persona.card_format import read_card, write_card
+from voice_companion.persona.cards import character_from_persona, persona_from_character
+from voice_companion.persona.files import VoiceCheck, persona_toml, read_persona
+from voice_companion.persona.values import Persona, VoiceChoice
 from voice_companion.private import private_dir
 
 DEFAULT_PERSONA = "robin"

@@ -35,12 +35,11 @@ from typing import Any
 
 from voice_companion.config import BUNDLED
 from voice_companion.errors import ConfigError, ModelNotFoundError
+from voice_companion.persona.values import EXPRESSIVENESS_RANGE, SPEED_RANGE
 
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "voices"
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "voices"
 """The definitions that come with the project (the repository's ``voices/`` folder)."""
 
-SPEED_RANGE = (0.5, 2.0)
-EXPRESSIVENESS_RANGE = (0.0, 2.0)
 DEFINITION_KEYS = ("description", "model", "speaker", "speed", "expressiveness")
 
 # piper's own fallbacks when a voice's .onnx.json has no ``inference`` section.

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, SHIPPED_CONFIG
-from voice_companion.characters.card import Character, read_card, write_card
-from voice_companion.characters.lorebook import Lorebook, LoreEntry
-from voice_companion.dialogue.persona import Persona, VoiceChoice
 from voice_companion.errors import ConfigError, PersonaError
-from voice_companion.personas.files import persona_toml, read_persona
-from voice_companion.personas.library import PersonaLibrary, shipped_dir
+from voice_companion.persona.card_format import Character, read_card, write_card
+from voice_companion.persona.files import persona_toml, read_persona
+from voice_companion.persona.library import PersonaLibrary, shipped_dir
+from voice_companion.persona.lorebook import Lorebook, LoreEntry
+from voice_companion.persona.values import Persona, VoiceChoice
 
 SHIPPED = shipped_dir()
 
@@ -46,7 +46,7 @@ def test_the_shipped_personas_are_valid_and_make_their_prompt() -> None:
 
 
 def test_a_persona_file_round_trips_through_its_toml(tmp_path: Path) -> None:
-    from voice_companion.characters.card import ExampleTurn
+    from voice_companion.persona.card_format import ExampleTurn
 
     persona = Persona(
         name='Zoë "Z" Quinn',
@@ -185,7 +185,7 @@ def _card(tmp_path: Path) -> Character:
 
 @pytest.mark.parametrize("suffix", [".json", ".png"])
 def test_a_card_becomes_a_persona_and_exports_back_unchanged(tmp_path: Path, suffix: str) -> None:
-    from voice_companion.characters.card import parse_card
+    from voice_companion.persona.card_format import parse_card
 
     original = parse_card(json.loads(_card(tmp_path).card_json))
     card_path = tmp_path / f"vale{suffix}"
@@ -361,9 +361,9 @@ def test_edit_keeps_the_file_when_the_result_is_invalid(tmp_path: Path) -> None:
 
 
 def test_lore_goes_with_the_new_words_and_the_system_message_stays_cached(tmp_path: Path) -> None:
-    from voice_companion.characters.card import parse_card
     from voice_companion.dialogue.dialogue import Dialogue
-    from voice_companion.dialogue.memory import NoMemory
+    from voice_companion.memory.seam import NoMemory
+    from voice_companion.persona.card_format import parse_card
 
     lib = library(tmp_path)
     write_card(parse_card(json.loads(_card(tmp_path).card_json)), tmp_path / "vale.json")

@@ -8,8 +8,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from voice_companion.characters import lorebook
-from voice_companion.characters.lorebook import (
+from voice_companion.persona import lorebook
+from voice_companion.persona.lorebook import (
     MAX_ACTIVE_CHARS,
     MAX_ACTIVE_ENTRIES,
     Lorebook,

@@ -1,6 +1,6 @@
 """Who the companion is, and the system prompt that says so.
 
-A persona is a value read from a file the user owns (``voice_companion.personas`` reads TOML
+A persona is a value read from a file the user owns (``persona.files`` reads TOML
 files and character cards into it); the prompt is built from it and nothing else, so the same
 file always makes the same companion.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from voice_companion.characters.card import ExampleTurn, substitute
-from voice_companion.characters.lorebook import Lorebook, active_entries
+from voice_companion.persona.card_format import ExampleTurn, substitute
+from voice_companion.persona.lorebook import Lorebook, active_entries
 
 MAX_BACKSTORY_CHARS = 2400
 """Longest backstory quoted in the system prompt; a card's long description is cut (the model's
@@ -20,6 +20,9 @@ MAX_EXAMPLE_CHARS = 900
 """Example exchanges quoted in the system prompt, in characters, at most."""
 USER_PLACEHOLDER = "the user"
 """What ``{{user}}`` stands for in the system prompt, where the user's name is not known."""
+SPEED_RANGE = (0.5, 2.0)
+"""Speaking speed, times the voice's own pace: for a persona's voice and a voice definition."""
+EXPRESSIVENESS_RANGE = (0.0, 2.0)
 
 
 @dataclass(frozen=True)

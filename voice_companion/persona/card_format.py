@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voice_companion.atomic import write_atomic
-from voice_companion.characters.lorebook import (
+from voice_companion.errors import ConfigError
+from voice_companion.persona.lorebook import (
     Lorebook,
     _string,
     _strings,
     active_entries,
 )
-from voice_companion.errors import ConfigError
 from voice_companion.private import read_regular
 
 MAX_CARD_BYTES = 32 * 1024 * 1024

@@ -12,21 +12,19 @@ from typing import Any
 
 import pytest
 
-from voice_companion.characters import (
+from voice_companion.errors import ConfigError
+from voice_companion.persona.card_format import (
     SPEC_V2,
     SPEC_V3,
     CardError,
     Character,
     ExampleTurn,
-    Lorebook,
-    LoreEntry,
-    active_entries,
     card_dict,
     read_card,
     substitute,
     write_card,
 )
-from voice_companion.errors import ConfigError
+from voice_companion.persona.lorebook import Lorebook, LoreEntry, active_entries
 
 SIG = b"\x89PNG\r\n\x1a\n"
 

@@ -21,7 +21,7 @@ from voice_companion.engines import bundled
 from voice_companion.engines.decode import read_audio
 from voice_companion.engines.stt import WhisperTranscriber
 from voice_companion.errors import ConfigError, ModelNotFoundError
-from voice_companion.voices import find_voice, list_voices, resolve_voice
+from voice_companion.persona.voices import find_voice, list_voices, resolve_voice
 
 TEXT = "Good morning. The garden looks lovely today."
 

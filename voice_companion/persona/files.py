@@ -37,10 +37,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from voice_companion.characters.card import ExampleTurn, read_card
-from voice_companion.characters.lorebook import Lorebook, LoreEntry
-from voice_companion.dialogue.persona import Persona, VoiceChoice
 from voice_companion.errors import ConfigError, PersonaError
+from voice_companion.persona.card_format import ExampleTurn, read_card
+from voice_companion.persona.lorebook import Lorebook, LoreEntry
+from voice_companion.persona.values import (
+    EXPRESSIVENESS_RANGE,
+    SPEED_RANGE,
+    Persona,
+    VoiceChoice,
+)
 from voice_companion.private import read_regular
 
 MAX_PERSONA_BYTES = 1024 * 1024
@@ -51,8 +56,6 @@ MAX_TEXT_CHARS = 20_000
 _TEXT_KEYS = ("name", "personality", "speaking_style", "backstory", "boundaries", "disclosure")
 _KEYS = (*_TEXT_KEYS, "greetings", "card", "voice", "examples", "lore")
 _VOICE_KEYS = ("name", "speaker", "speed", "expressiveness")
-SPEED_RANGE = (0.5, 2.0)
-EXPRESSIVENESS_RANGE = (0.0, 2.0)
 
 VoiceCheck = Callable[[VoiceChoice], None]
 """Raises ``ConfigError`` when a persona's voice cannot be used (a missing voice file)."""
@@ -70,7 +73,7 @@ def read_persona(path: Path, check_voice: VoiceCheck | None = None) -> Persona:
         if not card_name or "/" in card_name or card_name.startswith("."):
             raise PersonaError(f"{path}: 'card' must name a card file beside it, got {card_name!r}")
         card_path = path.parent / card_name
-        from voice_companion.personas.cards import persona_from_character
+        from voice_companion.persona.cards import persona_from_character
 
         try:
             persona = persona_from_character(read_card(card_path)).replace(key=path.stem)
