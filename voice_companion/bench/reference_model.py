@@ -73,12 +73,17 @@ _SAME = {
     **_same("work works working job jobs career profession living", "work"),
     **_same("allergy allergies allergic", "allergy"),
     **_same("hate hates dislike dislikes stand", "dislike"),
-    **_same("pet pets dog dogs puppy cat cats kitten rabbit bunny hamster", "pet"),
+    **_same("pet pets", "pet"),
+    **_same("puppy puppies", "dog"),
+    **_same("kitten kittens kitty", "cat"),
+    **_same("bunny bunnies", "rabbit"),
     **_same("hobby hobbies fun sport sports free spare", "hobby"),
     **_same("age old aged", "age"),
     **_same("appointment appointments appt", "appointment"),
     **_same("birthday birthdays bday", "birthday"),
 }
+_KINDS_OF = {"pet": "dog cat rabbit hamster parrot fish horse bird tortoise guinea lizard snake"}
+"""A question word that a line answers with a kind of it ("what pet have I got": a rabbit)."""
 _GENERIC = _set("name origin live work age hobby")
 """What a question asks for, not whom or what it is about: "what's my sister called" is
 answered by a line about the sister, not by any line with a name in it."""
@@ -117,14 +122,24 @@ def words(text: str) -> list[str]:
 
 
 def content_words(text: str) -> set[str]:
-    out = set()
-    for word in words(text):
-        word = word.removesuffix("'s")
-        if word in _STOP or len(word) < 2:
-            continue
-        # A crude stem: "graduation" and "graduating", "teacher" and "teaching" meet.
-        out.add(_SAME.get(word, word[:STEM_CHARS]))
-    return out
+    return {_key(w.removesuffix("'s")) for w in words(text) if w.removesuffix("'s") not in _STOP}
+
+
+def _key(word: str) -> str:
+    """A word as it is compared: one of a few synonyms, without its plural, crudely stemmed
+    ("graduation" and "graduating", "teacher" and "teaching" meet)."""
+    if word in _SAME:
+        return _SAME[word]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return _SAME.get(word, word[:STEM_CHARS])
+
+
+_KINDS = {word: frozenset(_key(k) for k in kinds.split()) for word, kinds in _KINDS_OF.items()}
+
+
+def _shared(wanted: set[str], line: set[str]) -> set[str]:
+    return {w for w in wanted if w in line or _KINDS.get(w, frozenset()) & line}
 
 
 def is_question(text: str) -> bool:
@@ -236,7 +251,7 @@ def answer(messages: list[dict[str, Any]]) -> str:
     best: tuple[int, date, int] | None = None
     chosen = ""
     for position, (sentence, when) in enumerate(candidates(messages)):
-        found = wanted & content_words(sentence)
+        found = _shared(wanted, content_words(sentence))
         if not found or (about and not about & found):
             continue
         shared = len(found)
