@@ -66,6 +66,12 @@ def test_a_corrected_value_is_made_up_unless_said_as_the_past() -> None:
     assert score("You used to run, now it's swimming.", ["swimming"], ["run"]) == CORRECT
 
 
+def test_a_denied_answer_is_no_answer() -> None:
+    assert score("You grew up in Leeds, not Cork.", ["Cork"]) == MADE_UP
+    assert score("You didn't grow up in Cork.", ["Cork"]) == MADE_UP
+    assert score("No, he's called Biscuits now.", ["Biscuits"], ["Biscuit"]) == CORRECT
+
+
 def test_whole_words_only() -> None:
     # "Biscuit" is not in "Biscuits", and "32" is not in "320".
     assert score("Your dog is Biscuits.", ["Biscuit"]) == MADE_UP
@@ -83,6 +89,10 @@ def test_never_said_is_right_only_when_it_says_it_does_not_know() -> None:
     assert score("You haven't told me about a sister yet. What's her name?", []) == CORRECT
     assert score("I'm not sure, you never mentioned her.", []) == CORRECT
     assert score("Your sister is called Anna.", []) == MADE_UP
+    # Saying it doesn't know while naming someone else is no better.
+    made_up = "Your brother is Jack, though I've no idea how old he is."
+    assert score(made_up, [], ["Jack"]) == MADE_UP
+    assert score("I've no idea, you've only told me about Jack.", [], ["Jack"]) == MADE_UP
 
 
 def test_framing_is_found_in_replies_that_speak_about_the_user() -> None:

@@ -9,10 +9,11 @@ session's day, so "next Friday" means what it meant then, and the benchmark work
 expected day from that date itself.
 
 A reply is *correct* when it contains an expected answer (case-insensitive, whole words, any
-listed variant) and no wrong value (a corrected or changed one, unless said as the past: "not
-Biscuit", "used to run"); *didn't know* when it says it doesn't know (or that it wasn't told)
-and has no answer; *made up* otherwise. For something never said, saying it doesn't know is
-the correct answer and anything else is made up. Every reply, told or answered, is also
+listed variant, not denied: "in Leeds, not Cork" does not answer Cork) and no wrong value (a
+corrected or changed one, unless said as the past: "not Biscuit", "used to run"); *didn't
+know* when it says it doesn't know (or that it wasn't told) and has no answer; *made up*
+otherwise. For something never said, saying it doesn't know (and naming none of its wrong
+values) is the correct answer and anything else is made up. Every reply, told or answered, is also
 checked for talk *about* the user or the prompt's framing read aloud ("the user", "User:",
 "data point", "instruction").
 
@@ -119,6 +120,11 @@ _PAST: Final = re.compile(
 )
 """Said just before a wrong value, these make it the past ("not Biscuit"), not an answer."""
 PAST_WINDOW_WORDS = 5
+_NEGATION: Final = re.compile(
+    r"\b(?:not|never|nor|isn't|wasn't|didn't|don't|doesn't|aren't|weren't|haven't)\b"
+)
+"""Just before an expected value, these deny it ("in Leeds, not Cork"): it is no answer."""
+NEGATION_WINDOW_WORDS = 4
 RECALL_MODULES: Final = ("voice_companion.bench.recall", "voice_companion.memory.bench")
 
 
@@ -363,10 +369,10 @@ def framing(reply: str) -> list[str]:
 def score(reply: str, expect: Sequence[str], wrong: Sequence[str] = ()) -> str:
     """CORRECT, DONT_KNOW or MADE_UP (see the module doc); no ``expect``: never said."""
     text = _normal(reply)
-    if not expect:
-        return CORRECT if says_dont_know(reply) else MADE_UP
-    has_answer = any(_found(v, text) for v in expect)
     has_wrong = any(not _as_past(text, at) for v in wrong for at in _found(v, text))
+    if not expect:
+        return CORRECT if says_dont_know(reply) and not has_wrong else MADE_UP
+    has_answer = any(not _negated(text, at) for v in expect for at in _found(v, text))
     if has_answer and not has_wrong:
         return CORRECT
     if has_wrong or has_answer:
@@ -377,6 +383,11 @@ def score(reply: str, expect: Sequence[str], wrong: Sequence[str] = ()) -> str:
 def _as_past(text: str, at: int) -> bool:
     before = text[:at].split()[-PAST_WINDOW_WORDS:]
     return bool(_PAST.search(" ".join(before)))
+
+
+def _negated(text: str, at: int) -> bool:
+    before = text[:at].split()[-NEGATION_WINDOW_WORDS:]
+    return bool(_NEGATION.search(" ".join(before)))
 
 
 # -- results ---------------------------------------------------------------------------------
