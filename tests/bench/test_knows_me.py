@@ -219,11 +219,18 @@ def test_the_reference_does_not_know_what_the_prompt_does_not_say() -> None:
 def test_the_reference_prefers_what_the_prompt_says_is_so_now() -> None:
     prompt = [
         *PROMPT,
-        {"role": "user", "content": "Notes:\n- The user lives in Leeds.\n- The user has a cat."},
+        {
+            "role": "user",
+            "content": "Notes:\n- The user lives in Leeds.\n- The user has a cat.\n"
+            "- The user's exam is on Friday 4 September 2026.",
+        },
+        {"role": "user", "content": "On 1 September 2026 the user said: “my exam is soon”"},
         {"role": "user", "content": 'On 9 May 2026 the user said: "I live in York"'},
         {"role": "user", "content": "where do i live"},
     ]
     assert reference_model.answer(prompt) == "You live in Leeds."
+    prompt[-1] = {"role": "user", "content": "when is my exam"}
+    assert reference_model.answer(prompt) == "Your exam is on Friday 4 September 2026."
     assert reference_model.answer([*PROMPT, {"role": "user", "content": "I had a long day"}]) == (
         reference_model.FRIENDLY
     )

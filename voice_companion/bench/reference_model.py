@@ -217,10 +217,11 @@ def candidates(messages: list[dict[str, Any]]) -> list[tuple[str, date | None]]:
             if not line or line.endswith(":"):
                 continue  # a header
             quote = _QUOTED.search(line)
-            when = _date_in(line)
+            when = None
             if quote and _SAID.search(line[: quote.start()]):  # a recollection: its words
                 if _OWN_WORDS.search(line[: quote.start()]):
                     continue  # the companion's own earlier words
+                when = _date_in(line[: quote.start()])  # when it was said
                 line = quote.group(1)
             else:  # a note with quoted values: the whole line
                 line = re.sub(r"[“”\"]", "", line)
