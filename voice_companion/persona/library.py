@@ -164,9 +164,23 @@ class PersonaLibrary:
     def save(self, persona: Persona, key: str = "", replace: bool = False) -> Persona:
         """Write a persona made here (``persona create``) into the user's folder."""
         key = key or key_for(persona.name)
-        target = self._free_target(key, replace)
-        write_atomic(target, persona_toml(persona).encode("utf-8"))
+        target = self._free_target(key, replace, hint="choose another name, or --replace it")
+        if self._check_voice is not None:
+            self._check_voice(persona.voice)
+        text = persona_toml(persona).encode("utf-8")
+        # Read back in full (its voice too) under a name no listing sees, before it appears.
+        draft = target.with_name(f".{target.name}.draft")
+        write_atomic(draft, text)
+        try:
+            self._read(draft)
+        finally:
+            draft.unlink(missing_ok=True)
+        write_atomic(target, text)
         return self._read(target)
+
+    def exists(self, key: str) -> bool:
+        """Whether one of the user's personas has the file name ``key``."""
+        return (self.mine / f"{key}.toml").exists()
 
     def export(self, name: str, out: Path) -> None:
         """Write the persona as a persona file (.toml) or a character card (.json, .png)."""
@@ -213,7 +227,9 @@ class PersonaLibrary:
         except ConfigError:
             return None
 
-    def _free_target(self, key: str, replace: bool) -> Path:
+    def _free_target(
+        self, key: str, replace: bool, hint: str = "choose another name with --as, or --replace it"
+    ) -> Path:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", key):
             raise PersonaError(
                 f"{key!r} cannot name a persona file: use lowercase letters, digits and '-'"
@@ -221,8 +237,7 @@ class PersonaLibrary:
         target = self.mine / f"{key}.toml"
         if target.exists() and not replace:
             raise PersonaError(
-                f"a persona called {key!r} exists already ({target}); choose another name "
-                "with --as, or --replace it"
+                f"a persona called {key!r} exists already ({target}); {hint}"
             )
         private_dir(self.mine)
         return target
