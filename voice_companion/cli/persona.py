@@ -101,6 +101,9 @@ def add_parsers(commands: Any) -> None:
 
     remove = actions.add_parser("remove", help="delete one of your personas")
     remove.add_argument("name", metavar="NAME")
+    remove.add_argument(
+        "--yes", action="store_true", help="remove it even if it is the one in use, unasked"
+    )
 
 
 def cmd_persona(config: Config, args: argparse.Namespace) -> int:
@@ -129,10 +132,13 @@ def _library(config: Config) -> Any:
 
 def _list(config: Config, args: argparse.Namespace) -> int:
     library = _library(config)
-    current = library.current_name(config.persona.name)
+    try:
+        current: Path | None = library.path_of(library.current_name(config.persona.name))
+    except ConfigError:
+        current = None
     rows = []
     for e in library.entries():
-        in_use = current in (e.key, e.persona.name if e.persona else None)
+        in_use = e.path == current
         rows.append(
             {
                 "key": e.key,
@@ -424,8 +430,23 @@ def _import(config: Config, args: argparse.Namespace) -> int:
 
 
 def _remove(config: Config, args: argparse.Namespace) -> int:
-    persona = _library(config).remove(args.name)
+    from voice_companion.persona.library import DEFAULT_PERSONA
+
+    library = _library(config)
+    in_use = library.in_use(args.name, config.persona.name)
+    if in_use and not args.yes:
+        shown = library.path_of(args.name).stem
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"{shown} is the persona in use: switch first (persona use NAME), or add --yes"
+            )
+        if not _prompt(f"{shown} is the persona in use. Remove it? (y/n)", "n").startswith("y"):
+            print("kept it")
+            return EXIT_OK
+    persona = library.remove(args.name)
     print(f"removed {persona.name}")
+    if in_use:  # the running companion must not go on speaking as it
+        return _switch(config, library, DEFAULT_PERSONA)
     return EXIT_OK
 
 
