@@ -275,3 +275,48 @@ def test_log_lines_never_land_inside_the_companions_words(tmp_path: Path) -> Non
     assert any("Sorry" in line for line in replies), lines
     assert not any("voice-companion:" in line for line in replies), lines
     assert any(line.startswith("voice-companion: the language model failed") for line in lines)
+
+
+@pytest.mark.skipif(not shutil.which("script"), reason="needs util-linux script for a terminal")
+def test_ctrl_c_stops_the_reply_not_the_chat_and_quiet_hours_bring_no_greeting(
+    tmp_path: Path,
+) -> None:
+    from tests.engines import openai_server
+
+    server, port = openai_server.launch("dribble")  # a few words, then it stalls
+    try:
+        config = tmp_path / "c.toml"
+        config.write_text(
+            f'[llm]\nbackend = "openai"\nmodel = "m"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+            '[care]\nquiet_hours = "00:00-00:00"\n'  # all day
+        )
+        command = shlex.join([sys.executable, "-m", "voice_companion", "--config", str(config),
+                              "--data-dir", str(tmp_path / "data"), "chat"])  # fmt: skip
+        env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "c"),
+               "XDG_RUNTIME_DIR": str(tmp_path)}  # fmt: skip
+        process = subprocess.Popen(
+            ["script", "-q", "-c", command, "/dev/null"],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stdin is not None
+        time.sleep(5)
+        process.stdin.write(b"Tell me a long story\n")
+        process.stdin.flush()
+        time.sleep(4)
+        process.stdin.write(b"\x03")  # Ctrl-C while the reply is still coming
+        process.stdin.flush()
+        time.sleep(3)
+        process.stdin.write(b"\x04")
+        process.stdin.flush()
+        out, _ = process.communicate(timeout=60)
+    finally:
+        server.kill()
+        server.communicate(timeout=30)
+    text = out.decode(errors="replace").replace("\r", "")
+    lines = text.splitlines()
+    assert process.returncode == 0, text
+    assert "reply stopped" in text
+    assert "you:" in text.split("reply stopped", 1)[1]  # the chat went on
+    said = [line for line in lines if line.startswith("Robin: ")]
+    assert said and "an AI" in said[0]  # the disclosure first
+    assert not any(line.startswith("Robin: Hi") for line in lines)  # no greeting: quiet hours

@@ -358,10 +358,13 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
     persona, care = dialogue.persona, dialogue.care
     name = persona.name
     if interactive:
-        print(f"{name}: {persona.greeting_for()}  (Ctrl-D to leave)")
+        # That it is an AI comes before anything else; no greeting in the quiet hours.
         if care is not None and care.needs_disclosure(persona.key):
             print(f"{name}: {persona.ai_disclosure}")
             care.disclosed(persona.key)
+        if care is None or not care.quiet_now():
+            print(f"{name}: {persona.greeting_for()}")
+        print("(Ctrl-D to leave, Ctrl-C to stop a reply)", file=sys.stderr)
 
     held = _HeldLogs()
 
@@ -392,7 +395,14 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
                 continue
             if not line.strip():
                 continue
-            reply = asyncio.run(answer(line.strip()))
+            try:
+                reply = asyncio.run(answer(line.strip()))
+            except KeyboardInterrupt:
+                if not interactive:
+                    raise
+                # Ctrl-C stops this reply (what was said of it is kept), not the chat.
+                print("voice-companion: reply stopped (Ctrl-D leaves the chat)", file=sys.stderr)
+                continue
             if not interactive:
                 print(
                     json.dumps({"you": line.strip(), "reply": reply}) if args.json else reply,
