@@ -80,7 +80,10 @@ _CUES: Final[tuple[tuple[Label, re.Pattern[str]], ...]] = (
         r"|stood me up|let me down|(?:didn't|did not|never) (?:show up|turn up|come)"
         r"|pointless|humiliated|ashamed"
         r"|heart ?broken|broke up with me|dumped me|left me|passed away|died|funeral"
-        r"|lost my (?:job|mum|mom|dad|wife|husband|mother|father|son|daughter|friend|dog|cat)"
+        r"|lost (?:my|our|the) (?:job|mum|mom|dad|wife|husband|mother|father|son|daughter|friend"
+        r"|dog|cat|baby|house|home)|(?:didn't|couldn't|can't) (?:even )?get out of bed"
+        r"|(?:never|not|isn't|wasn't|ever) (?:\w+ )?good enough|no way out|drowning"
+        r"|(?:don't|can't|cannot|cant|dont) (?:see|find) (?:any |a )?way out"
         r"|"
         + _NEG
         + r" (?:really |feeling |feel |like |doing |going |been |so |very |too |that )*(?:ok|okay"
@@ -108,7 +111,8 @@ _CUES: Final[tuple[tuple[Label, re.Pattern[str]], ...]] = (
 
 _JOY: Final = re.compile(
     r"\b(?:got (?:the|a|my|that) (?:\w+ )?(?:job|promotion|place|offer|raise|visa|house|flat)"
-    r"|got (?:in|into|accepted|promoted)|over the moon|on cloud nine"
+    r"|got (?:in|into|accepted|promoted)|over the moon|on cloud nine|looking forward to"
+    r"|aced|nailed it|(?:moved|moving) into (?:our|my|the) new"
     r"|passed (?:my|the) (?:\w+ )?(?:exam|test|course)"
     r"|(?:getting|got|just got) (?:married|engaged)|had (?:a|the|her|his|their) baby"
     r"|baby (?:boy|girl)|can't wait|cant wait|finally (?:finished|did it|made it|got)"
@@ -164,7 +168,10 @@ DISTRESS_VALENCE: Final = -0.5
 """At most this pleasant when the words name a distress: past the "clearly unpleasant" line."""
 JOY_VALENCE: Final = 0.8
 PLEASANT: Final = 0.35
-"""Clearly pleasant words outrank a state word the user negates in passing."""
+"""Words this pleasant outrank a state the user names when a turn of phrase sets the two
+apart ("tired but so happy!"); without one the state wins ("pretty lonely since my friends
+moved away" scores pleasant on "pretty" and "friends")."""
+_CONTRAST: Final = re.compile(r"\b(?:but|though|although|yet|now|anyway|still)\b")
 QUESTION_DAMPING: Final = 0.3
 """A question's lexicon score, scaled: "what's your favourite song?" is not joy."""
 
@@ -204,7 +211,7 @@ def read_words(
             _as_label(named) or "stressed", min(-abs(valence), DISTRESS_VALENCE), "irony"
         )
     said = _as_label(named)
-    if said is not None and valence >= PLEASANT:  # "not tired at all, I feel great!"
+    if said is not None and valence >= PLEASANT and _CONTRAST.search(lowered):
         return WordsSay(said, valence)
     label = said or distress(text)
     if label is not None:
