@@ -56,6 +56,7 @@ def test_an_install_keyed_by_the_nickname_keeps_working(tmp_path: Path) -> None:
         shown = cli(tmp_path, "show", name, "--json")
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["key"] == "lu"
+        assert json.loads(shown.stdout)["nickname"] == "Lu"
     exported = cli(tmp_path, "export", "Lumi", str(tmp_path / "back.png"))
     assert exported.returncode == 0, exported.stderr
 

@@ -187,6 +187,7 @@ def _describe(persona: Persona, path: Path) -> dict[str, Any]:
     return {
         "key": persona.key,
         "name": persona.name,
+        "nickname": persona.nickname,
         "file": str(path),
         "personality": persona.personality,
         "speaking_style": persona.speaking_style,
