@@ -306,3 +306,84 @@ def test_a_memory_from_before_moods_is_migrated_and_keeps_its_turns(tmp_path: Pa
         added = db.add_turn(NewTurn("c1", datetime(*SUNDAY_10AM).astimezone(), "user", SAD,
                                     "c1:2", mood=mood))  # fmt: skip
         assert db.turn(added.id).mood == mood
+
+
+BAD_DAY_SESSION = (
+    "hey it's me",
+    "rough day... my boss shouted at me",
+    "in front of everyone, I just wanted to disappear",
+    "thanks, that's really kind of you",
+    "yeah I appreciate it, you're sweet",
+    "What is your favourite colour?",
+    "haha ok good night",
+)
+
+
+def test_a_bad_day_is_not_remembered_as_a_happy_one(memory: LongTermMemory) -> None:
+    """Kind words and small talk around a bad day do not make it a happy day."""
+    reader = MoodReader()
+    for text in BAD_DAY_SESSION:
+        memory.record(Turn("user", text, mood=reader.read(text)), "c1")
+    line = memory.summary(3)[-1]
+    assert "happy" not in line
+    assert line == "you seemed stressed today"
+
+
+def _mood_eval():  # type: ignore[no-untyped-def]
+    """scripts/mood_eval.py: the same loader and scores the before/after figures came from."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "mood_eval.py"
+    spec = importlib.util.spec_from_file_location("mood_eval", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+FLOORS = {"distress": (0.95, 0.9), "neutral": (0.85, 0.9), "happy": (0.9, 0.85)}
+"""Per class (precision, recall) on tests/dialogue/mood_sentences.tsv; main before issue 17
+scored distress 1.00/0.43, neutral 0.34/0.70, happy 0.48/0.72."""
+
+
+def test_mood_precision_and_recall_per_class_on_the_sentence_set() -> None:
+    evaluation = _mood_eval()
+    rows = evaluation.load()
+    assert len(rows) >= 150
+    labels = evaluation.predict(rows)
+    scores = evaluation.scores(rows, labels)
+    for cls, (precision, recall) in FLOORS.items():
+        assert scores[cls][0] >= precision, (cls, scores[cls])
+        assert scores[cls][1] >= recall, (cls, scores[cls])
+    by_kind: dict[str, list[tuple[str, str]]] = {}
+    for (_, kind, text), label in zip(rows, labels, strict=True):
+        by_kind.setdefault(kind, []).append((text, evaluation.predicted_class(label)))
+    # Wanting to die is always read as distress; no question is read as joy.
+    assert all(got == "distress" for _, got in by_kind["crisis"]), by_kind["crisis"]
+    assert all(got != "happy" for _, got in by_kind["question"]), by_kind["question"]
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("rough day... my boss shouted at me", "stressed"),
+        ("I don't want to live anymore.", "sad"),
+        ("i feel so lonely", "sad"),
+        ("my back is killing me", "hurting"),
+        ("I barely slept last night", "tired"),
+        ("oh great, my train is cancelled again", "stressed"),
+        ("What is your favourite colour?", "neutral"),
+        ("it wasn't a bad day", "neutral"),
+        ("I got the job!", "happy"),
+        ("oh great, thanks!", "happy"),
+        ("I miss the bus most mornings", "neutral"),
+        ("No way! What are you painting?", "neutral"),  # VADER alone: "no" is unpleasant
+        ("I'm feeling pretty lonely since my friends moved away", "sad"),
+        ("I'm tired but so happy!", "happy"),
+    ],
+)
+def test_phrasings_vader_alone_misreads(text: str, label: str) -> None:
+    mood = MoodReader().read(text)
+    assert mood.label == label
+    if label in ("sad", "stressed", "hurting", "tired"):
+        assert mood.valence <= -0.5 and mood_hint(mood) is not None  # comforted first

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -25,7 +26,7 @@ from voice_companion.cli import persona as persona_cli
 from voice_companion.cli import voices as voices_cli
 from voice_companion.cli.private_logs import PrivateErrorsFilter
 from voice_companion.cli.safe_text import PrintableStream
-from voice_companion.config import Config, load_config
+from voice_companion.config import Config, PersonaConfig, load_config
 from voice_companion.errors import CompanionError, ConfigError, UsageError
 from voice_companion.private import companion_dirs, repair, set_umask
 from voice_companion.trace import check_trace_path
@@ -52,6 +53,20 @@ def utf8_text(value: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
+    intermixed = False
+    """Positionals may come after options (``voices try NAME --output f TEXT``): argparse
+    otherwise gives an optional positional its default at the first one."""
+    _mixing = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self.intermixed and not self._mixing:
+            self._mixing = True  # parse_known_intermixed_args calls back into this method
+            try:
+                return self.parse_known_intermixed_args(args, namespace)
+            finally:
+                self._mixing = False
+        return super().parse_known_args(args, namespace)
+
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         # Text, unless the argument says otherwise (a Path, a number, a flag).
         if kwargs.get("type") is None and kwargs.get("action") in (None, "store", "append"):
@@ -71,16 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A local, private, voice-first AI companion. Nothing leaves this machine.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="configuration file (TOML)")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="folder for all state")
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="more detail on stderr (-vv: debug, includes what was said)",
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    _add_global_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = commands.add_parser(
@@ -124,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         "one reply per line.",
     )
     chat.add_argument("--json", action="store_true", help="print each reply as a JSON line")
+    chat.add_argument(
+        "--persona", metavar="NAME", help="talk with this persona (default: the one in use)"
+    )
 
     say = commands.add_parser("say", help="speak TEXT now (or into a WAV file with --output)")
     say.add_argument("text", metavar="TEXT", help="what to say ('-' reads stdin)")
@@ -147,7 +156,48 @@ def build_parser() -> argparse.ArgumentParser:
     memory_cli.add_parsers(commands)
     voices_cli.add_parsers(commands)
     persona_cli.add_parsers(commands)
+    for sub in _subparsers(parser):
+        _add_global_options(sub, top=False)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """--config, --data-dir, -v and -q, before the command or after it (`chat --data-dir D`).
+    After it they default to nothing, so that they never undo one given before."""
+
+    def default(value: Any) -> Any:
+        return value if top else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        default=default(None),
+        help="configuration file (TOML)",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, metavar="DIR", default=default(None), help="folder for all state"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default(0),
+        help="more detail on stderr (-vv: debug, includes what was said)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False), help="only errors on stderr"
+    )
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every command's and subcommand's parser, depth first."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:  # argparse keeps its subparsers nowhere public
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases share one parser
+                found += [sub, *_subparsers(sub)]
+    return found
 
 
 LONG_RUNNING = frozenset({"run", "bench"})
@@ -247,6 +297,7 @@ def _cmd_run(config: Config, args: argparse.Namespace) -> int:
         return _run_live(config, args)
     if args.output is None:
         raise UsageError("--input needs --output FILE for the companion's voice")
+    voices_cli.require_wav(args.output)
     from voice_companion import app
     from voice_companion.engines.decode import AudioStream
     from voice_companion.runtime.runner import run_recording
@@ -299,27 +350,38 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
     from voice_companion.runtime.runner import TextChat
 
     interactive = sys.stdin.isatty()
+    if getattr(args, "persona", None):
+        config = dataclasses.replace(config, persona=PersonaConfig(name=args.persona))
+    dialogue = app.build_dialogue(config)  # first: a persona that is not there fails at once
     model = app.build_model(config)
-    dialogue = app.build_dialogue(config)
     chat = TextChat(config, model, dialogue)
     persona, care = dialogue.persona, dialogue.care
     name = persona.name
     if interactive:
-        print(f"{name}: {persona.greeting_for()}  (Ctrl-D to leave)")
+        # That it is an AI comes before anything else; no greeting in the quiet hours.
         if care is not None and care.needs_disclosure(persona.key):
             print(f"{name}: {persona.ai_disclosure}")
             care.disclosed(persona.key)
+        if care is None or not care.quiet_now():
+            print(f"{name}: {persona.greeting_for()}")
+        print("(Ctrl-D to leave, Ctrl-C to stop a reply)", file=sys.stderr)
+
+    held = _HeldLogs()
 
     async def answer(line: str) -> str:
         pieces: list[str] = []
         if interactive:
+            held.hold()  # a log line must not land inside the companion's words
             print(f"{name}: ", end="", flush=True)
-        async for sentence in chat.reply(line):
+        try:
+            async for sentence in chat.reply(line):
+                if interactive:
+                    print(("" if not pieces else " ") + sentence, end="", flush=True)
+                pieces.append(sentence)
+        finally:
             if interactive:
-                print(("" if not pieces else " ") + sentence, end="", flush=True)
-            pieces.append(sentence)
-        if interactive:
-            print()
+                print(flush=True)
+                held.release()
         return " ".join(" ".join(pieces).split())
 
     try:
@@ -333,7 +395,14 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
                 continue
             if not line.strip():
                 continue
-            reply = asyncio.run(answer(line.strip()))
+            try:
+                reply = asyncio.run(answer(line.strip()))
+            except KeyboardInterrupt:
+                if not interactive:
+                    raise
+                # Ctrl-C stops this reply (what was said of it is kept), not the chat.
+                print("voice-companion: reply stopped (Ctrl-D leaves the chat)", file=sys.stderr)
+                continue
             if not interactive:
                 print(
                     json.dumps({"you": line.strip(), "reply": reply}) if args.json else reply,
@@ -342,6 +411,31 @@ def _cmd_chat(config: Config, args: argparse.Namespace) -> int:
     finally:
         chat.close()
     return EXIT_OK
+
+
+class _HeldLogs(logging.Filter):
+    """Holds the companion's log records while the chat writes a reply line on the same
+    terminal, and passes them on once the line is complete."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._held: list[logging.LogRecord] = []
+        self._handlers = logging.getLogger("voice_companion").handlers
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self._held.append(record)
+        return False
+
+    def hold(self) -> None:
+        for handler in self._handlers:
+            handler.addFilter(self)
+
+    def release(self) -> None:
+        for handler in self._handlers:
+            handler.removeFilter(self)
+        held, self._held = self._held, []
+        for record in dict.fromkeys(held):  # each handler saw it: pass it on once
+            logging.getLogger(record.name).handle(record)
 
 
 def _read_message() -> str:
@@ -371,6 +465,7 @@ def _cmd_say(config: Config, args: argparse.Namespace) -> int:
     from voice_companion.engines.decode import write_wav
     from voice_companion.runtime.turn import spoken_sentences, synthesize_whole
 
+    voices_cli.require_wav(args.output)
     text = _read_stdin_text() if args.text == "-" else args.text
     if args.output is None:
         if not text.strip():

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from typing import Any
 
 from voice_companion.config import Config
@@ -48,7 +53,12 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
         print(json.dumps(reply, indent=2))
         return EXIT_OK
     print(f"state:      {reply.get('state')} ({reply.get('mode')})")
-    print(f"microphone: {reply.get('microphone')}")
+    if reply.get("persona"):
+        print(f"persona:    {reply.get('persona')}")
+    if reply.get("mode") == "muted":  # the microphone stays open, but nothing is heard
+        print("microphone: muted, nothing is heard (voice-companion unmute)")
+    else:
+        print(f"microphone: {reply.get('microphone')}")
     print(f"speaker:    {reply.get('output_device')}")
     print(f"uptime:     {reply.get('uptime_s')} s, {reply.get('turns')} turn(s)")
     last = reply.get("last_turn")
@@ -79,6 +89,58 @@ def simple(name: str) -> Any:
     return command
 
 
+@dataclass(frozen=True)
+class ServerDevice:
+    """A sink (speaker) or source (microphone) of the sound server, by PulseAudio's name."""
+
+    kind: str
+    """"output" or "input"."""
+    name: str
+    description: str
+    default: bool
+
+
+def server_devices() -> list[ServerDevice]:
+    """The sound server's own devices (PulseAudio, or PipeWire's pulse server), by ``pactl``;
+    PortAudio sees them only as "pulse"/"default". Empty when no server answers."""
+    if shutil.which("pactl") is None:
+        return []
+    found: list[ServerDevice] = []
+    try:
+        info = _pactl("info")
+        defaults = {
+            key: line.split(":", 1)[1].strip()
+            for line in info.splitlines()
+            for key in ("Default Sink", "Default Source")
+            if line.startswith(key + ":")
+        }
+        for kind, listing, default_key in (
+            ("output", "sinks", "Default Sink"),
+            ("input", "sources", "Default Source"),
+        ):
+            name = ""
+            for line in _pactl("list", listing).splitlines():
+                line = line.strip()
+                if line.startswith("Name:"):
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("Description:") and name:
+                    if not name.endswith(".monitor"):  # what a speaker plays, not a microphone
+                        description = line.split(":", 1)[1].strip()
+                        default = name == defaults.get(default_key)
+                        found.append(ServerDevice(kind, name, description, default))
+                    name = ""
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return found
+
+
+def _pactl(*args: str) -> str:
+    env = {**os.environ, "LC_ALL": "C"}  # the field names are parsed: never translated
+    return subprocess.run(
+        ["pactl", *args], capture_output=True, text=True, timeout=5, check=True, env=env
+    ).stdout
+
+
 def cmd_devices(config: Config, args: argparse.Namespace) -> int:
     from voice_companion.engines.audio_device import find_device, list_devices
 
@@ -103,13 +165,28 @@ def cmd_devices(config: Config, args: argparse.Namespace) -> int:
             for d in devices
         ]
         print(json.dumps(rows, indent=2))
-        return EXIT_OK
+        return EXIT_OK if devices else EXIT_FAILED
+    if not devices:
+        print(
+            "voice-companion: no audio devices: connect a microphone and a speaker, or start "
+            "PulseAudio or PipeWire",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     for d in devices:
         mark = ",".join(chosen.get(d.index, [])) or "-"
         print(
             f"{d.index:3d}  {mark:12s} in {d.max_input_channels:2d}  out "
             f"{d.max_output_channels:2d}  {d.default_rate_hz:6d} Hz  {d.name}"
         )
+    if server := server_devices():
+        print("sound server devices (* default; choose with pactl set-default-sink/-source):")
+        for sd in server:
+            mark = "*" if sd.default else " "
+            print(f"  {mark} {sd.kind:<6}  {sd.description}  ({sd.name})")
+    for direction in ("input", "output"):
+        if not any(getattr(d, f"max_{direction}_channels") > 0 for d in devices):
+            print(f"voice-companion: no audio {direction} device", file=sys.stderr)
     return EXIT_OK
 
 

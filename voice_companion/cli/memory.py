@@ -246,7 +246,15 @@ def _list(memory: Any, args: argparse.Namespace) -> int:
 
 
 def _search(memory: Any, args: argparse.Namespace) -> int:
-    hits = memory.search(args.query, args.limit, args.mode)
+    from voice_companion.memory.longterm import MIN_SIMILARITY
+
+    # Dense search always returns its nearest turns; one found only by meaning and below the
+    # floor the companion itself quotes from is not a hit ("zzzqqq" matches nothing).
+    hits = [
+        h
+        for h in memory.search(args.query, args.limit, args.mode)
+        if h.bm25_rank is not None or (h.similarity or 0.0) >= MIN_SIMILARITY
+    ]
     if args.json:
         rows = [
             {

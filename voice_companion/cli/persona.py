@@ -101,6 +101,9 @@ def add_parsers(commands: Any) -> None:
 
     remove = actions.add_parser("remove", help="delete one of your personas")
     remove.add_argument("name", metavar="NAME")
+    remove.add_argument(
+        "--yes", action="store_true", help="remove it even if it is the one in use, unasked"
+    )
 
 
 def cmd_persona(config: Config, args: argparse.Namespace) -> int:
@@ -129,10 +132,13 @@ def _library(config: Config) -> Any:
 
 def _list(config: Config, args: argparse.Namespace) -> int:
     library = _library(config)
-    current = library.current_name(config.persona.name)
+    try:
+        current: Path | None = library.path_of(library.current_name(config.persona.name))
+    except ConfigError:
+        current = None
     rows = []
     for e in library.entries():
-        in_use = current in (e.key, e.persona.name if e.persona else None)
+        in_use = e.path == current
         rows.append(
             {
                 "key": e.key,
@@ -181,6 +187,7 @@ def _describe(persona: Persona, path: Path) -> dict[str, Any]:
     return {
         "key": persona.key,
         "name": persona.name,
+        "nickname": persona.nickname,
         "file": str(path),
         "personality": persona.personality,
         "speaking_style": persona.speaking_style,
@@ -201,7 +208,7 @@ def _describe(persona: Persona, path: Path) -> dict[str, Any]:
 def _create(config: Config, args: argparse.Namespace) -> int:
     library = _library(config)
     if args.name is None:
-        persona, hear = _ask(config)
+        persona, hear = _ask(config, library, args.replace)
     else:
         persona = Persona(
             name=args.name.strip(),
@@ -225,12 +232,11 @@ def _create(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _ask(config: Config) -> tuple[Persona, bool]:
-    """The step-by-step dialogue: one question per part, with a default in brackets."""
+def _ask(config: Config, library: Any, replace: bool = False) -> tuple[Persona, bool]:
+    """The step-by-step dialogue: one question per part, with a default in brackets. The name
+    and the voice are checked as they are given, and asked again when they cannot be used."""
     print("Let's make a companion. Press Enter to keep the suggestion in [brackets].")
-    name = _prompt("What is their name?", "")
-    if not name:
-        raise UsageError("a persona needs a name")
+    name = _ask_name(library, replace)
     personality = _prompt(
         f"Describe {name}'s personality in a few words.", "warm, curious and kind"
     )
@@ -238,7 +244,7 @@ def _ask(config: Config) -> tuple[Persona, bool]:
     backstory = _prompt(f"Anything about {name}'s story or background? (optional)", "")
     boundaries = _prompt(f"What won't {name} do or talk about? (optional)", "")
     greeting = _prompt(f"How should {name} greet you?", f"Hi, it's {name}. I'm here.")
-    voice = _prompt("Which voice? (see `voice-companion voices list`; Enter keeps the default)", "")
+    voice = _ask_voice(config)
     speed = _number("Speaking speed, 0.5 to 2.0?", 1.0, SPEED_RANGE)
     expressive = _number("Expressiveness, 0.0 (flat) to 2.0?", 1.0, EXPRESSIVENESS_RANGE)
     hear = _prompt("Hear the voice now? (y/n)", "y").lower().startswith("y")
@@ -252,6 +258,38 @@ def _ask(config: Config) -> tuple[Persona, bool]:
         voice=VoiceChoice(voice, -1, speed, expressive),
     )
     return persona, hear
+
+
+def _ask_name(library: Any, replace: bool) -> str:
+    from voice_companion.persona.library import key_for
+
+    while True:
+        name = _prompt("What is their name?", "")
+        if not name:
+            raise UsageError("a persona needs a name")
+        key = key_for(name)
+        if replace or not library.exists(key):
+            return name
+        print(f"  you have a persona called {key!r} already; give another name")
+
+
+def _ask_voice(config: Config) -> str:
+    """A voice that can be used, by name; "" keeps the default (``tts.voice``)."""
+    from voice_companion import app
+    from voice_companion.persona.voices import list_voices, user_voices_dir
+
+    usable = [v for v in list_voices(user_voices_dir(config.data_dir)) if v.usable]
+    for v in usable:
+        print(f"  {v.name}" + (f"  {v.description}" if v.description else ""))
+    while True:
+        answer = _prompt(f"Which voice? (Enter keeps the default, {config.tts.voice!r})", "")
+        if not answer:
+            return ""
+        try:
+            app.voice_for(config, answer).require()
+            return answer
+        except ConfigError as exc:  # it says which voices there are
+            print(f"  {exc}")
 
 
 def _prompt(question: str, default: str) -> str:
@@ -393,8 +431,23 @@ def _import(config: Config, args: argparse.Namespace) -> int:
 
 
 def _remove(config: Config, args: argparse.Namespace) -> int:
-    persona = _library(config).remove(args.name)
+    from voice_companion.persona.library import DEFAULT_PERSONA
+
+    library = _library(config)
+    in_use = library.in_use(args.name, config.persona.name)
+    if in_use and not args.yes:
+        shown = library.path_of(args.name).stem
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"{shown} is the persona in use: switch first (persona use NAME), or add --yes"
+            )
+        if not _prompt(f"{shown} is the persona in use. Remove it? (y/n)", "n").startswith("y"):
+            print("kept it")
+            return EXIT_OK
+    persona = library.remove(args.name)
     print(f"removed {persona.name}")
+    if in_use:  # the running companion must not go on speaking as it
+        return _switch(config, library, DEFAULT_PERSONA)
     return EXIT_OK
 
 

@@ -44,15 +44,25 @@ def unit_text(config: Config) -> str:
     if config.source != "defaults":
         command += ["--config", str(Path(config.source).resolve())]
     command += ["--data-dir", str(config.data_dir.resolve())]
-    return TEMPLATE.read_text().replace("@EXEC@", shlex.join(command))
+    # Only the ExecStart line: the header comment speaks of @EXEC@ and must stay readable.
+    return TEMPLATE.read_text().replace("ExecStart=@EXEC@", "ExecStart=" + shlex.join(command))
 
 
 def systemctl(*args: str) -> subprocess.CompletedProcess[str]:
     if shutil.which("systemctl") is None:
         raise CompanionError("systemctl not found: this system does not run systemd")
-    return subprocess.run(
+    result = subprocess.run(
         ["systemctl", "--user", *args], capture_output=True, text=True, timeout=30
     )
+    if "Failed to connect to bus" in result.stderr:
+        # No user session bus: su/sudo/ssh without a login session, or a container.
+        reason = result.stderr.strip().splitlines()[-1]
+        raise CompanionError(
+            f"cannot reach your systemd user session ({reason}): run this in your desktop "
+            "session, or log in as this user directly (ssh user@host, machinectl shell "
+            "user@); with sudo -u, set XDG_RUNTIME_DIR=/run/user/$(id -u USER)"
+        )
+    return result
 
 
 def cmd_service(config: Config, args: argparse.Namespace) -> int:
@@ -64,7 +74,10 @@ def cmd_service(config: Config, args: argparse.Namespace) -> int:
         if args.no_start:
             return EXIT_OK
         for step in (("daemon-reload",), ("enable", "--now", UNIT)):
-            result = systemctl(*step)
+            try:
+                result = systemctl(*step)
+            except CompanionError as exc:
+                raise CompanionError(f"{exc}; then: systemctl --user enable --now {UNIT}") from None
             if result.returncode != 0:
                 reason = (result.stderr.strip().splitlines() or ["unknown error"])[-1]
                 raise CompanionError(

@@ -44,6 +44,7 @@ def add_parsers(commands: Any) -> None:
         description="Speak TEXT (or a sample sentence) in the voice NAME on the output device, "
         "or into a WAV file with --output. NAME may also be 'bundled' or a .onnx path.",
     )
+    trying.intermixed = True  # `try NAME --output f.wav "text"`: options anywhere
     trying.add_argument("name", metavar="NAME", help="a voice from `voices list`")
     trying.add_argument(
         "text", metavar="TEXT", nargs="?", default=SAMPLE_TEXT, help="what to say (a sample)"
@@ -64,6 +65,12 @@ def add_parsers(commands: Any) -> None:
         help=f"{EXPRESSIVENESS_RANGE[0]} (flat) to {EXPRESSIVENESS_RANGE[1]}, times the voice's "
         "own (default 1.0)",
     )
+
+
+def require_wav(path: Path | None) -> None:
+    """``--output`` writes WAV audio: a name that says otherwise ("x.mp3") is refused."""
+    if path is not None and path.suffix.lower() != ".wav":
+        raise UsageError(f"--output writes WAV audio: name the file .wav, not {path.name!r}")
 
 
 def ranged_float(key: str, allowed: tuple[float, float]) -> Any:
@@ -151,6 +158,7 @@ def _try(config: Config, args: argparse.Namespace) -> int:
     from voice_companion.engines.decode import write_wav
     from voice_companion.runtime.turn import spoken_sentences, synthesize_whole
 
+    require_wav(args.output)
     try:
         voice = app.voice_for(
             config, args.name, speed=args.speed, expressiveness=args.expressiveness

@@ -42,13 +42,33 @@ class Decline:
 
 Command = RecallAboutMe | ForgetLast | ForgetTopic | Confirm | Decline
 
-_RECALL: Final = re.compile(
-    r"^(?:so |hey |okay |ok |and )?(?:(?:can|could) you tell me )?"
-    r"(?:what|tell me what) (?:do |else do )?(?:you|u) (?:remember|know|recall) about me"
-    r"(?: so far)?$"
-    r"|^what have you (?:remembered|learned|learnt) about me$"
-    r"|^(?:do you remember|what do you know) (?:anything )?about me$"
+_FILLER: Final = r"(?:so|okay|ok|well|and|like|oh|right|alright|now|just|actually|honestly|anyway)"
+_GREETING: Final = (
+    r"(?:hey|hi|hello|hiya|yo|howdy|morning|good (?:morning|afternoon|evening)"
+    r"|(?:it's|its|it is) (?:just )?me(?: again)?|me again|i'm back|im back|i am back)"
 )
+_OPENING: Final = rf"(?:(?:{_GREETING})(?: there| again| you| \w+)? |{_FILLER} )*"
+"""Greetings and fillers before a request ("hey mira it's me again so ..."); one word after a
+greeting is allowed, for the companion's name."""
+_ABOUT_ME: Final = r"about me|of me|on me"
+_RECALL: Final = re.compile(
+    rf"^{_OPENING}(?:"
+    rf"(?:(?:can|could|would|will) you (?:please )?)?(?:tell me )?"
+    rf"(?:what|what else|how much|what all) (?:do|did|does|have|can) (?:you|u) (?:still |actually "
+    r"|really )?(?:remember|know|recall|learn|learned|learnt|remembered|find out|found out|got)"
+    rf" (?:{_ABOUT_ME})"
+    rf"|(?:(?:can|could|would|will) you (?:please )?)?tell me (?:what|everything|all|anything)"
+    rf" (?:that )?(?:you )?(?:remember|know|recall) (?:{_ABOUT_ME})"
+    rf"|what do you remember|what's in your memory(?: {_ABOUT_ME})?"
+    rf"|(?:do|did) (?:you|u) (?:still |even )?(?:remember|recall|know) (?:anything )?(?:about )?me"
+    rf"|(?:do (?:you|u) )?(?:still )?(?:remember|know) who i am"
+    rf"|what (?:have|did) you (?:remembered|learned|learnt|found out|kept) (?:{_ABOUT_ME})"
+    r")(?: (?:so far|again|then|now|already|please|at all|by now|anyway|yet|exactly|in total))*$"
+)
+"""The general "what do you know about me": never a question about one thing ("do you
+remember what I told you about my dog", "what's my dog called"), which the model answers
+from memory."""
+_HESITATION: Final = re.compile(r"\b(?:um+|uh+|erm+|er|hm+|mm+)\b")
 _FORGET_LAST: Final = re.compile(
     r"^(?:please |okay |ok |actually |no |oh )*"
     r"(?:forget (?:that|this|what i (?:just )?said|i said that|the last thing i said)"
@@ -89,7 +109,7 @@ def parse(text: str, awaiting_answer: bool = False) -> Command | None:
                 return Decline()
             if words[0] in _YES or said in ("please do", "do it", "go ahead"):
                 return Confirm()
-    if _RECALL.match(said):
+    if _RECALL.match(" ".join(_HESITATION.sub(" ", said).split())):
         return RecallAboutMe()
     if _FORGET_LAST.match(said):
         return ForgetLast()

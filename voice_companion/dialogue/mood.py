@@ -5,7 +5,8 @@ quiet -1 .. fast, loud and high 1) comes from the audio, relative to this user's
 voice (``VoiceBaseline``): people differ far more from each other than from themselves. The
 two place the turn on the valence/arousal plane, which names the label; a state the user names
 themselves ("I'm exhausted") outranks the estimate, since VADER scores valence only and
-cannot tell tired from sad.
+cannot tell tired from sad; so does a phrasing of distress VADER misses ("rough day, my boss
+shouted at me", ``mood_words``), and a question is not a mood.
 
 A notable mood becomes a short hint placed with the user's message (never before the history,
 so the cached prompt prefix stays intact); a sad, stressed or hurting user is comforted first.
@@ -22,6 +23,7 @@ from typing import Final, Literal, Protocol
 
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.prosody import Prosody, measure
+from voice_companion.dialogue.mood_words import read_words
 from voice_companion.errors import CompanionError
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ _PITCH_SCALE_ST: Final = 3.0
 _WEIGHTS: Final = {"rate": 0.4, "loudness": 0.35, "pitch": 0.25}
 
 _NAMED: Final[tuple[tuple[MoodLabel, re.Pattern[str]], ...]] = (
-    ("hurting", re.compile(r"\b(?:pain|painful|hurts|hurting|aches?|aching|headache|migraine"
+    ("hurting", re.compile(r"\b(?:pain(?! au)|painful|hurts|hurting|aches?|aching|headache|migraine"
                            r"|cramps|sick(?! of)|ill|nauseous)\b")),
     ("sad", re.compile(r"\b(?:sad|unhappy|crying|cried|cry|tears|lonely|heartbroken|depressed"
                        r"|miserable|grieving|devastated)\b")),
@@ -162,13 +164,14 @@ class MoodReader:
     def read(self, text: str, audio: AudioChunk | None = None) -> MoodEstimate:
         """The mood of one turn: ``text`` alone for a typed turn, with ``audio`` for a spoken
         one. A spoken turn then joins the baseline (after being compared with it)."""
-        valence = self._text_valence(text)
+        words = read_words(text, self._text_valence(text), named_state(text), self._text_valence)
+        named = None if words.label == "happy" else words.label
         prosody = measure(audio, text) if audio is not None and len(audio) else None
         arousal = None
         if prosody is not None:
             arousal = arousal_of(prosody, self._baseline)
             self._baseline = self._baseline.updated(prosody)
-        return estimate(valence, arousal, named_state(text), prosody)
+        return estimate(max(-1.0, min(1.0, words.valence)), arousal, named, prosody)
 
     def _text_valence(self, text: str) -> float:
         if self._failed:

@@ -20,6 +20,11 @@ _KEEP_DOING: Final = re.compile(
 )
 """VADER reads "I can't stop crying" as a negated "crying", hence positive; it means "I keep
 crying", so that is what it is given."""
+_BARE_NO: Final = re.compile(
+    r"\b(?:long time no see|no way|no doubt|no wonder)\b|(?:^|(?<=[.!?]))\s*no\s*[,.!]+", re.I
+)
+"""VADER scores "no" as unpleasant wherever it stands; in "No way!", "long time no see" or
+a sentence-opening "No," it says nothing about how the user feels."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class VaderSentiment:
             return NEUTRAL
         analyzer = _analyzer()
         try:
-            scores = analyzer.polarity_scores(_KEEP_DOING.sub("keep", text))
+            scores = analyzer.polarity_scores(_BARE_NO.sub(" ", _KEEP_DOING.sub("keep", text)))
         except Exception as exc:  # VADER has no exception types of its own
             raise SentimentError(f"sentiment scoring failed: {exc}") from exc
         return Sentiment(

@@ -196,6 +196,8 @@ def _mood(turns: Sequence[StoredTurn], now: datetime) -> tuple[DayMood, ...]:
         swaying = [m.valence for m in moods if abs(m.valence) >= MIN_VALENCE]
         mean = sum(swaying) / len(swaying) if swaying else 0.0
         notable = [m for m in moods if m.label not in ("neutral", "calm")]
+        # A hard moment outweighs the pleasantries around it ("thanks, you're kind").
+        notable = [m for m in notable if m.label in NEGATIVE_LABELS] or notable
         label: MoodLabel | None = None
         if notable:
             counts = Counter(m.label for m in notable)

@@ -24,10 +24,14 @@ _EXTRA_TEXT = ("speaking_style", "boundaries", "disclosure")
 
 
 def persona_from_character(character: Character) -> Persona:
-    name = character.display_name.strip() or "Companion"
+    # The card's name is the persona's name (and so its key); a V3 nickname is how it is
+    # called in the card's texts ({{char}}) and in talk.
+    called = character.display_name.strip() or "Companion"
+    name = character.name.strip() or called
+    nickname = called if called != name else ""
 
     def sub(text: str) -> str:
-        return substitute(text, name, USER_PLACEHOLDER).strip()
+        return substitute(text, called, USER_PLACEHOLDER).strip()
 
     backstory = sub(character.description)
     if character.scenario.strip():
@@ -36,6 +40,7 @@ def persona_from_character(character: Character) -> Persona:
     extra = extra if isinstance(extra, dict) else {}
     persona = Persona(
         name=name,
+        nickname=nickname,
         personality=sub(character.personality),
         backstory=backstory,
         greetings=tuple(
@@ -69,6 +74,7 @@ def character_from_persona(persona: Persona, card: Character | None = None) -> C
     }
     return Character(
         name=persona.name,
+        nickname=persona.nickname,
         description=persona.backstory,
         personality=persona.personality,
         first_mes=persona.greetings[0] if persona.greetings else "",
@@ -86,7 +92,9 @@ def _changed_card(persona: Persona, card: Character) -> Character:
     base = persona_from_character(card)
     changes: dict[str, Any] = {}
     if persona.name != base.name:
-        changes["name"], changes["nickname"] = persona.name, ""
+        changes["name"] = persona.name
+    if persona.nickname != base.nickname:
+        changes["nickname"] = persona.nickname
     if persona.personality != base.personality:
         changes["personality"] = persona.personality
     if persona.backstory != base.backstory:

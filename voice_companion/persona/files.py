@@ -3,6 +3,7 @@
 A persona file::
 
     name = "Robin"
+    nickname = "Rob"            # optional: how it is called in talk; the name stays its name
     personality = "warm, curious and gently funny"
     speaking_style = "short, natural spoken sentences"
     backstory = "..."
@@ -53,7 +54,15 @@ MAX_PERSONA_BYTES = 1024 * 1024
 MAX_TEXT_CHARS = 20_000
 """Longest single text field."""
 
-_TEXT_KEYS = ("name", "personality", "speaking_style", "backstory", "boundaries", "disclosure")
+_TEXT_KEYS = (
+    "name",
+    "nickname",
+    "personality",
+    "speaking_style",
+    "backstory",
+    "boundaries",
+    "disclosure",
+)
 _KEYS = (*_TEXT_KEYS, "greetings", "card", "voice", "examples", "lore")
 _VOICE_KEYS = ("name", "speaker", "speed", "expressiveness")
 

@@ -86,17 +86,28 @@ class PersonaLibrary:
         return sorted(found.values(), key=lambda e: e.key)
 
     def path_of(self, name: str) -> Path:
-        """The file of the persona called ``name`` (its key, or the name inside it)."""
-        wanted = name.strip()
+        """The file of the persona called ``name``: its key (the file name, with or without
+        ``.toml``), the name inside it, its nickname, or the key that name makes ("Dr. Ada"
+        for ``dr-ada``); any case."""
+        wanted = name.strip().removesuffix(".toml")
         for folder in (self.mine, self.shipped):
             path = folder / f"{wanted}.toml"
-            if wanted and "/" not in wanted and path.is_file():
+            if wanted and "/" not in wanted and not wanted.startswith(".") and path.is_file():
                 return path
         lowered = wanted.casefold()
-        for entry in self.entries():
-            if entry.persona is not None and entry.persona.name.casefold() == lowered:
-                return entry.path
-        known = ", ".join(e.key for e in self.entries()) or "none"
+        entries = self.entries()
+        # In this order: a key, a name, a nickname, then the key the words would make.
+        for rule in range(4 if wanted else 0):
+            for e in entries:
+                p = e.persona
+                if (
+                    (rule == 0 and e.key.casefold() == lowered)
+                    or (rule == 1 and p is not None and p.name.casefold() == lowered)
+                    or (rule == 2 and p is not None and p.nickname.casefold() == lowered)
+                    or (rule == 3 and e.key == key_for(wanted))
+                ):
+                    return e.path
+        known = ", ".join(e.key for e in entries) or "none"
         raise PersonaError(
             f"no persona called {name!r}; known: {known} (see `voice-companion persona list`)"
         )
@@ -164,9 +175,23 @@ class PersonaLibrary:
     def save(self, persona: Persona, key: str = "", replace: bool = False) -> Persona:
         """Write a persona made here (``persona create``) into the user's folder."""
         key = key or key_for(persona.name)
-        target = self._free_target(key, replace)
-        write_atomic(target, persona_toml(persona).encode("utf-8"))
+        target = self._free_target(key, replace, hint="choose another name, or --replace it")
+        if self._check_voice is not None:
+            self._check_voice(persona.voice)
+        text = persona_toml(persona).encode("utf-8")
+        # Read back in full (its voice too) under a name no listing sees, before it appears.
+        draft = target.with_name(f".{target.name}.draft")
+        write_atomic(draft, text)
+        try:
+            self._read(draft)
+        finally:
+            draft.unlink(missing_ok=True)
+        write_atomic(target, text)
         return self._read(target)
+
+    def exists(self, key: str) -> bool:
+        """Whether one of the user's personas has the file name ``key``."""
+        return (self.mine / f"{key}.toml").exists()
 
     def export(self, name: str, out: Path) -> None:
         """Write the persona as a persona file (.toml) or a character card (.json, .png)."""
@@ -175,11 +200,15 @@ class PersonaLibrary:
         suffix = out.suffix.lower()
         card = card_name(path)
         if suffix == ".toml":
+            text = path.read_text(encoding="utf-8")
             if card:
-                raise PersonaError(
-                    f"{persona.name} came from a character card: export it as .json or .png"
+                # A persona file and its card beside it, as `persona import` takes them.
+                card_out = out.with_name(f"{out.stem}.card{Path(card).suffix.lower()}")
+                write_atomic(card_out, (path.parent / card).read_bytes())
+                text = re.sub(
+                    r"^card\s*=.*$", f"card = {card_out.name!r}", text, count=1, flags=re.M
                 )
-            write_atomic(out, path.read_bytes())
+            write_atomic(out, text.encode("utf-8"))
             return
         if suffix not in (".json", ".png"):
             raise PersonaError(f"{out}: export to a .toml persona file, or a .json or .png card")
@@ -189,16 +218,24 @@ class PersonaLibrary:
         image = card_path if card_path is not None and card_path.suffix.lower() == ".png" else None
         write_card(character, out, image=image)
 
+    def in_use(self, name: str, configured: str = "") -> bool:
+        """Whether ``name`` resolves to the persona in use."""
+        try:
+            return self.path_of(name) == self.path_of(self.current_name(configured))
+        except PersonaError:
+            return False
+
     def remove(self, name: str) -> Persona:
         path = self.path_of(name)
         persona = self._read_or_none(path)
         if path.parent != self.mine:
             raise PersonaError(f"{path.stem} is a shipped sample; it cannot be removed")
+        was_chosen = self.in_use(path.stem)
         card = card_name(path)
         path.unlink()
         if card:
             (path.parent / card).unlink(missing_ok=True)
-        if self.current_name() == path.stem:
+        if was_chosen:
             self._choice.unlink(missing_ok=True)
         return persona or Persona(name=path.stem, key=path.stem)
 
@@ -213,17 +250,16 @@ class PersonaLibrary:
         except ConfigError:
             return None
 
-    def _free_target(self, key: str, replace: bool) -> Path:
+    def _free_target(
+        self, key: str, replace: bool, hint: str = "choose another name with --as, or --replace it"
+    ) -> Path:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", key):
             raise PersonaError(
                 f"{key!r} cannot name a persona file: use lowercase letters, digits and '-'"
             )
         target = self.mine / f"{key}.toml"
         if target.exists() and not replace:
-            raise PersonaError(
-                f"a persona called {key!r} exists already ({target}); choose another name "
-                "with --as, or --replace it"
-            )
+            raise PersonaError(f"a persona called {key!r} exists already ({target}); {hint}")
         private_dir(self.mine)
         return target
 

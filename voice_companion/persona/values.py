@@ -58,6 +58,13 @@ class Persona:
     voice: VoiceChoice = field(default_factory=VoiceChoice)
     key: str = ""
     """The file name the persona is known by (``persona use KEY``); empty for one built here."""
+    nickname: str = ""
+    """How it is called in its own texts and talk (a V3 card's ``nickname``, what ``{{char}}``
+    stands for); "" for its name. The name stays its name, and its key comes from it."""
+
+    @property
+    def called(self) -> str:
+        return self.nickname.strip() or self.name
 
     def replace(self, **changes: object) -> Persona:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -66,9 +73,9 @@ class Persona:
         """Greeting number ``index`` (wrapping round) with ``{{user}}`` as the user's name, or
         "friend"; a plain one naming the persona when it has none."""
         if not self.greetings:
-            return f"Hi, I'm {self.name}."
+            return f"Hi, I'm {self.called}."
         text = self.greetings[index % len(self.greetings)]
-        return substitute(text, self.name, user or "friend").strip()
+        return substitute(text, self.called, user or "friend").strip()
 
     @property
     def ai_disclosure(self) -> str:
@@ -76,7 +83,7 @@ class Persona:
         if self.disclosure.strip():
             return self.disclosure.strip()
         return (
-            f"Before we start, you should know that I'm {self.name}, an AI companion, not a "
+            f"Before we start, you should know that I'm {self.called}, an AI companion, not a "
             "person. Everything we say stays on this computer."
         )
 
@@ -86,7 +93,7 @@ class Persona:
         Nothing that changes per turn (time, memories, the user's words, lore) belongs here.
         """
         lines = [
-            f"You are {self.name}, an AI companion. You run privately on the user's own "
+            f"You are {self.called}, an AI companion. You run privately on the user's own "
             "computer: nothing they say leaves this machine."
         ]
         if self.backstory.strip():
@@ -121,7 +128,7 @@ class Persona:
         spent = 0
         for exchange in self.examples:
             block = "\n".join(
-                f"{'User' if t.role == 'user' else self.name}: {_flat(t.text)}" for t in exchange
+                f"{'User' if t.role == 'user' else self.called}: {_flat(t.text)}" for t in exchange
             )
             if out and spent + len(block) > MAX_EXAMPLE_CHARS:
                 break
@@ -136,7 +143,7 @@ class Persona:
         lines: list[str] = []
         if self.lorebook is not None:
             lines += [
-                _flat(substitute(t, self.name, USER_PLACEHOLDER))
+                _flat(substitute(t, self.called, USER_PLACEHOLDER))
                 for t in active_entries(self.lorebook, recent_texts)
                 if t.strip()
             ]
