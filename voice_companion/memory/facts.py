@@ -936,10 +936,10 @@ def _dated(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate
         rest,
         re.I,
     )
+    if m and m.group(3) and not _name(m.group(3)):
+        m = None  # "I'm going to ...": a plan of the user's, below
     if m:
         name = _name(m.group(2)) if m.group(2) else None
-        if m.group(3) and not _name(m.group(3)):
-            return out
         who = name or (m.group(3) and _name(m.group(3))) or _RELATIONS[
             " ".join(m.group(1).lower().split())
         ]
