@@ -39,7 +39,10 @@ LEARNT: list[tuple[str, set[tuple[str, str, str, date | None]]]] = [
     # people and pets, with attributes
     (
         "we got a puppy, a brown spaniel called Biscuit",
-        {("relation", "relation:dog", "Biscuit", None), ("trait", "trait:dog", "a brown spaniel", None)},
+        {
+            ("relation", "relation:dog", "Biscuit", None),
+            ("trait", "trait:dog", "a brown spaniel", None),
+        },
     ),
     ("my sister Ana", {("relation", "relation:sister", "Ana", None)}),
     ("my best friend's name is Priya", {("relation", "relation:best friend", "Priya", None)}),
@@ -54,7 +57,10 @@ LEARNT: list[tuple[str, set[tuple[str, str, str, date | None]]]] = [
     ("my dog is a golden retriever", {("trait", "trait:dog", "a golden retriever", None)}),
     (
         "my brother tom is a doctor",
-        {("relation", "relation:brother", "Tom", None), ("trait", "trait:brother", "a doctor", None)},
+        {
+            ("relation", "relation:brother", "Tom", None),
+            ("trait", "trait:brother", "a doctor", None),
+        },
     ),
     # work and workplace, kept apart; abbreviations do not cut the sentence
     (
@@ -86,7 +92,10 @@ LEARNT: list[tuple[str, set[tuple[str, str, str, date | None]]]] = [
     ("i was born in dublin", {("location", "hometown", "Dublin", None)}),
     ("we moved to manchester last year", {("location", "home", "Manchester", None)}),
     ("i live in new york with my girlfriend", {("location", "home", "New York", None)}),
-    ("i come from a small town in Kerry", {("location", "hometown", "a small town in Kerry", None)}),
+    (
+        "i come from a small town in Kerry",
+        {("location", "hometown", "a small town in Kerry", None)},
+    ),
     # likes, dislikes, allergies, health
     ("i love coffee", {("like", "taste:coffee", "coffee", None)}),
     (
@@ -112,7 +121,10 @@ LEARNT: list[tuple[str, set[tuple[str, str, str, date | None]]]] = [
     ("i go climbing on weekends", {("hobby", "hobby:climbing", "climbing", None)}),
     (
         "my hobbies are painting and knitting",
-        {("hobby", "hobby:painting", "painting", None), ("hobby", "hobby:knitting", "knitting", None)},
+        {
+            ("hobby", "hobby:painting", "painting", None),
+            ("hobby", "hobby:knitting", "knitting", None),
+        },
     ),
     ("i'm learning spanish", {("hobby", "hobby:spanish", "learning spanish", None)}),
     # dated events and plans, resolved from the turn's own day (Wednesday 2 December 2026)
@@ -128,10 +140,14 @@ LEARNT: list[tuple[str, set[tuple[str, str, str, date | None]]]] = [
         "my friend Sam is moving to Canada next month",
         {
             ("relation", "relation:friend", "Sam", None),
-            ("event", "event:sam moving to canada", "Sam moving to Canada (next month)",
-             date(2027, 1, 1)),
+            (
+                "event",
+                "event:sam moving to canada",
+                "Sam moving to Canada (next month)",
+                date(2027, 1, 1),
+            ),
         },
-    ),  # fmt: skip
+    ),
     (
         "I've got a dentist appointment next Tuesday",
         {("plan", "plan:dentist appointment", "dentist appointment", date(2026, 12, 8))},
@@ -229,7 +245,9 @@ def learnt(text: str) -> set[tuple[str, str, str, date | None]]:
 
 
 @pytest.mark.parametrize(("text", "expected"), LEARNT)
-def test_learns_from_ordinary_speech(text: str, expected: set[tuple[str, str, str, date | None]]) -> None:
+def test_learns_from_ordinary_speech(
+    text: str, expected: set[tuple[str, str, str, date | None]]
+) -> None:
     assert learnt(text) == expected
 
 
@@ -292,14 +310,20 @@ def _fact(kind: str, key: str, value: str, event_date: date | None = None) -> Fa
         (_fact("allergy", "allergy:peanuts", "peanuts"), "you're allergic to peanuts"),
         (_fact("hobby", "hobby:swimming", "swimming"), "you enjoy swimming"),
         (
-            _fact("event", "event:brother's graduation", "brother's graduation", date(2026, 12, 11)),
+            _fact(
+                "event", "event:brother's graduation", "brother's graduation", date(2026, 12, 11)
+            ),
             "your brother's graduation is on Friday 11 December 2026",
         ),
         (
-            _fact("event", "event:sam moving to canada", "Sam moving to Canada (next month)",
-                  date(2027, 1, 1)),
+            _fact(
+                "event",
+                "event:sam moving to canada",
+                "Sam moving to Canada (next month)",
+                date(2027, 1, 1),
+            ),
             "Sam is moving to Canada in January 2027",
-        ),  # fmt: skip
+        ),
         (
             _fact("plan", "plan:dentist appointment", "dentist appointment", date(2026, 12, 8)),
             "you have a dentist appointment on Tuesday 8 December 2026",
@@ -327,7 +351,9 @@ def test_every_kind_is_said_to_the_user(fact: Fact, says: str) -> None:
 
 def test_a_conversation_on_disk_learns_corrects_and_keeps_receipts(tmp_path: Path) -> None:
     clock = Clock(AT.astimezone())
-    memory = LongTermMemory(MemoryDb(tmp_path / "memory.db"), MemoryConfig(dense=False), clock=clock)
+    memory = LongTermMemory(
+        MemoryDb(tmp_path / "memory.db"), MemoryConfig(dense=False), clock=clock
+    )
     try:
         said = [
             "hi i'm Margaret but everyone calls me Maggie",
@@ -366,7 +392,9 @@ def test_a_conversation_on_disk_learns_corrects_and_keeps_receipts(tmp_path: Pat
 
 def test_giving_up_a_hobby_ends_it_with_no_successor(tmp_path: Path) -> None:
     clock = Clock(AT.astimezone())
-    memory = LongTermMemory(MemoryDb(tmp_path / "memory.db"), MemoryConfig(dense=False), clock=clock)
+    memory = LongTermMemory(
+        MemoryDb(tmp_path / "memory.db"), MemoryConfig(dense=False), clock=clock
+    )
     try:
         first = memory.record(Turn("user", "i go running most mornings"), "c1")
         clock.advance(days=20)
@@ -383,7 +411,9 @@ def test_giving_up_a_hobby_ends_it_with_no_successor(tmp_path: Path) -> None:
 
 def test_contradictions_keep_both_and_multi_valued_facts_do_not_pile_up(tmp_path: Path) -> None:
     clock = Clock(AT.astimezone())
-    memory = LongTermMemory(MemoryDb(tmp_path / "memory.db"), MemoryConfig(dense=False), clock=clock)
+    memory = LongTermMemory(
+        MemoryDb(tmp_path / "memory.db"), MemoryConfig(dense=False), clock=clock
+    )
     try:
         memory.record(Turn("user", "i hate coffee"), "c1")
         memory.record(Turn("user", "I'm allergic to peanuts"), "c1")
@@ -404,7 +434,9 @@ def test_contradictions_keep_both_and_multi_valued_facts_do_not_pile_up(tmp_path
 
 def test_a_correction_with_nothing_recent_to_correct_learns_nothing(tmp_path: Path) -> None:
     clock = Clock(AT.astimezone())
-    memory = LongTermMemory(MemoryDb(tmp_path / "memory.db"), MemoryConfig(dense=False), clock=clock)
+    memory = LongTermMemory(
+        MemoryDb(tmp_path / "memory.db"), MemoryConfig(dense=False), clock=clock
+    )
     try:
         memory.record(Turn("user", "no, it's Biscuits"), "c1")
         memory.record(Turn("user", "my dog is called Rex"), "c1")
@@ -463,7 +495,9 @@ def test_the_answer_side_never_learns_from_the_assistant(tmp_path: Path) -> None
     db = MemoryDb(tmp_path / "memory.db")
     try:
         db.ensure_conversation("c1", AT)
-        said = db.add_turn(NewTurn("c1", AT, "assistant", "Your name is Bob and you live in Rome.", ""))
+        said = db.add_turn(
+            NewTurn("c1", AT, "assistant", "Your name is Bob and you live in Rome.", "")
+        )
         assert FactBook(db, [RuleExtractor()]).learn(said) == 0
         assert db.facts() == []
     finally:

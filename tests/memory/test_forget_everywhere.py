@@ -106,7 +106,10 @@ def test_forget_about_takes_only_what_is_about_the_topic(tmp_path: Path) -> None
     d.record_exchange("Biscuit is a beagle.", "Cute.", False)
     # FACTS.md: "I work at Acme" is the workplace; "Biscuit is a beagle" also says what he is.
     assert {f.key for f in memory.db.facts()} == {
-        "relation:dog", "trait:dog", "taste:jazz", "workplace"
+        "relation:dog",
+        "trait:dog",
+        "taste:jazz",
+        "workplace",
     }
     d.record_user("Forget about Biscuit")
     # The true count: one turn goes, one is rewritten, two facts go (his name, his breed).

@@ -60,26 +60,33 @@ _MONTH = r"(?:" + "|".join([*MONTHS, "sept", *sorted(_MONTH_ABBREV)]) + r")\.?"
 _WEEKDAY = r"(?:" + "|".join(WEEKDAYS) + r")"
 _ORD_WORDS = "|".join(sorted(_ORDINALS, key=len, reverse=True))
 _DAYNUM = rf"(?:\d{{1,2}}(?:st|nd|rd|th)?|{_ORD_WORDS})"
-_COUNT = r"(?:\d{1,2}|a couple of|couple of|a few|few|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_COUNT = (
+    r"(?:\d{1,2}|a couple of|couple of|a few|few|an?|one|two|three|four|five|six|seven|"
+    r"eight|nine|ten|eleven|twelve)"
+)
 _YEAR_DM = r"(?:,? (?P<dm_y>(?:19|20)\d\d))?"
 _YEAR_MD = r"(?:,? (?P<md_y>(?:19|20)\d\d))?"
 
 # Longest, most specific forms first; each alternative names what it is.
 _PATTERN: Final = re.compile(
     r"\b(?:"
-    rf"(?P<dm>(?:on )?(?:(?:{_WEEKDAY}),? )?(?:the )?(?P<dm_d>{_DAYNUM}) (?:of )?(?P<dm_m>{_MONTH}){_YEAR_DM})"
-    rf"|(?P<md>(?:on )?(?:(?:{_WEEKDAY}),? )?(?P<md_m>{_MONTH}) (?:the )?(?P<md_d>{_DAYNUM})\b{_YEAR_MD})"
+    rf"(?P<dm>(?:on )?(?:(?:{_WEEKDAY}),? )?(?:the )?(?P<dm_d>{_DAYNUM}) (?:of )?"
+    rf"(?P<dm_m>{_MONTH}){_YEAR_DM})"
+    rf"|(?P<md>(?:on )?(?:(?:{_WEEKDAY}),? )?(?P<md_m>{_MONTH}) (?:the )?"
+    rf"(?P<md_d>{_DAYNUM})\b{_YEAR_MD})"
     r"|(?P<numeric>(?:on )?(?P<n_d>\d{1,2})/(?P<n_m>\d{1,2})(?:/(?P<n_y>\d{2,4}))?)"
     r"|(?P<dat>the day after tomorrow)"
     r"|(?P<today>today|tonight|this (?:morning|afternoon|evening))"
     r"|(?P<tomorrow>tomorrow(?: (?:morning|afternoon|evening|night))?)"
     rf"|(?P<in_n>in (?P<count>{_COUNT}) (?P<unit>days?|weeks?|months?)(?: time)?)"
     rf"|(?P<a_n>(?P<count2>{_COUNT}) (?P<unit2>days?|weeks?|months?) from (?:now|today))"
-    rf"|(?P<weekday>(?P<wd_which>next|this|on|this coming|coming)? ?(?P<wd>{_WEEKDAY})(?:s)?(?: (?:morning|afternoon|evening|night))?(?P<wd_after> after next)?)"
+    rf"|(?P<weekday>(?P<wd_which>next|this|on|this coming|coming)? ?(?P<wd>{_WEEKDAY})"
+    r"(?: (?:morning|afternoon|evening|night))?(?P<wd_after> after next)?)"
     r"|(?P<weekend>(?P<we_which>this|next|on the) weekend)"
     r"|(?P<week>next week|the week after next|later this week|this week)"
     r"|(?P<month_rel>next month|this month|later this month|the month after next)"
-    rf"|(?P<season>(?:in |this |next |over |during )?(?:the )?(?P<season_which>next |coming )?(?P<sname>spring|summer|autumn|fall|winter)(?: holidays?)?)"
+    r"|(?P<season>(?:in |this |next |over |during )?(?:the )?(?P<season_which>next |coming )?"
+    r"(?P<sname>spring|summer|autumn|fall|winter)(?: holidays?)?)"
     r"|(?P<year_rel>next year|this year)"
     rf"|(?P<month>(?:in|this|next|early|late|mid|the end of|end of)(?:-| )(?P<m_only>{_MONTH}))"
     r")(?![\w'])",

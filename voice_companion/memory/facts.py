@@ -274,7 +274,9 @@ _CONTRACTIONS: Final = {
     "whats": "what's", "thats": "that's", "hes": "he's", "shes": "she's", "theyre": "they're",
     "were": "were", "wont": "won't", "havent": "haven't", "gonna": "going to",
 }  # fmt: skip
-_CONTRACTION = re.compile(r"\b(?:" + "|".join(k for k in _CONTRACTIONS if k != "were") + r")\b", re.I)
+_CONTRACTION = re.compile(
+    r"\b(?:" + "|".join(k for k in _CONTRACTIONS if k != "were") + r")\b", re.I
+)
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|‘[^’]*’|«[^»]*»")
 _QUESTION_START = re.compile(
     r"^(?:(?:so|and|but|ok|okay|hey|well|oh|now|then|wait|um)[, ]+)*(?:what|what's|whats|where|"
@@ -401,9 +403,8 @@ def _name(word: str, strict: bool = False) -> str | None:
     low = w.lower().removesuffix("'s")
     if not w or low in _NOT_NAMES or len(w) > 30 or not w[0].isalpha():
         return None
-    if w[0].islower():
-        if strict or re.search(r"(?:ed|ing|ly)$", low):
-            return None
+    if w[0].islower() and (strict or re.search(r"(?:ed|ing|ly)$", low)):
+        return None
     return w[:1].upper() + w[1:]
 
 
@@ -501,13 +502,14 @@ def _relation(word: str, name: str) -> FactCandidate:
 
 def _names(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     out: list[FactCandidate] = []
+    m: re.Match[str] | None
     for pattern, kind, strict in _NAME_PATTERNS:
         for m in pattern.finditer(s):
             name = _name(m.group(1), strict and not m.group(0).lower().startswith(("hi", "he")))
             if name and not _negated(s, m.end()):
                 out.append(FactCandidate(kind, kind, name))
-    if m := re.search(r"\bi(?:'m| am) (?:(\d{1,3})|(" + _NUMBER_WORDS + r"))(?: years? old\b|$| now$)",
-                      s, re.I):  # fmt: skip
+    aged = r"\bi(?:'m| am) (?:(\d{1,3})|(" + _NUMBER_WORDS + r"))(?: years? old\b|$| now$)"
+    if m := re.search(aged, s, re.I):
         age = int(m.group(1)) if m.group(1) else _number(m.group(2))
         if 0 < age < 120 and not _negated(s, m.end()):
             out.append(FactCandidate("age", "age", str(age)))
@@ -562,6 +564,7 @@ def _number(words: str) -> int:
 
 def _people(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     out: list[FactCandidate] = []
+    m: re.Match[str] | None
     named = re.compile(
         rf"\b(?:my|our) ({_REL})(?:'s| s)? (?:first )?name(?:'s| is) ({_NAME_WORD})"
         rf"|\b(?:my|our) ({_REL})(?: is|'s| 's)? (?:called|named) ({_NAME_WORD})"
@@ -612,8 +615,10 @@ def _people(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         looks = [w for w in adjectives if w.lower() not in ("new", "little", "old", "lovely")]
         if animal and (looks or breed or noun in _BREEDS):
             kind_word = breed or noun
-            words = " ".join([*looks, kind_word]) if noun not in _PET_WORDS or not breed else (
-                " ".join([*(m.group(3) or "").split(), breed])
+            words = (
+                " ".join([*looks, kind_word])
+                if noun not in _PET_WORDS or not breed
+                else (" ".join([*(m.group(3) or "").split(), breed]))
             )
             out.append(FactCandidate("trait", "trait:" + relation, _article(words)))
     # "his name is Biscuit", "she's called Luna": the pet or person just mentioned
@@ -627,7 +632,9 @@ def _people(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         if relation and (name := _name(m.group(1))) and not _negated(s, m.end()):
             out.append(FactCandidate("relation", "relation:" + relation, name))
     # "Biscuit is a spaniel": a pet by its breed
-    for m in re.finditer(rf"\b([A-Z][\w'\-]*) is (?:a|an) ((?:[\w-]+ ){{0,3}}?)({_alternation(_BREEDS)})\b", s):
+    for m in re.finditer(
+        rf"\b([A-Z][\w'\-]*) is (?:a|an) ((?:[\w-]+ ){{0,3}}?)({_alternation(_BREEDS)})\b", s
+    ):
         if (name := _name(m.group(1))) and not _negated(s, m.end()):
             animal = _BREEDS[m.group(3).lower()]
             out.append(FactCandidate("relation", "relation:" + animal, name))
@@ -640,8 +647,10 @@ def _people(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         re.I,
     ):
         words = m.group(2)
-        if find_when(words, date.today()) or _negated(s, m.end()) or re.search(
-            r"\b(?:called|named|going|getting|moving|coming|having)\b", words, re.I
+        if (
+            find_when(words, date.today())
+            or _negated(s, m.end())
+            or re.search(r"\b(?:called|named|going|getting|moving|coming|having)\b", words, re.I)
         ):
             continue
         relation = _RELATIONS[" ".join(m.group(1).lower().split())]
@@ -698,10 +707,12 @@ def _work(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         if not _negated(s, m.end()) and m.group(2).split()[0].lower() not in _PRONOUN_OBJECTS:
             article = (m.group(1) or "a").lower()
             out.append(FactCandidate("work", "work", f"{article} {m.group(2).lower()}"))
-    elif m := re.search(r"\bi(?:'m| am) (?:now )?(retired|unemployed|self-employed|between jobs)\b",
-                        s, re.I):  # fmt: skip
-        if not _negated(s, m.end()):
-            out.append(FactCandidate("work", "work", m.group(1).lower()))
+    elif (
+        m := re.search(
+            r"\bi(?:'m| am) (?:now )?(retired|unemployed|self-employed|between jobs)\b", s, re.I
+        )
+    ) and not _negated(s, m.end()):
+        out.append(FactCandidate("work", "work", m.group(1).lower()))
     return out
 
 
@@ -739,10 +750,15 @@ def _places(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         r"\b(?:originally|born and raised) (?:from|in) " + place,
     ):
         m = re.search(pattern, s, re.I)
-        if m and not _negated(s, m.end()) and _placeish(m.group(1)):
-            if not find_when(m.group(1), date.today()) and not re.match(r"\d", m.group(1)):
-                out.append(FactCandidate("location", "hometown", _proper(_place(m.group(1)))))
-                break
+        if (
+            m
+            and not _negated(s, m.end())
+            and _placeish(m.group(1))
+            and not find_when(m.group(1), date.today())
+            and not re.match(r"\d", m.group(1))
+        ):
+            out.append(FactCandidate("location", "hometown", _proper(_place(m.group(1)))))
+            break
     return out
 
 
@@ -774,7 +790,7 @@ def _tastes(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         rf"can't eat|won't eat|never liked) " + obj + _OBJECT_END,
         s,
         re.I,
-    ) or re.search(rf"\bi(?:'m| am) not (?:a )?(?:big |huge )?(?:fan of|keen on|into) " + obj
+    ) or re.search(r"\bi(?:'m| am) not (?:a )?(?:big |huge )?(?:fan of|keen on|into) " + obj
                    + _OBJECT_END, s, re.I)  # fmt: skip
     if dislike:
         add("dislike", dislike.groups()[-1])
@@ -822,6 +838,7 @@ def _allergies(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
 
 def _health(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate]:
     out: list[FactCandidate] = []
+    m: re.Match[str] | None
     having = (
         r"(?:i(?: have| had|'ve got|'ve had| got|'ve been having|'m having| suffer from|"
         r"(?:'ve been|'m| am| was| got) diagnosed with| live with)|my) "
@@ -831,15 +848,16 @@ def _health(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidat
             condition = re.sub(r"^(?:an?|the) ", "", m.group(1).lower())
             condition = {"headaches": "headache", "migraines": "migraine"}.get(condition, condition)
             out.append(FactCandidate("health", "health:" + condition, condition, said_on))
-    if m := re.search(r"\bmy (\w+) (hurts|aches|is killing me|is sore|is really sore)\b", s, re.I):
-        if not _negated(s, m.end()):
-            condition = f"{m.group(1).lower()} pain"
-            out.append(FactCandidate("health", "health:" + condition, condition, said_on))
+    m = re.search(r"\bmy (\w+) (hurts|aches|is killing me|is sore|is really sore)\b", s, re.I)
+    if m and not _negated(s, m.end()):
+        condition = f"{m.group(1).lower()} pain"
+        out.append(FactCandidate("health", "health:" + condition, condition, said_on))
     return out
 
 
 def _hobbies(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     out: list[FactCandidate] = []
+    m: re.Match[str] | None
     thing = r"((?:the |a )?[\w-]+(?: [\w-]+)?)" + (
         r"(?=$|[,;:.!?]| (?:and|but|now|instead|on|every|at|with|for|because|again|last|"
         r"this|in|lately|recently|anymore|any more|these days|so|a while|ages|years|then)\b)"
@@ -856,9 +874,9 @@ def _hobbies(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     for m in re.finditer(r"\bi (?:don't|do not|no longer|can't|cannot) (\w+)(?: \w+)? any ?more\b",
                          s, re.I):  # fmt: skip
         verb = m.group(1).lower()
-        if verb not in ("like", "love", "want", "need", "have", "know", "care", "feel", "do"):
-            if found := _hobby(_gerund(verb)):
-                out.append(FactCandidate("hobby", "hobby:" + found[0], found[1], ends=True))
+        not_hobbies = ("like", "love", "want", "need", "have", "know", "care", "feel", "do")
+        if verb not in not_hobbies and (found := _hobby(_gerund(verb))):
+            out.append(FactCandidate("hobby", "hobby:" + found[0], found[1], ends=True))
     start = (
         r"(?:\b(?:i|we)(?:'ve| have|'m| am)?|\band(?: now)?|\bthen|\bnow i)"
         r"(?: finally| just| recently| actually| also)? "
@@ -876,12 +894,12 @@ def _hobbies(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
             if re.search(r"learn", m.group(0), re.I) and not value.startswith("learning"):
                 value = "learning " + value
             out.append(FactCandidate("hobby", "hobby:" + found[0], value))
-    if m := re.search(r"\bmy (?:main |favou?rite )?hobb(?:y is|y's|ies are|ies include) "
-                      r"([\w ,'-]+?)" + _OBJECT_END, s, re.I):  # fmt: skip
-        if not _negated(s, m.end()):
-            for part in _things(m.group(1)):
-                if found := _hobby(part):
-                    out.append(FactCandidate("hobby", "hobby:" + found[0], found[1]))
+    hobbies = r"\bmy (?:main |favou?rite )?hobb(?:y is|y's|ies are|ies include) ([\w ,'-]+?)"
+    m = re.search(hobbies + _OBJECT_END, s, re.I)
+    if m and not _negated(s, m.end()):
+        for part in _things(m.group(1)):
+            if found := _hobby(part):
+                out.append(FactCandidate("hobby", "hobby:" + found[0], found[1]))
     for m in re.finditer(
         r"\bi (?:also |still |really |often |usually |regularly )?(play|go|do) "
         r"((?:the |a bit of |some |a lot of )?[\w-]+)(?=$|[,;.!?]| (?:and|but|on|every|at|with|"
@@ -927,7 +945,8 @@ def _dated(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate
         return out
     vague = "" if when.precision == "day" else f" ({when.phrase.lower()})"
     whose_rx = (
-        rf"\b(?:(?:my|our) ({_REL})(?:'s|s'| s)?|(?!it's|that's|what's|he's|she's)([\w\-]+)'s|(my|our)|(it's|it is) my)"
+        rf"\b(?:(?:my|our) ({_REL})(?:'s|s'| s)?|(?!it's|that's|what's|he's|she's)([\w\-]+)'s"
+        r"|(my|our)|(it's|it is) my)"
         r" (?:(?:wedding )?(anniversary)|(birthday|bday|b-day|birth day))\b"
     )
     m = re.search(whose_rx, rest, re.I) or (re.search(r"\bi was (born)", rest, re.I) and None)
@@ -972,9 +991,11 @@ def _dated(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate
         m = None  # "I'm going to ...": a plan of the user's, below
     if m:
         name = _name(m.group(2)) if m.group(2) else None
-        who = name or (m.group(3) and _name(m.group(3))) or _RELATIONS[
-            " ".join(m.group(1).lower().split())
-        ]
+        who = (
+            name
+            or (m.group(3) and _name(m.group(3)))
+            or _RELATIONS[" ".join(m.group(1).lower().split())]
+        )
         verb, tail = m.group(4).lower(), _clean(m.group(5), 6)
         noun = _EVENT_VERBS.get(verb.split()[0] if verb.startswith("having") else verb)
         if noun and not tail:
@@ -1077,7 +1098,7 @@ _CORRECTED = re.compile(
 
 
 def _correction(clause: str, said_on: date) -> list[FactCandidate]:
-    """"no, he's called Biscuits"; "actually it's Biscuits, not Biscuit"; "sorry, I meant
+    """ "no, he's called Biscuits"; "actually it's Biscuits, not Biscuit"; "sorry, I meant
     Tuesday"; "not Biscuit, Biscuits". The fact it corrects is found when it is stored."""
     text = clause.strip(" .!,")
     marked = _CORRECTION_START.match(text)
@@ -1270,9 +1291,10 @@ class FactBook:
         recent = [
             f
             for f in self._db.recent_facts(_RECENT_FACTS)
-            if f.valid_from >= since and f.valid_from <= turn.at and turn.id not in f.source_turn_ids
+            if since <= f.valid_from <= turn.at
+            and turn.id not in f.source_turn_ids
             and f.kind != "preference"
-        ]  # fmt: skip
+        ]
         target = _correction_target(recent, c)
         if target is None:
             return 0
@@ -1314,7 +1336,8 @@ def _correction_target(recent: Sequence[Fact], c: FactCandidate) -> Fact | None:
         if c.event_date is None:
             return None
     if c.event_date is not None:
-        return next((f for f in newest_first if f.event_date is not None and f.kind != "health"), None)
+        dated = (f for f in newest_first if f.event_date is not None and f.kind != "health")
+        return next(dated, None)
     named = ("relation", "name", "preferred_name", "location", "work")
     return next((f for f in newest_first if f.kind in named and len(f.value.split()) <= 4), None)
 
@@ -1324,7 +1347,6 @@ def describe(fact: Fact, you: bool = True, quote: bool = False) -> str:
     speaking to the user, third person ("the user's sister is Ana") for the prompt; ``quote``
     puts the user's own words in quotes (the prompt: data, not instructions)."""
     your, they, are = ("your", "you", "are") if you else ("the user's", "the user", "is")
-    were = "were" if you else "was"
     s = "" if you else "s"
     contracted = "you're" if you else "the user is"
     flat = " ".join(fact.value.replace("“", '"').replace("”", '"').split())
@@ -1378,11 +1400,12 @@ def describe(fact: Fact, you: bool = True, quote: bool = False) -> str:
             return _event_sentence(words, quote, your, when)
         case "plan":
             verb = words.split()[0].lower() if words else ""
-            if verb.endswith("ing") or verb in ("visit", "see", "go", "meet", "fly", "take"):
-                return f"{they} planned to {value}{when}" if not verb.endswith("ing") else (
-                    f"{contracted} {value}{when}"
-                )
-            return f"{they} {'have' if you else 'has'} {_article(words) if not quote else value}{when}"
+            if verb.endswith("ing"):
+                return f"{contracted} {value}{when}"
+            if verb in _VERBS:
+                return f"{they} planned to {value}{when}"
+            thing = value if quote else _article(words)
+            return f"{they} {'have' if you else 'has'} {thing}{when}"
         case "birthday":
             whose = f"{your}" if about == "self" else _whose(about, your)
             return f"{whose} birthday is on {value}" + _next(fact)
@@ -1394,7 +1417,6 @@ def describe(fact: Fact, you: bool = True, quote: bool = False) -> str:
         case "preference":
             return f"{they} prefer{s} a {value} tone"
         case _:
-            _ = were
             return f"{fact.key}: {value}"
 
 
@@ -1423,15 +1445,11 @@ def _split_vague(value: str) -> tuple[str, str]:
 def _when_words(fact: Fact, vague: str) -> str:
     if fact.event_date is None:
         return ""
-    if vague:
-        found = _parse_phrase(vague, fact.valid_from.date())
-        precision = found.precision if found else "day"
-        return " " + ("in " if precision in ("month", "season", "year") else "") + day_words(
-            fact.event_date, precision
-        ).removeprefix("the week of ").join(("", "")) if precision != "week" else (
-            " in " + day_words(fact.event_date, "week")
-        )
-    return f" on {day_words(fact.event_date)}"
+    found = _parse_phrase(vague, fact.valid_from.date()) if vague else None
+    precision = found.precision if found else "day"
+    if precision == "day":
+        return f" on {day_words(fact.event_date)}"
+    return f" in {day_words(fact.event_date, precision)}"
 
 
 def _event_sentence(words: str, quote: bool, your: str, when: str) -> str:
