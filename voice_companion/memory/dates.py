@@ -87,6 +87,8 @@ _PATTERN: Final = re.compile(
     r"|(?P<month_rel>next month|this month|later this month|the month after next)"
     r"|(?P<season>(?:in |this |next |over |during )?(?:the )?(?P<season_which>next |coming )?"
     r"(?P<sname>spring|summer|autumn|fall|winter)(?: holidays?)?)"
+    r"|(?P<eom>(?:at |by )?the end of (?:the |this )?month)"
+    rf"|(?P<dom>on the (?P<dom_d>{_DAYNUM}))"
     r"|(?P<year_rel>next year|this year)"
     rf"|(?P<month>(?:in|this|next|early|late|mid|the end of|end of)(?:-| )(?P<m_only>{_MONTH}))"
     r")(?![\w'])",
@@ -192,6 +194,21 @@ def _resolve(m: re.Match[str], today: date) -> When | None:
         elif _add_months(day, 3) <= today or (upcoming and day <= today):
             day = day.replace(year=today.year + 1)
         return out(day, "season")
+    if g["eom"]:
+        return out(_add_months(today.replace(day=1), 1) - timedelta(days=1), "month")
+    if g["dom"]:
+        # "on the 5th": this month's, or next month's when it has passed
+        word = g["dom_d"].lower()
+        number = _ORDINALS.get(word) or int(re.sub(r"\D", "", word))
+        for months in (0, 1, 2):
+            first = _add_months(today.replace(day=1), months)
+            try:
+                day = first.replace(day=number)
+            except ValueError:
+                continue
+            if day >= today:
+                return out(day)
+        return None
     if g["year_rel"]:
         year = today.year + (1 if g["year_rel"].lower().startswith("next") else 0)
         return out(date(year, 1, 1) if year > today.year else today, "year")

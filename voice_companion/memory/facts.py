@@ -405,6 +405,7 @@ def _name(word: str, strict: bool = False) -> str | None:
         return None
     if w[0].islower() and (strict or re.search(r"(?:ed|ing|ly)$", low)):
         return None
+    w = w[:-2] if w.lower().endswith("'s") and len(w) > 3 else w  # "Tom's birthday"
     return w[:1].upper() + w[1:]
 
 
@@ -593,8 +594,9 @@ def _people(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     article = r"(?:a|an|the|our|my|this|two|new)"
     desc = r"((?:[\w-]+ ){0,3}?)"
     pet = re.compile(
-        rf"\b{article} {desc}({_PET}|{_REL})(?:,? (?:a|an) {desc}({_PET}))?"
-        rf"(?:,? (?:who's|who is|that's|which is))?(?: (?:called|named) ({_NAME_WORD}))?\b",
+        rf"\b{article} {desc}({_PET}|{_REL})s?(?:,? (?:a|an) {desc}({_PET}))?"
+        rf"(?:,? (?:who's|who is|that's|which is))?(?: (?:called|named) ({_NAME_WORD})"
+        rf"(?: and ({_NAME_WORD}))?)?\b",
         re.I,
     )
     for m in pet.finditer(s):
@@ -609,6 +611,8 @@ def _people(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
             continue
         if m.group(5) and (name := _name(m.group(5))):
             out.append(FactCandidate("relation", "relation:" + relation, name))
+            if m.group(6) and (other := _name(m.group(6))):
+                out.append(FactCandidate("relation", "relation:" + relation, other))
         elif animal:
             context["unnamed"] = relation
         adjectives = (m.group(1) + (m.group(3) or "")).split()
@@ -841,13 +845,18 @@ def _health(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidat
     m: re.Match[str] | None
     having = (
         r"(?:i(?: have| had|'ve got|'ve had| got|'ve been having|'m having| suffer from|"
-        r"(?:'ve been|'m| am| was| got) diagnosed with| live with)|my) "
+        r"(?:'ve been|'m| am| was| got) diagnosed with| live with|'ve been struggling with|"
+        r"'m struggling with|'m dealing with|'ve been dealing with)|my) "
     )
     for m in re.finditer(rf"\b{having}(?:\w+ ){{0,3}}?({_HEALTH})\b", s, re.I):
         if not _negated(s, m.end()):
             condition = re.sub(r"^(?:an?|the) ", "", m.group(1).lower())
             condition = {"headaches": "headache", "migraines": "migraine"}.get(condition, condition)
             out.append(FactCandidate("health", "health:" + condition, condition, said_on))
+    m = re.search(r"\bi(?:'m| am) (lactose|gluten|wheat|dairy|\w+) intolerant\b", s, re.I)
+    if m and not _negated(s, m.end()):
+        condition = f"{m.group(1).lower()} intolerance"
+        out.append(FactCandidate("health", "health:" + condition, condition, said_on))
     m = re.search(r"\bmy (\w+) (hurts|aches|is killing me|is sore|is really sore)\b", s, re.I)
     if m and not _negated(s, m.end()):
         condition = f"{m.group(1).lower()} pain"
@@ -858,7 +867,7 @@ def _health(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidat
 def _hobbies(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     out: list[FactCandidate] = []
     m: re.Match[str] | None
-    thing = r"((?:the |a )?[\w-]+(?: [\w-]+)?)" + (
+    thing = r"((?:the |a )?[\w-]+(?: [\w-]+){0,2}?)" + (
         r"(?=$|[,;:.!?]| (?:and|but|now|instead|on|every|at|with|for|because|again|last|"
         r"this|in|lately|recently|anymore|any more|these days|so|a while|ages|years|then)\b)"
     )
@@ -879,9 +888,9 @@ def _hobbies(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
             out.append(FactCandidate("hobby", "hobby:" + found[0], found[1], ends=True))
     start = (
         r"(?:\b(?:i|we)(?:'ve| have|'m| am)?|\band(?: now)?|\bthen|\bnow i)"
-        r"(?: finally| just| recently| actually| also)? "
-        r"(?:took up|taken up|take up|taking up|started|starting|begun|began|got into|"
-        r"gotten into|getting into|picked up|am into|'m into|am learning|'m learning|"
+        r"(?: finally| just| recently| actually| also)?(?: been)? (?:really |properly )?"
+        r"(?:took up|taken up|take up|taking up|started|starting|begun|began|"
+        r"(?:got|gotten|getting) (?:really |properly )?into|picked up|am into|'m into|am learning|'m learning|"
         r"learning|learnt|learned how to) "
     )
     for m in re.finditer(start + thing, s, re.I):
@@ -947,7 +956,7 @@ def _dated(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate
     whose_rx = (
         rf"\b(?:(?:my|our) ({_REL})(?:'s|s'| s)?|(?!it's|that's|what's|he's|she's)([\w\-]+)'s"
         r"|(my|our)|(it's|it is) my)"
-        r" (?:(?:wedding )?(anniversary)|(birthday|bday|b-day|birth day))\b"
+        r" (?:\w+ )??(?:(?:wedding )?(anniversary)|(birthday|bday|b-day|birth day))\b"
     )
     m = re.search(whose_rx, rest, re.I) or (re.search(r"\bi was (born)", rest, re.I) and None)
     if m or born:
@@ -979,8 +988,8 @@ def _dated(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate
         return [FactCandidate("event", "event:" + what, what + vague, when.day)]
     # "my friend Sam is moving to Canada", "my brother graduates", "Sam is getting married"
     m = re.search(
-        rf"\b(?:(?:my|our) ({_REL})(?: ({_NAME_WORD}))?|((?-i:[A-Z])[\w'\-]*)) "
-        r"(?:is |'s |are |'re |will be )?(moving|graduating|graduates|getting married|"
+        rf"\b(?:(?:my|our) ({_REL})(?: ({_NAME_WORD}))?|((?-i:[A-Z])[\w'\-]*))"
+        r"(?:'s |'re | is | are | will be | )(moving|graduating|graduates|getting married|"
         r"gets married|retiring|retires|having (?:a|her|his|their) baby|starting|starts|"
         r"leaving|leaves|coming|comes|visiting|visits|flying|flies|going|goes|"
         r"turning|turns|emigrating|emigrates|relocating)\b ?(.*)$",
