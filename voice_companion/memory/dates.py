@@ -201,13 +201,13 @@ def _resolve(m: re.Match[str], today: date) -> When | None:
         word = g["dom_d"].lower()
         number = _ORDINALS.get(word) or int(re.sub(r"\D", "", word))
         for months in (0, 1, 2):
-            first = _add_months(today.replace(day=1), months)
+            month_start = _add_months(today.replace(day=1), months)
             try:
-                day = first.replace(day=number)
+                that_day = month_start.replace(day=number)
             except ValueError:
                 continue
-            if day >= today:
-                return out(day)
+            if that_day >= today:
+                return out(that_day)
         return None
     if g["year_rel"]:
         year = today.year + (1 if g["year_rel"].lower().startswith("next") else 0)

@@ -890,7 +890,8 @@ def _hobbies(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         r"(?:\b(?:i|we)(?:'ve| have|'m| am)?|\band(?: now)?|\bthen|\bnow i)"
         r"(?: finally| just| recently| actually| also)?(?: been)? (?:really |properly )?"
         r"(?:took up|taken up|take up|taking up|started|starting|begun|began|"
-        r"(?:got|gotten|getting) (?:really |properly )?into|picked up|am into|'m into|am learning|'m learning|"
+        r"(?:got|gotten|getting) (?:really |properly )?into|picked up|am into|'m into|"
+        r"am learning|'m learning|"
         r"learning|learnt|learned how to) "
     )
     for m in re.finditer(start + thing, s, re.I):
