@@ -3,6 +3,7 @@ and hobby changes through the real LongTermMemory on disk, and keep() at 10,000 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -11,7 +12,15 @@ import pytest
 from tests.memory.conftest import Clock
 from voice_companion.config import MemoryConfig
 from voice_companion.dialogue.history import Turn
-from voice_companion.memory.facts import FactBook, RuleExtractor, describe, sentences
+from voice_companion.engines.llm_openai import OpenAiChatModel
+from voice_companion.memory.facts import (
+    FactBook,
+    LlmExtractor,
+    RuleExtractor,
+    describe,
+    parse_llm_facts,
+    sentences,
+)
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import Fact, MemoryDb, NewTurn
 
@@ -559,5 +568,61 @@ def test_the_answer_side_never_learns_from_the_assistant(tmp_path: Path) -> None
         )
         assert FactBook(db, [RuleExtractor()]).learn(said) == 0
         assert db.facts() == []
+    finally:
+        db.close()
+
+
+def test_llm_facts_follow_the_schema_and_stay_grounded() -> None:
+    said = "hi I'm Margaret, we got a brown spaniel called Biscuit and I grew up in Cork"
+    reply = (
+        "name | name | Margaret\nrelation | dog | Biscuit\ntrait | dog | brown spaniel\n"
+        "hometown | hometown | Cork\nhome | home | Paris\nallergy | allergy | peanuts\nnone"
+    )
+    found = {(c.kind, c.key, c.value) for c in parse_llm_facts(reply, said, AT)}
+    assert found == {
+        ("name", "name", "Margaret"),
+        ("relation", "relation:dog", "Biscuit"),
+        ("trait", "trait:dog", "brown spaniel"),
+        ("location", "hometown", "Cork"),
+    }  # Paris and peanuts were never said: dropped
+    birthday = parse_llm_facts(
+        "birthday | mother | 3rd of June", "my mum's birthday is the 3rd of June", AT
+    )
+    assert [(c.key, c.value, c.event_date) for c in birthday] == [
+        ("birthday:mother", "3 June", date(2027, 6, 3))
+    ]
+
+
+def test_llm_extractor_through_a_real_server(server: Callable[..., int], tmp_path: Path) -> None:
+    port = server("facts")
+    model = OpenAiChatModel(f"http://127.0.0.1:{port}/v1", "m", None, 5.0, 30.0, 200, 0.0)
+    said = (
+        "I'm Margaret but everyone calls me Maggie. We got a brown spaniel called Biscuit, "
+        "I'm allergic to peanuts, I grew up in Cork and my mum's birthday is on the 3rd of June"
+    )
+    found = {
+        (c.kind, c.key, c.value, c.event_date) for c in LlmExtractor(model, 10).extract(said, AT)
+    }
+    assert found == {
+        ("name", "name", "Margaret", None),
+        ("preferred_name", "preferred_name", "Maggie", None),
+        ("relation", "relation:dog", "Biscuit", None),
+        ("trait", "trait:dog", "a brown spaniel", None),
+        ("allergy", "allergy:peanuts", "peanuts", None),
+        ("location", "hometown", "Cork", None),
+        ("birthday", "birthday:mother", "3 June", date(2027, 6, 3)),
+    }  # "astronaut" and "Admin" are not in what was said: not learnt
+    # A question states nothing: the model is not even asked.
+    assert LlmExtractor(model).extract("what's my dog called?", AT) == []
+    # Beside the rules, through FactBook: one fact per thing, receipts from the turn.
+    db = MemoryDb(tmp_path / "memory.db")
+    try:
+        db.ensure_conversation("c1", AT)
+        turn = db.add_turn(NewTurn("c1", AT, "user", said, ""))
+        book = FactBook(db, [RuleExtractor(), LlmExtractor(model, 10)])
+        book.learn(turn)
+        told = [(f.key, f.value.lower()) for f in db.facts()]
+        assert len(told) == len(set(told)) == 7  # what both found is stored once
+        assert all(f.source_turn_ids == (turn.id,) for f in db.facts())
     finally:
         db.close()

@@ -1236,7 +1236,8 @@ def parse_llm_facts(reply: str, source: str, at: datetime) -> list[FactCandidate
             continue
         else:
             continue
-        out.append(FactCandidate(kind, key, _clean(value) or value, when))
+        kept = value if kind == "trait" else (_clean(value) or value)
+        out.append(FactCandidate(kind, key, kept, when))
     return out
 
 
