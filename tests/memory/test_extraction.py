@@ -626,3 +626,31 @@ def test_llm_extractor_through_a_real_server(server: Callable[..., int], tmp_pat
         assert all(f.source_turn_ids == (turn.id,) for f in db.facts())
     finally:
         db.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "?!.,;:",
+        "MY SİSTER İREM İS CALLED İNCİ",  # İ lower-cases to two characters
+        "my name is \x00\u202eSam",
+        "call me " * 3000,
+        "the " * 20_000 + "next friday",
+        "i love " * 5000,
+        "my sister ana and " * 1000,
+        "🙂" * 5000,
+    ],
+)
+def test_bad_input_never_raises(text: str) -> None:
+    for c in RuleExtractor().extract(text, AT):
+        assert c.kind and c.key and c.value
+        describe(_fact(c.kind, c.key, c.value, c.event_date))
+
+
+def test_a_long_run_on_turn_still_gives_what_it_said_first() -> None:
+    said = "um so my name is Sam and i live in leeds " + "and then we went on and on " * 500
+    assert {("name", "Sam"), ("home", "Leeds")} <= {
+        (c.key, c.value) for c in RuleExtractor().extract(said, AT)
+    }

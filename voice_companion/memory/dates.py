@@ -96,9 +96,17 @@ _PATTERN: Final = re.compile(
 )
 
 
+def same_length_case(text: str) -> str:
+    """``text`` with the few characters whose lower case is longer ("İ") replaced by one
+    that is not, so matches found ignoring case can be looked up in lower case."""
+    if text.isascii():
+        return text
+    return "".join(c if len(c.lower()) == 1 else c.lower()[0] for c in text)
+
+
 def find_when(text: str, said_on: date) -> When | None:
     """The first date phrase in ``text``, resolved against the day it was said."""
-    for m in _PATTERN.finditer(text):
+    for m in _PATTERN.finditer(same_length_case(text)):
         when = _resolve(m, said_on)
         if when is not None:
             return when
@@ -107,7 +115,7 @@ def find_when(text: str, said_on: date) -> When | None:
 
 def parse_when(phrase: str, said_on: date) -> When | None:
     """``phrase`` as a whole (after "on"/"at"): a date, or None when it is not one."""
-    m = _PATTERN.fullmatch(phrase.strip().lower().rstrip(".!?,"))
+    m = _PATTERN.fullmatch(same_length_case(phrase).strip().lower().rstrip(".!?,"))
     return _resolve(m, said_on) if m else None
 
 

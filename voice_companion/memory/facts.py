@@ -27,7 +27,14 @@ from typing import Final, Protocol
 
 from voice_companion.engines import ChatMessage, ChatModel
 from voice_companion.errors import LlmError
-from voice_companion.memory.dates import MONTHS, When, day_words, find_when, next_occurrence
+from voice_companion.memory.dates import (
+    MONTHS,
+    When,
+    day_words,
+    find_when,
+    next_occurrence,
+    same_length_case,
+)
 from voice_companion.memory.dates import parse_when as _parse_phrase
 from voice_companion.memory.store import Fact, MemoryDb, StoredTurn
 
@@ -62,6 +69,10 @@ CORRECTION: Final = "correction"
 CORRECTION_WINDOW: Final = timedelta(hours=6)
 """How far back a correction looks for the fact it corrects (the conversation in hand)."""
 _RECENT_FACTS: Final = 20
+MAX_CHARS: Final = 4000
+"""Facts are read from the first this many characters of a turn (the whole turn is kept)."""
+MAX_CLAUSE_WORDS: Final = 60
+"""A longer run-on clause (speech-to-text without punctuation) is read in pieces this long."""
 
 
 @dataclass(frozen=True)
@@ -342,7 +353,7 @@ _SMALL_WORDS: Final = frozenset(str.split("of the and on upon in de la le du van
 def _prepare(text: str) -> str:
     """The words as the rules read them: plain apostrophes, no quoted passages (someone
     else's words), no fillers, the common speech-to-text contractions restored."""
-    text = text.replace("’", "'").replace("‘", "'").replace("`", "'")
+    text = same_length_case(text.replace("’", "'").replace("‘", "'").replace("`", "'"))
     text = _QUOTED.sub(" … ", text)
     text = _CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0).lower()], text)
     text = _FILLERS.sub(" ", text)
@@ -464,7 +475,7 @@ class RuleExtractor:
         found: list[FactCandidate] = []
         said_on = at.date()
         context: dict[str, str] = {}  # the person or pet last mentioned without a name
-        for sentence in sentences(_prepare(text)):
+        for sentence in sentences(_prepare(text[:MAX_CHARS])):
             if order := _INSTRUCTION.search(sentence):
                 found += _sentence_facts(sentence[: order.start()], said_on, context)
                 break
@@ -481,12 +492,21 @@ def _sentence_facts(sentence: str, said_on: date, context: dict[str, str]) -> li
     found: list[FactCandidate] = []
     if cut := _NOT_THE_USER.search(sentence):
         sentence = sentence[: cut.start()]
-    for clause in _clauses(sentence):
+    for clause in (w for c in _clauses(sentence) for w in _windows(c)):
         body = _INTERJECTION.sub("", clause).strip()
         if not body or _HYPOTHETICAL.search(body):
             continue
         found += _clause_facts(body, said_on, context) or _correction(clause, said_on)
     return found
+
+
+def _windows(clause: str) -> list[str]:
+    """A clause of a run-on transcript, in pieces the patterns read quickly."""
+    words = clause.split()
+    if len(words) <= MAX_CLAUSE_WORDS:
+        return [clause]
+    step = MAX_CLAUSE_WORDS
+    return [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
 
 
 def _clause_facts(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate]:
@@ -807,7 +827,7 @@ def _tastes(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         + _OBJECT_END,
         rf"\bmy (?:absolute )?fav(?:ou?rite)? (?:[\w-]+ ){{1,2}}?(?:is|are|has to be) {obj}"
         + _OBJECT_END,
-        r"\b([\w' -]+?) (?:is|are) my (?:absolute )?fav(?:ou?rite)\b",
+        r"\b([\w'-]+(?: [\w'-]+){0,3}) (?:is|are) my (?:absolute )?fav(?:ou?rite)\b",
     ):
         m = re.search(pattern, s, re.I)
         if m and not _negated(s, m.end()):
@@ -1441,7 +1461,7 @@ def _second_person(words: str) -> str:
     """The user's words said back to them: "visit my mum" -> "visit your mum"."""
     return re.sub(
         r"(?<![\w'])(?:i'm|i've|we're|my|i|me|our|we|us|myself|mine)(?![\w'])",
-        lambda m: _SECOND_PERSON[m.group(0).lower()],
+        lambda m: _SECOND_PERSON.get(m.group(0).lower(), m.group(0)),
         words,
         flags=re.I,
     )
