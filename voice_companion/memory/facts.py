@@ -607,6 +607,10 @@ def _people(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     for m in re.finditer(rf"\b(?:my|our) ({_REL})(?: is|'s) ((?-i:[A-Z])[\w'\-]*)$", s, re.I):
         if (name := _name(m.group(2))) and not _negated(s, m.end()):
             out.append(_relation(m.group(1), name))
+    m = re.match(rf"({_NAME_WORD}) is (?:my|our) ({_REL})\b", s, re.I)
+    lower = m is not None and m.group(1)[0].islower()  # capitalised ones: just below
+    if m and lower and (name := _name(m.group(1))) and not _negated(s, m.end()):
+        out.append(_relation(m.group(2), name))
     for m in re.finditer(rf"\b([A-Z][\w'\-]*) is (?:my|our) ({_REL})\b", s):
         if (name := _name(m.group(1))) and not _negated(s, m.end()):
             out.append(_relation(m.group(2), name))
@@ -655,6 +659,12 @@ def _people(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         relation = context.get("unnamed")
         if relation and (name := _name(m.group(1))) and not _negated(s, m.end()):
             out.append(FactCandidate("relation", "relation:" + relation, name))
+    # "... and he's a chef": what the person just named is
+    m = re.search(
+        r"(?:^|\band |, )(?:he|she)(?:'s| is) ((?:a|an) (?:[\w'-]+ ){0,3}?[\w'-]+)$", s, re.I
+    )
+    if m and (relation := context.get("named")) and not _negated(s, m.end()):
+        out.append(FactCandidate("trait", "trait:" + relation, m.group(1).lower()))
     # "Biscuit is a spaniel": a pet by its breed
     for m in re.finditer(
         rf"\b([A-Z][\w'\-]*) is (?:a|an) ((?:[\w-]+ ){{0,3}}?)({_alternation(_BREEDS)})\b", s
@@ -737,6 +747,12 @@ def _work(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         )
     ) and not _negated(s, m.end()):
         out.append(FactCandidate("work", "work", m.group(1).lower()))
+    elif (
+        (m := re.search(rf"\bi(?:'ve| have) been (a|an) {job}(?= for| since|$)", s, re.I))
+        and _job_like(m.group(2))
+        and not _negated(s, m.end())
+    ):
+        out.append(FactCandidate("work", "work", f"{m.group(1).lower()} {m.group(2).lower()}"))
     return out
 
 
@@ -758,8 +774,9 @@ def _places(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     place = rf"((?:the )?[\w'.\- ]+?){_PLACE_END}"
     home = re.search(
         r"\b(?:i|we)(?:'ve| have)?(?: now| just| recently| finally| currently| still)*"
-        r"(?:'re| are|'m| am)?(?: now| currently)? (?:live|living|moved|move|relocated|"
-        r"based|settled) (?:in|to|down in|over to|out to|back to) " + place,
+        r"(?:'re| are|'m| am)?(?: now| currently)?(?: been)? (?:live|living|moved|move|"
+        r"relocated|based|settled|(?<=ve )lived|(?<=have )lived) "
+        r"(?:in|to|down in|over to|out to|back to) " + place,
         s,
         re.I,
     ) or re.search(r"\b(?:home is|i call) " + place + r"(?: home| now)?", s, re.I)
@@ -803,6 +820,8 @@ def _tastes(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     obj = r"((?:(?! but | because | and then | so | although | though | since )[^,;:])+?)"
 
     def add(kind: str, value: str) -> None:
+        if value.split() and value.split()[0].lower() in _PRONOUN_OBJECTS:
+            return  # "I love my job", "I love you": about someone or something of theirs
         for thing in _things(value) if kind == "like" or kind == "dislike" else [value]:
             first = thing.split()[0].lower() if thing else ""
             if thing and first not in _PRONOUN_OBJECTS and first not in _NOT_NAMES - {"good"}:
