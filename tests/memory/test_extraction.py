@@ -326,6 +326,14 @@ NOTHING: list[str] = [
     "i love you",
     "i like it here",
     "he's a chef",
+    "no, it's okay thanks",
+    "no thanks",
+    "no worries",
+    "no problem",
+    "nah it's cool",
+    "actually it's a long story",
+    "No, It's Okay",
+    "no, tomorrow",
 ]
 
 

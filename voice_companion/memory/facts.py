@@ -195,7 +195,8 @@ _NOT_NAMES: Final = frozenset(
     i'm i've i'll i'd im ive we're we've they're he's she's monday tuesday wednesday
     thursday friday saturday sunday january february march april june july august
     september october november december week month year weekend morning evening night
-    afternoon spring summer autumn winter"""
+    afternoon spring summer autumn winter thanks thank cheers cool nice problem worries way
+    idea course joke kidding lol haha true right wrong exactly correct story deal worry"""
     )
 )
 _NAME_WORD = r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'\-]*"
@@ -1163,11 +1164,16 @@ def _correction(clause: str, said_on: date) -> list[FactCandidate]:
         return []
     new = new.strip()
     when = _parse_phrase(new, said_on) if new else None
-    if when is not None:
+    sure = re.search(r"\b(?:meant|mean|sorry|actually|oops|whoops|wait|correction|my bad)\b",
+                     text[: len(text) - len(body)] + body[:12], re.I)  # fmt: skip
+    if when is not None and (old or sure or re.match(r"it(?:'s| is| was) ", body, re.I)):
         return [FactCandidate(CORRECTION, "", when.phrase, when.day, corrects=old.strip())]
-    if not new or new.lower() in _NOT_NAMES or len(new.split()) > 4:
+    if when is not None or not new or new.lower() in _NOT_NAMES or len(new.split()) > 4:
         return []
-    if any(w.lower() in _NOT_NAMES for w in new.split()[1:]) or _NEGATION.search(new):
+    named = re.search(r"\b(?:called|named|name is|name's)\s*$", body[: body.rfind(new)], re.I)
+    if not (old or named or new[0].isupper()):
+        return []  # "no, it's okay thanks": small talk, not a name
+    if any(_name(w) is None for w in new.split() if w.lower() not in _SMALL_WORDS):
         return []
     value = new if any(ch.isupper() for ch in new) else _proper(new)
     return [FactCandidate(CORRECTION, "", value, None, corrects=old.strip())]
