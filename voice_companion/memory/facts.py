@@ -584,6 +584,15 @@ def _number(words: str) -> int:
     return total
 
 
+_AFTER_A_NAME = re.compile(
+    r"\s*(?:$|[,;.!?]|(?:and|but|is|was|has|had|just|who|will|can|lives|works|loves|likes|"
+    r"hates|got|gets|does|did|never|always|really|also|came|went|moved|turned|turns|"
+    r"started|starts|plays|goes|said|says|too|'s|is|are|were|isn't|wasn't|doesn't|"
+    r"didn't|and i|lives|used)\b)",
+    re.I,
+)
+
+
 def _people(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     out: list[FactCandidate] = []
     m: re.Match[str] | None
@@ -601,6 +610,9 @@ def _people(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         name = _name(first, strict=False) if not strict or first[0].isupper() else _name(first)
         if raw.split()[0].lower() in ("called", "named", "is"):
             continue
+        lower_name = strict and first[0].islower() and not first.lower().endswith("'s")
+        if lower_name and not _AFTER_A_NAME.match(s[m.end(6) :]):
+            continue  # "my brother graduates next friday": a verb, not a name
         if name and not _negated(s, m.end()):
             full = name if len(raw.split()) == 1 else f"{name} {raw.split()[1]}"
             out.append(_relation(word, full))
