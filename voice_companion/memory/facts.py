@@ -311,8 +311,9 @@ _NOT_THE_USER = re.compile(
     r"\b(?:say|repeat|pretend|act as if|act like|roleplay|role-play|write|type|print|"
     r"reply|respond|answer)\b"
     r"|\btell (?:everyone|them|him|her|people|the user)\b"
-    r"|\b(?:said|says|saying|told me|tells me|asked me|asks me|wrote|texted|messaged|"
-    r"posted|claims?|claimed|reckons|thinks|thought)\b",
+    # (what the user says they said or thought is still theirs: "I thought I'd tell you...")
+    r"|(?<!\bi )(?<!\bi just )\b(?:said|says|saying|told me|tells me|asked me|asks me|wrote|"
+    r"texted|messaged|posted|claims?|claimed|reckons|thinks|thought)\b",
     re.I,
 )
 _HYPOTHETICAL = re.compile(
@@ -994,10 +995,8 @@ _DO_HOBBIES: Final = frozenset(
 def _dated(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate]:
     """Birthdays, anniversaries, events and plans: whatever has a day in the clause."""
     out: list[FactCandidate] = []
-    born = re.search(r"\bi was born on (.+)$", s, re.I)
+    born = re.search(r"\bi was born on ", s, re.I)
     when = find_when(s, said_on)
-    if born and not when:
-        return out
     if when is None:
         # "my birthday is in June" has a day; "my birthday is coming up" does not.
         return out
@@ -1011,7 +1010,7 @@ def _dated(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate
         r"|(my|our)|(it's|it is) my)"
         r" (?:\w+ )??(?:(?:wedding )?(anniversary)|(birthday|bday|b-day|birth day))\b"
     )
-    m = re.search(whose_rx, rest, re.I) or (re.search(r"\bi was (born)", rest, re.I) and None)
+    m = re.search(whose_rx, rest, re.I)
     if m or born:
         if m and m.group(1):
             whose = _RELATIONS[" ".join(m.group(1).lower().split())]
