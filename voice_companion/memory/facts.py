@@ -1,11 +1,25 @@
 """Durable facts about the user, learnt from what they said, each linked to its turns.
 
 A rule-based extractor always runs (fast, predictable, no model); an LLM extractor can run as
-well when the configured model is capable. Facts are keyed by what they are about (the schema
-is /work notes FACTS.md, summarised in ``KINDS``): a new fact with the same single-valued key
-(their name, where they live, whether they like coffee, when the wedding is) supersedes the
-old one, which is kept and marked no longer valid from that date. Multi-valued facts (their
-sisters, their allergies) accumulate, without duplicates.
+well when the configured model is capable. Facts are keyed by what they are about:
+
+  name, preferred_name, age          name = Margaret, preferred_name = Maggie, age = 34
+  relation:<rel>, trait:<rel>        relation:dog = Biscuit, trait:dog = a brown spaniel
+                                     (pets are relations; mum -> mother, puppy -> dog)
+  work (kind work)                   work = a nurse; workplace = St. Mary's Hospital
+  location                           home = Leeds; hometown = Cork
+  taste:<thing> (like / dislike)     taste:olives = olives
+  allergy:<thing>, health:<cond>     allergy:peanuts = peanuts; health:migraine (its day)
+  hobby:<thing>                      hobby:swimming = swimming ("I gave up running" ends one)
+  event:<what>, plan:<what>          with the absolute day, from the turn's own date; a vague
+                                     one ("next month") keeps the phrase: "... (next month)"
+  birthday:<whose>, anniversary:..   value "3 June", the day the next occurrence
+  preference                         reply_length = short, formality = casual
+
+A new fact with the same single-valued key (their name, where they live, whether they like
+coffee, when the wedding is) supersedes the old one, which is kept and marked no longer valid
+from that date. Multi-valued facts (their sisters, their allergies) accumulate, without
+duplicates.
 
 The rules read ordinary speech as speech-to-text writes it: lower case, no final punctuation,
 fillers ("um", "you know"), contractions. They learn nothing from questions, negations,
@@ -20,7 +34,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final, Protocol
@@ -163,8 +177,9 @@ _BREEDS: Final = {
 _RELATIONS: Final = {**_RELATION_WORDS, **_PET_WORDS}
 
 
-def _alternation(words: object) -> str:
-    return "|".join(sorted((re.escape(str(w)) for w in words), key=len, reverse=True))  # type: ignore[attr-defined]
+def _alternation(words: Iterable[str]) -> str:
+    """A regex alternation of ``words``, longest first (so "best friend" beats "friend")."""
+    return "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
 
 
 _REL = _alternation(_RELATIONS)
