@@ -40,6 +40,10 @@ LEARNT: list[tuple[str, set[tuple[str, str, str, date | None]]]] = [
     ("call me Mags", {("preferred_name", "preferred_name", "Mags", None)}),
     ("you can just call me mags", {("preferred_name", "preferred_name", "Mags", None)}),
     ("i go by Sam", {("preferred_name", "preferred_name", "Sam", None)}),
+    (
+        "can you call me Maggie from now on?",
+        {("preferred_name", "preferred_name", "Maggie", None)},
+    ),
     ("my friends call me Bee", {("preferred_name", "preferred_name", "Bee", None)}),
     # age
     ("I'm 34", {("age", "age", "34", None)}),
@@ -376,6 +380,13 @@ NOTHING: list[str] = [
     "actually it's a long story",
     "No, It's Okay",
     "no, tomorrow",
+    "my sister is allergic to nuts",
+    "my brother hates olives",
+    "your name is Robin",
+    "you're called Robin right",
+    "what if my name was bob",
+    "the movie was called Jaws",
+    "can you call me back later?",
 ]
 
 

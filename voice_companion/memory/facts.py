@@ -331,6 +331,11 @@ _NOT_THE_USER = re.compile(
     r"texted|messaged|posted|claims?|claimed|reckons|thinks|thought)\b",
     re.I,
 )
+_PLEASE_CALL_ME = re.compile(
+    r"^(?:(?:so|and|ok|okay|hey|um)[, ]+)*(?:can|could|would|will) you (?:please |just )?"
+    r"(?=call me\b)",
+    re.I,
+)
 _HYPOTHETICAL = re.compile(
     r"\b(?:if|suppose|supposing|imagine|imagining|unless|hypothetically|wish|wonder|"
     r"wondering|would|wouldn't|could|might|maybe|perhaps|should|in case|whether|"
@@ -493,6 +498,8 @@ class RuleExtractor:
         said_on = at.date()
         context: dict[str, str] = {}  # the person or pet last mentioned without a name
         for sentence in sentences(_prepare(text[:MAX_CHARS])):
+            if _PLEASE_CALL_ME.match(sentence):  # a request, not a question
+                sentence = _PLEASE_CALL_ME.sub("", sentence).rstrip("?")
             if order := _INSTRUCTION.search(sentence):
                 found += _sentence_facts(sentence[: order.start()], said_on, context)
                 break
