@@ -492,6 +492,32 @@ def _fact(kind: str, key: str, value: str, event_date: date | None = None) -> Fa
             _fact("anniversary", "anniversary:self", "14 February", date(2027, 2, 14)),
             "your anniversary is on 14 February (next on Sunday 14 February 2027)",
         ),
+        (
+            _fact("event", "event:jess's wedding", "Jess's wedding", date(2027, 8, 21)),
+            "Jess's wedding is on Saturday 21 August 2027",
+        ),
+        (
+            _fact(
+                "event",
+                "event:father's retirement",
+                "father's retirement (at the end of the month)",
+                date(2026, 12, 31),
+            ),
+            "your father's retirement is in December 2026",
+        ),
+        (
+            _fact("plan", "plan:going to spain", "going to spain (this summer)", date(2027, 6, 1)),
+            "you're going to spain in the summer of 2027",
+        ),
+        (
+            _fact("birthday", "birthday:sam", "2 May", date(2027, 5, 2)),
+            "Sam's birthday is on 2 May (next on Sunday 2 May 2027)",
+        ),
+        (_fact("relation", "relation:best friend", "Priya"), "your best friend is Priya"),
+        (
+            _fact("health", "health:migraine", "migraine", date(2026, 12, 2)),
+            "you had migraine (2 December 2026)",
+        ),
         (_fact("preference", "reply_length", "short"), "you prefer short replies"),
     ],
 )

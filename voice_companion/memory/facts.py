@@ -1541,16 +1541,26 @@ def _when_words(fact: Fact, vague: str) -> str:
     return f" in {day_words(fact.event_date, precision)}"
 
 
+_EVENT_ING: Final = frozenset(
+    str.split(
+        """moving graduating getting retiring having starting leaving coming visiting flying
+    going turning emigrating relocating"""
+    )
+)
+
+
 def _event_sentence(words: str, quote: bool, your: str, when: str) -> str:
     parts = words.split()
     first = parts[0].lower() if parts else ""
     if first.endswith("'s") and first[:-2] in set(_RELATIONS.values()):
         return f"{your} {_q(words, quote)} is{when}"
-    ing = next((i for i, w in enumerate(parts) if w.endswith("ing")), None)
+    ing = next((i for i, w in enumerate(parts) if w.lower() in _EVENT_ING), None)
     if ing:
         subject = " ".join(parts[:ing])
         subject = f"{your} {subject}" if subject.lower() in set(_RELATIONS.values()) else subject
         return f"{subject} is {_q(' '.join(parts[ing:]), quote)}{when}"
+    if first.endswith("'s") and parts[0][:1].isupper():
+        return f"{_q(words, quote)} is{when}"  # "Jess's wedding is on ..."
     return f"{your} {_q(words, quote)} is{when}"
 
 
