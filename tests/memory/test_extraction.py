@@ -387,6 +387,8 @@ NOTHING: list[str] = [
     "what if my name was bob",
     "the movie was called Jaws",
     "can you call me back later?",
+    "I'm British",
+    "I'm Vegan",
 ]
 
 

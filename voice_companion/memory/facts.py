@@ -211,7 +211,11 @@ _NOT_NAMES: Final = frozenset(
     thursday friday saturday sunday january february march april june july august
     september october november december week month year weekend morning evening night
     afternoon spring summer autumn winter thanks thank cheers cool nice problem worries way
-    idea course joke kidding lol haha true right wrong exactly correct story deal worry"""
+    idea course joke kidding lol haha true right wrong exactly correct story deal worry
+    american canadian australian italian indian german french dutch welsh english irish
+    scottish british mexican brazilian nigerian russian ukrainian korean japanese chinese
+    asian european african muslim christian jewish catholic hindu buddhist atheist vegan
+    vegetarian gay straight bi trans autistic dyslexic human awake alive here there"""
     )
 )
 _NAME_WORD = r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'\-]*"
