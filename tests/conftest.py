@@ -10,11 +10,15 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from voice_companion.config import Config, load_config
 from voice_companion.events import Event
+
+if TYPE_CHECKING:
+    from tests.live.pulse import PulseRig
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -140,10 +144,34 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return row[len(hyp)] / max(1, len(ref))
 
 
+def sox_audio(path: Path, seconds: float, tone_hz: float | None = None) -> Path:
+    """A 16 kHz mono 16-bit file of ``seconds`` made by sox: a sine of ``tone_hz``, else
+    silence. Long recordings for a test, without a long file in the repository."""
+    length = str(seconds)
+    effect = ["synth", length, "sine", str(tone_hz)] if tone_hz else ["trim", "0", length]
+    command = ["sox", "-V1", "-n", "-r", "16000", "-c", "1", "-b", "16", str(path), *effect]
+    subprocess.run(command, check=True, timeout=600)
+    return path
+
+
 async def queued(queue: asyncio.Queue[Event | None]) -> AsyncIterator[Event]:
     """The events put on ``queue``, until None: a conversation scripted step by step."""
     while (event := await queue.get()) is not None:
         yield event
+
+
+@pytest.fixture(scope="module")
+def rig() -> Iterator[PulseRig]:
+    """A real PulseAudio server with a pipe-source microphone and a null-sink speaker
+    (tests/live/pulse.py), one per test module: the live daemon tests and the watchdog's."""
+    from tests.live.pulse import PulseRig
+
+    rig = PulseRig()
+    rig.start()
+    try:
+        yield rig
+    finally:
+        rig.stop()
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from voice_companion.engines import (
     Transcriber,
 )
 from voice_companion.memory.seam import MemoryStore, NoMemory
-from voice_companion.persona.values import EXPRESSIVENESS_RANGE, SPEED_RANGE, Persona, VoiceChoice
+from voice_companion.persona.values import Persona, VoiceChoice
 from voice_companion.runtime.session import Engines, Session
 from voice_companion.runtime.warmup import warm_up
 from voice_companion.stages.endpointer import Endpointer
@@ -128,18 +128,7 @@ def voice_for(
                 raise ConfigError(f"tts.{message}") from exc
             raise
     voice = voices.resolve_voice(name, voices.user_voices_dir(config.data_dir))
-    # Validate the caller's values alone, then combine them, so that a fast persona on a
-    # fast voice is as fast as allowed rather than an error.
-    voice.with_settings(speed=speed, expressiveness=expressiveness)
-    return voice.with_settings(
-        speed=_clamp(voice.speed * speed, SPEED_RANGE),
-        expressiveness=_clamp(voice.expressiveness * expressiveness, EXPRESSIVENESS_RANGE),
-        speaker=speaker if speaker >= 0 else None,
-    )
-
-
-def _clamp(value: float, allowed: tuple[float, float]) -> float:
-    return min(max(value, allowed[0]), allowed[1])
+    return voice.scaled(speed, expressiveness, speaker)
 
 
 def build_synthesizer(config: Config, voice: Voice | None = None) -> Synthesizer:

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from voice_companion.private import FILE_MODE, SymlinkRefusedError
+from voice_companion.errors import SymlinkRefusedError
+from voice_companion.private import FILE_MODE
 
 
 @contextmanager

@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
@@ -330,12 +332,8 @@ def load_config(
     )
     check_relations(config)
     check_model_paths(config)
-    from voice_companion.dialogue.care import check_care
-
     check_care(config.care)
     if config.push_to_talk.key:
-        from voice_companion.control.keyboard import key_code
-
         key_code(config.push_to_talk.key)
     return config
 
@@ -477,6 +475,89 @@ def check_base_url(url: str) -> None:
             f"llm.base_url = {url!r}: expected an http:// or https:// URL with a host, "
             "for example http://127.0.0.1:11434/v1"
         )
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """``care.quiet_hours`` parsed: a span of local time, possibly across midnight."""
+
+    start: clock_time
+    end: clock_time
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours | None:
+        """ "22:30-07:00" → QuietHours; "" → None. Raises ``ConfigError`` naming the key."""
+        text = text.strip()
+        if not text:
+            return None
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", text)
+        hours = [int(g) for g in m.groups()] if m else []
+        if not m or hours[0] > 23 or hours[2] > 23 or hours[1] > 59 or hours[3] > 59:
+            raise ConfigError(
+                f"care.quiet_hours = {text!r}: expected local times as HH:MM-HH:MM, "
+                'e.g. "22:30-07:00"'
+            )
+        return cls(clock_time(hours[0], hours[1]), clock_time(hours[2], hours[3]))
+
+    def contains(self, moment: clock_time) -> bool:
+        if self.start == self.end:
+            return True  # "00:00-00:00": all day
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end  # across midnight
+
+
+def check_care(config: CareConfig) -> None:
+    """Validate what the dataclass ranges cannot: the quiet hours and the region code."""
+    QuietHours.parse(config.quiet_hours)
+    if config.region.strip() and not re.fullmatch(r"[A-Za-z]{2}", config.region.strip()):
+        raise ConfigError(
+            f'care.region = {config.region!r}: expected a two-letter country code such as "GB"'
+        )
+
+
+# Linux input-event-codes.h, for the keys people bind to push-to-talk.
+KEY_CODES: Mapping[str, int] = {
+    "ESC": 1,
+    "TAB": 15,
+    "LEFTCTRL": 29,
+    "LEFTSHIFT": 42,
+    "RIGHTSHIFT": 54,
+    "LEFTALT": 56,
+    "SPACE": 57,
+    "CAPSLOCK": 58,
+    "NUMLOCK": 69,
+    "SCROLLLOCK": 70,
+    "RIGHTCTRL": 97,
+    "RIGHTALT": 100,
+    "HOME": 102,
+    "END": 107,
+    "INSERT": 110,
+    "DELETE": 111,
+    "PAUSE": 119,
+    "LEFTMETA": 125,
+    "RIGHTMETA": 126,
+    "COMPOSE": 127,
+    "MENU": 139,
+    **{f"F{n}": 58 + n for n in range(1, 11)},
+    "F11": 87,
+    "F12": 88,
+    **{f"F{n}": 170 + n for n in range(13, 25)},
+}
+
+
+def key_code(name: str) -> int:
+    """``F12``, ``KEY_F12``, ``rightctrl`` or a number; ConfigError naming the choices."""
+    text = name.strip().upper().removeprefix("KEY_")
+    if text.isdigit():
+        return int(text)
+    if text in KEY_CODES:
+        return KEY_CODES[text]
+    raise ConfigError(
+        f"push_to_talk.key = {name!r}: unknown key; use one of "
+        + ", ".join(sorted(KEY_CODES, key=lambda k: (len(k), k)))
+        + " or a key code number"
+    )
 
 
 def check_model_paths(config: Config) -> None:

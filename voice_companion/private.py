@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Literal
 
+from voice_companion.errors import NotRegularFileError, SymlinkRefusedError
+
 log = logging.getLogger(__name__)
 
 DIR_MODE = 0o700
@@ -28,26 +30,6 @@ _OTHERS = 0o077
 _REPAIR_DEPTH = 2
 """How deep ``repair`` looks: a folder, its files and its sub-folders' files (personas/,
 models/). Not further: ``--data-dir`` may name a folder that holds other things too."""
-
-
-class SymlinkRefusedError(OSError):
-    """A path to write is a symbolic link: neither followed nor replaced."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(
-            errno.ELOOP, "it is a symbolic link; not following or replacing it (give the "
-            "path of a file, or of the file the link points to)", str(path),
-        )  # fmt: skip
-
-    def __str__(self) -> str:
-        return str(self.strerror)
-
-
-class NotRegularFileError(OSError):
-    """A file to read is a device, a pipe, a socket or too big: refused, never read."""
-
-    def __str__(self) -> str:
-        return str(self.strerror)
 
 
 def set_umask() -> None:

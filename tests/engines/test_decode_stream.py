@@ -4,13 +4,13 @@ decoding them whole, in memory that does not grow with their length."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import sox_audio
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.audio.sources import recording_frames
 from voice_companion.engines.decode import AudioStream, read_audio
@@ -57,24 +57,7 @@ def test_bad_files_are_refused_when_the_stream_is_made(tmp_path: Path) -> None:
 
 def test_reading_twenty_minutes_takes_no_more_memory_than_a_piece(tmp_path: Path) -> None:
     long = tmp_path / "twenty-minutes.flac"
-    subprocess.run(
-        [
-            "sox",
-            "-n",
-            "-r",
-            "16000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(long),
-            "synth",
-            "1200",
-            "sine",
-            "300",
-        ],
-        check=True,
-    )
+    sox_audio(long, 1200, tone_hz=300)
     stream = AudioStream(long)
     tracemalloc.start()
     try:

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.faults.test_locked import WAIT_S, Lines, _say
-from voice_companion.bench.crash import scripted_llm
+from tests.harness import WAIT_S, chat_process, say, stored_turns
 
 
 @pytest.fixture
@@ -58,59 +55,31 @@ def _fill(folder: Path) -> Path:
     return filler
 
 
-def _turns(db: Path) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return [(r[0], r[1]) for r in conn.execute("SELECT speaker, text FROM turns ORDER BY id")]
-    finally:
-        conn.close()
-
-
 def test_a_full_disk_mid_session_answers_and_keeps_the_words(
     tmp_path: Path, small_disk: Path
 ) -> None:
     data = small_disk / "data"
-    with scripted_llm() as url:
-        config = tmp_path / "companion.toml"
-        config.write_text(
-            f'[llm]\nbackend = "openai"\nbase_url = "{url}"\nmodel = "scripted"\n'
-            "[memory]\ndense = false\n",
-            encoding="utf-8",
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "voice_companion", "--config", str(config),
-             "--data-dir", str(data), "chat", "--json"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            lines = Lines(proc)
-            first = _say(proc, lines, "Hello there (run 0 turn 0)")
-            filler = _fill(small_disk)
-            said = [
-                "My sister Ana lives in Porto (run 1 turn 1)",
-                "The train was late (run 1 turn 2)",
-            ]
-            replies = [_say(proc, lines, text) for text in said]  # answered, disk full
-            assert all(f"(run 1 turn {n})" in r for n, r in ((1, replies[0]), (2, replies[1])))
-            assert len(_turns(data / "memory.db")) == 2  # the test can fail: nothing fitted
-            os.unlink(filler)  # room again: the writer thread lands the queue on its own
-            deadline = time.monotonic() + WAIT_S
-            while len(_turns(data / "memory.db")) < 6 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            expected = [("user", "Hello there (run 0 turn 0)"), ("assistant", first)]
-            for text, reply in zip(said, replies, strict=True):
-                expected += [("user", text), ("assistant", reply)]
-            assert _turns(data / "memory.db") == expected
-            assert proc.stdin is not None and proc.stderr is not None
-            proc.stdin.close()
-            assert proc.wait(WAIT_S) == 0
-            stderr = proc.stderr.read()
-            assert "memory is not being saved" in stderr and "the disk is full" in stderr
-            assert "Traceback" not in stderr and "a turn failed" not in stderr
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(WAIT_S)
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+    with chat_process(tmp_path, data) as (proc, lines):
+        first = say(proc, lines, "Hello there (run 0 turn 0)")
+        filler = _fill(small_disk)
+        said = [
+            "My sister Ana lives in Porto (run 1 turn 1)",
+            "The train was late (run 1 turn 2)",
+        ]
+        replies = [say(proc, lines, text) for text in said]  # answered, disk full
+        assert all(f"(run 1 turn {n})" in r for n, r in ((1, replies[0]), (2, replies[1])))
+        assert len(stored_turns(data / "memory.db")) == 2  # the test can fail: nothing fitted
+        os.unlink(filler)  # room again: the writer thread lands the queue on its own
+        deadline = time.monotonic() + WAIT_S
+        while len(stored_turns(data / "memory.db")) < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        expected = [("user", "Hello there (run 0 turn 0)"), ("assistant", first)]
+        for text, reply in zip(said, replies, strict=True):
+            expected += [("user", text), ("assistant", reply)]
+        assert stored_turns(data / "memory.db") == expected
+        assert proc.stdin is not None and proc.stderr is not None
+        proc.stdin.close()
+        assert proc.wait(WAIT_S) == 0
+        stderr = proc.stderr.read()
+        assert "memory is not being saved" in stderr and "the disk is full" in stderr
+        assert "Traceback" not in stderr and "a turn failed" not in stderr

@@ -8,12 +8,8 @@ OpenAI-compatible server of the crash benchmark (a real HTTP server; the store i
 
 from __future__ import annotations
 
-import json
-import selectors
 import sqlite3
 import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,114 +17,35 @@ from pathlib import Path
 
 import pytest
 
-from voice_companion.bench.crash import scripted_llm
+from tests.harness import WAIT_S, HeldLock, Lines, chat_process, say, stored_turns
 from voice_companion.memory.store import MemoryDb, NewTurn
-
-WAIT_S = 30.0
-"""Upper bound on any one wait (never a measurement)."""
-
-LOCKER = textwrap.dedent(
-    """
-    import sqlite3, sys
-    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")
-    conn.execute("INSERT INTO conversations(id, started_at) VALUES ('locker', '2026-01-01')")
-    print("locked", flush=True)
-    sys.stdin.readline()
-    conn.execute("COMMIT")
-    print("released", flush=True)
-    """
-)
-
-
-class Lines:
-    """Reads a subprocess's stdout line by line, never waiting past a deadline."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        self._stream = proc.stdout
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(proc.stdout, selectors.EVENT_READ)
-
-    def next(self, what: str) -> str:
-        if not self._selector.select(WAIT_S):
-            raise AssertionError(f"no {what} within {WAIT_S:g} s")
-        return self._stream.readline().strip()
 
 
 @pytest.fixture
 def chat(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Lines, Path]]:
-    with scripted_llm() as url:
-        config = tmp_path / "companion.toml"
-        config.write_text(
-            f'[llm]\nbackend = "openai"\nbase_url = "{url}"\nmodel = "scripted"\n'
-            "[memory]\ndense = false\nbusy_timeout_ms = 200\n",
-            encoding="utf-8",
-        )
-        data = tmp_path / "data"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "voice_companion", "--config", str(config),
-             "--data-dir", str(data), "chat", "--json"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            yield proc, Lines(proc), data / "memory.db"
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(WAIT_S)
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
-
-
-def _say(proc: subprocess.Popen[str], lines: Lines, text: str) -> str:
-    assert proc.stdin is not None
-    proc.stdin.write(text + "\n")
-    proc.stdin.flush()
-    answer = json.loads(lines.next(f"reply to {text!r}"))
-    assert answer["you"] == text
-    return str(answer["reply"])
-
-
-def _turns(db: Path) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(db)
-    try:
-        return [(r[0], r[1]) for r in conn.execute("SELECT speaker, text FROM turns ORDER BY id")]
-    finally:
-        conn.close()
+    data = tmp_path / "data"
+    with chat_process(tmp_path, data, "busy_timeout_ms = 200\n") as (proc, lines):
+        yield proc, lines, data / "memory.db"
 
 
 def test_a_turn_during_a_long_lock_is_answered_and_written_after(
     chat: tuple[subprocess.Popen[str], Lines, Path],
 ) -> None:
     proc, lines, db = chat
-    assert "(run 0 turn 0)" in _say(proc, lines, "Hello there (run 0 turn 0)")
-    locker = subprocess.Popen(
-        [sys.executable, "-c", LOCKER, str(db)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert Lines(locker).next("lock") == "locked"
+    assert "(run 0 turn 0)" in say(proc, lines, "Hello there (run 0 turn 0)")
+    with HeldLock(db) as locker:
         # Held until the test releases it: far past the 200 ms busy timeout.
-        first = _say(proc, lines, "My sister Ana lives in Porto (run 1 turn 1)")
-        second = _say(proc, lines, "I love coffee in the morning (run 1 turn 2)")
+        first = say(proc, lines, "My sister Ana lives in Porto (run 1 turn 1)")
+        second = say(proc, lines, "I love coffee in the morning (run 1 turn 2)")
         assert "(run 1 turn 1)" in first and "(run 1 turn 2)" in second  # answered, locked
-        assert len(_turns(db)) == 2  # the test can fail: nothing could be written yet
-        assert locker.poll() is None
-        assert locker.stdin is not None
-        locker.stdin.write("release\n")
-        locker.stdin.flush()
-        assert Lines(locker).next("release") == "released"
-    finally:
-        if locker.poll() is None:
-            locker.kill()
-        locker.communicate(timeout=WAIT_S)
+        assert len(stored_turns(db)) == 2  # the test can fail: nothing could be written yet
+        assert locker.held
+        locker.release()
     # The chat is still running: its writer thread lands the queue on its own, in order.
     deadline = time.monotonic() + WAIT_S
-    while len(_turns(db)) < 6 and time.monotonic() < deadline:
+    while len(stored_turns(db)) < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _turns(db)[2:] == [
+    assert stored_turns(db)[2:] == [
         ("user", "My sister Ana lives in Porto (run 1 turn 1)"),
         ("assistant", first),
         ("user", "I love coffee in the morning (run 1 turn 2)"),
@@ -155,41 +72,19 @@ def test_queued_turns_land_on_exit_when_the_lock_ends_first(
 ) -> None:
     """Input ends while the writes are still queued: the process waits for them, then exits."""
     proc, lines, db = chat
-    _say(proc, lines, "Hello there (run 0 turn 0)")
-    locker = subprocess.Popen(
-        [sys.executable, "-c", LOCKER, str(db)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert Lines(locker).next("lock") == "locked"
-    reply = _say(proc, lines, "The train was late again (run 2 turn 1)")
-    assert proc.stdin is not None and locker.stdin is not None
-    proc.stdin.close()  # the chat's input is over, its queue is not
-    time.sleep(0.5)
-    assert proc.poll() is None  # the test can fail: still waiting to write
-    locker.stdin.write("release\n")
-    locker.stdin.flush()
-    locker.communicate(timeout=WAIT_S)
+    say(proc, lines, "Hello there (run 0 turn 0)")
+    with HeldLock(db) as locker:
+        reply = say(proc, lines, "The train was late again (run 2 turn 1)")
+        assert proc.stdin is not None
+        proc.stdin.close()  # the chat's input is over, its queue is not
+        time.sleep(0.5)
+        assert proc.poll() is None  # the test can fail: still waiting to write
+        locker.release()
     assert proc.wait(WAIT_S) == 0
-    assert _turns(db)[-2:] == [
+    assert stored_turns(db)[-2:] == [
         ("user", "The train was late again (run 2 turn 1)"),
         ("assistant", reply),
     ]
-
-
-def _lock(db: Path) -> subprocess.Popen[str]:
-    locker = subprocess.Popen(
-        [sys.executable, "-c", LOCKER, str(db)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert Lines(locker).next("lock") == "locked"
-    return locker
-
-
-def _release(locker: subprocess.Popen[str]) -> None:
-    assert locker.stdin is not None
-    locker.stdin.write("release\n")
-    locker.stdin.flush()
-    locker.communicate(timeout=WAIT_S)
 
 
 def _journals(data: Path) -> list[Path]:
@@ -202,26 +97,26 @@ def test_kill_9_while_writes_are_queued_loses_nothing(
     """Three replies printed while another process holds the file, then kill -9: each turn is
     in the journal (synced before its reply was printed), and the next open writes them in."""
     proc, lines, db = chat
-    first = _say(proc, lines, "Hello there (run 0 turn 0)")
-    locker = _lock(db)
+    first = say(proc, lines, "Hello there (run 0 turn 0)")
     said = [
         "My sister Ana lives in Porto (run 3 turn 1)",
         "The train was late again (run 3 turn 2)",
         "I love coffee in the morning (run 3 turn 3)",
     ]
-    replies = [_say(proc, lines, text) for text in said]
-    proc.kill()
-    proc.wait(WAIT_S)
-    assert len(_journals(db.parent)) == 1
-    assert _turns(db) == [("user", "Hello there (run 0 turn 0)"), ("assistant", first)]  # locked
-    _release(locker)
+    with HeldLock(db) as locker:
+        replies = [say(proc, lines, text) for text in said]
+        proc.kill()
+        proc.wait(WAIT_S)
+        assert len(_journals(db.parent)) == 1
+        assert stored_turns(db) == [("user", "Hello there (run 0 turn 0)"), ("assistant", first)]
+        locker.release()
     with MemoryDb(db) as reopened:  # as the next start would
         assert reopened.queued_writes == 0
         learnt = [(f.key, f.value) for f in reopened.facts()]
     expected = [("user", "Hello there (run 0 turn 0)"), ("assistant", first)]
     for text, reply in zip(said, replies, strict=True):
         expected += [("user", text), ("assistant", reply)]
-    assert _turns(db) == expected
+    assert stored_turns(db) == expected
     assert ("relation:sister", "Ana") in learnt  # what was learnt, with its receipt, too
     assert _journals(db.parent) == []
     conn = sqlite3.connect(db)
@@ -239,10 +134,9 @@ def test_exit_while_the_lock_is_held_keeps_the_turns_for_the_next_start(
     """The chat's input ends and the lock outlasts its wait: it says so, exits 0, and the
     turns are written at the next open, not dropped."""
     proc, lines, db = chat
-    _say(proc, lines, "Hello there (run 0 turn 0)")
-    locker = _lock(db)
-    try:
-        reply = _say(proc, lines, "The train was late again (run 4 turn 1)")
+    say(proc, lines, "Hello there (run 0 turn 0)")
+    with HeldLock(db) as locker:
+        reply = say(proc, lines, "The train was late again (run 4 turn 1)")
         assert proc.stdin is not None and proc.stderr is not None
         proc.stdin.close()
         assert proc.wait(WAIT_S) == 0
@@ -251,11 +145,10 @@ def test_exit_while_the_lock_is_held_keeps_the_turns_for_the_next_start(
         assert "will be written the next time the companion starts" in stderr
         assert "lost" not in stderr
         assert len(_journals(db.parent)) == 1
-    finally:
-        _release(locker)
+        locker.release()
     with MemoryDb(db):
         pass
-    assert _turns(db)[-2:] == [
+    assert stored_turns(db)[-2:] == [
         ("user", "The train was late again (run 4 turn 1)"),
         ("assistant", reply),
     ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHIPPED_CONFIG
+from tests.conftest import SHIPPED_CONFIG, sox_audio
 
 
 def _recording(tmp_path: Path, jfk_path: Path, silence_s: int) -> Path:
@@ -21,24 +21,7 @@ def _recording(tmp_path: Path, jfk_path: Path, silence_s: int) -> Path:
     subprocess.run(
         [*sox, str(jfk_path), "-r", "16000", "-c", "1", "-b", "16", str(phrase)], check=True
     )
-    silence = tmp_path / "silence.flac"
-    subprocess.run(
-        [
-            *sox,
-            "-n",
-            "-r",
-            "16000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(silence),
-            "trim",
-            "0",
-            str(silence_s),
-        ],
-        check=True,
-    )
+    silence = sox_audio(tmp_path / "silence.flac", silence_s)
     subprocess.run([*sox, str(silence), str(phrase), str(out)], check=True)
     silence.unlink()
     return out

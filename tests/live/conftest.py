@@ -23,16 +23,6 @@ from voice_companion.control.client import request
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def rig() -> Iterator[PulseRig]:
-    rig = PulseRig()
-    rig.start()
-    try:
-        yield rig
-    finally:
-        rig.stop()
-
-
 class RunningDaemon:
     def __init__(self, rig: PulseRig, folder: Path, env: dict[str, str]) -> None:
         self.rig = rig

@@ -7,15 +7,13 @@ reply."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from tests.conftest import queued, shipped_config
 from tests.fakes import NullSynth, PacedSink, ScriptedTranscriber, SlowScriptedModel
-from tests.faults.test_locked import LOCKER, WAIT_S, Lines
+from tests.harness import WAIT_S, HeldLock
 from voice_companion import app
 from voice_companion.audio.chunk import AudioChunk
 from voice_companion.events import Event, InputEnded, SpeechStarted, UtteranceEnded
@@ -40,12 +38,7 @@ def test_barge_in_lands_while_a_memory_write_waits_for_a_lock(tmp_path: Path) ->
     db_path = config.data_dir / "memory.db"
     with MemoryDb(db_path):
         pass  # created, so that the locker can lock it
-    locker = subprocess.Popen(
-        [sys.executable, "-c", LOCKER, str(db_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    lines = Lines(locker)
-    assert lines.next("the lock") == "locked"
+    locker = HeldLock(db_path)
     landed = threading.Event()
     saving_when_landed: list[dict[str, object] | None] = []
 
@@ -58,9 +51,7 @@ def test_barge_in_lands_while_a_memory_write_waits_for_a_lock(tmp_path: Path) ->
                 landed.set()
                 break
             time.sleep(0.02)
-        assert locker.stdin is not None
-        locker.stdin.write("\n")
-        locker.stdin.flush()
+        locker.release()
 
     def events(name: str) -> list[dict[str, object]]:
         return [e for e in tracer.events if e["event"] == name]
@@ -85,12 +76,7 @@ def test_barge_in_lands_while_a_memory_write_waits_for_a_lock(tmp_path: Path) ->
         asyncio.run(asyncio.wait_for(go(), 2 * WAIT_S))
     finally:
         session.close()
-        if locker.poll() is None:
-            locker.kill()
-        locker.wait(WAIT_S)
-        assert locker.stdout is not None and locker.stdin is not None
-        locker.stdout.close()
-        locker.stdin.close()
+        locker.close()
     assert landed.is_set(), "barge-in never landed"
     assert events("speech_start")
     # It landed while the write still waited for the lock: not yet given up and queued.

@@ -35,16 +35,6 @@ WATCHDOG_USEC = 2_000_000  # WatchdogSec=2: a ping every second
 WAIT_S = 60.0
 
 
-@pytest.fixture(scope="module")
-def rig() -> Iterator[PulseRig]:
-    rig = PulseRig()
-    rig.start()
-    try:
-        yield rig
-    finally:
-        rig.stop()
-
-
 class Systemd:
     """The receiving end of ``NOTIFY_SOCKET``."""
 

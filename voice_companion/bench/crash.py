@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from voice_companion.errors import CompanionError
+from voice_companion.errors import CrashBenchError
 from voice_companion.private import private_dir
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,6 @@ START_SHARE = 0.3
 """Share of the kills aimed at the process's start (opening and recovering the database)."""
 TURNS_AFTER_FIRST = 12
 """The other kills land within this many turns' time after the first reply."""
-
-
-class CrashBenchError(CompanionError):
-    """The crash benchmark could not run (the chat process would not start or answer)."""
 
 
 @dataclass

@@ -36,7 +36,7 @@ from voice_companion.audio.chunk import STT_RATE_HZ, AudioChunk
 from voice_companion.audio.sinks import MemorySink
 from voice_companion.config import Config
 from voice_companion.dialogue.dialogue import Dialogue
-from voice_companion.errors import CompanionError
+from voice_companion.errors import BenchError
 from voice_companion.private import private_dir
 from voice_companion.runtime.session import Engines, Session
 from voice_companion.runtime.turn import Pace
@@ -69,10 +69,6 @@ SEQUENTIAL_STAGES = (
     ("tts_reply_s", "TTS whole reply"),
     ("response_latency_s", "response latency"),
 )
-
-
-class BenchError(CompanionError):
-    """The benchmark's inputs are missing or malformed."""
 
 
 @dataclass(frozen=True)

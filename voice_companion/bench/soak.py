@@ -34,7 +34,7 @@ from voice_companion.audio.chunk import AudioChunk
 from voice_companion.config import Config
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.engines import FrameClassifier
-from voice_companion.errors import CompanionError
+from voice_companion.errors import SoakError
 from voice_companion.runtime.session import Engines, Session
 from voice_companion.runtime.warmup import warm_up
 from voice_companion.trace import Tracer, TraceRecorder
@@ -43,10 +43,6 @@ SAMPLE_S = 1.0
 """Seconds between samples of memory, descriptors and threads."""
 CONVERSATION_TURNS = 8
 """Utterances per conversation (the recorded set is cycled through)."""
-
-
-class SoakError(CompanionError):
-    """The soak benchmark cannot run as asked."""
 
 
 @dataclass(frozen=True)

@@ -312,3 +312,131 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
     return value
+
+
+# -- bench knows-me ----------------------------------------------------------------------------
+
+
+def add_knows_me_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``knows-me`` to the ``bench`` subcommands; returns its parser."""
+    knows: argparse.ArgumentParser = bench_subparsers.add_parser(
+        "knows-me",
+        help="does it know you: questions about earlier sessions, right / didn't know / made up",
+        description="Run scripted conversations of several users (sessions on given dates, "
+        "through the real chat path, a fresh chat each: only memory.db carries over), then "
+        "ask each user's questions in fresh sessions and score every reply against the "
+        "answers written in the scenario: correct (the answer and no corrected value), "
+        "didn't know (says so, no answer; the right reply to what was never said), made up "
+        "(anything else). Also the share of replies that speak about 'the user' or read the "
+        "prompt's framing aloud, and the LoCoMo-format retrieval figures. Two models in one "
+        "run: the configured one, and a reference: a scripted OpenAI-compatible server started "
+        "on 127.0.0.1 that is not a language model: asked a question, it answers with the "
+        "prompt line sharing the most content words with it, or says it doesn't know. It "
+        "measures what memory hands a model, not a model's reasoning.",
+    )
+    knows.add_argument(
+        "--scenario",
+        type=Path,
+        metavar="FILE",
+        help="scenario TOML (default: the bundled voice_companion/bench/data/knows_me.toml)",
+    )
+    knows.add_argument("--users", metavar="ID,...", help="only these users of the scenario")
+    knows.add_argument(
+        "--model",
+        choices=("both", "configured", "reference"),
+        default="both",
+        help="which model answers (both)",
+    )
+    knows.add_argument("--no-recall", action="store_true", help="skip the recall figures")
+    knows.add_argument(
+        "--locomo",
+        type=Path,
+        metavar="FILE",
+        help="LoCoMo JSON for the recall figures (default: tests/data/locomo_mini.json)",
+    )
+    knows.add_argument("--k", type=positive_int, default=5, help="recall top k (5)")
+    knows.add_argument("--json", type=Path, metavar="OUT", help="also write everything as JSON")
+    knows.set_defaults(bench_command="knows-me", bench_handler=cmd_knows_me)
+    return knows
+
+
+def cmd_knows_me(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion.bench import knows_me
+    from voice_companion.errors import UsageError
+
+    only = [u.strip() for u in (args.users or "").split(",") if u.strip()]
+    scenario = knows_me.load_scenario(args.scenario or knows_me.default_scenario_path(), only)
+    locomo = None
+    if args.locomo is not None and not args.no_recall:
+        if not args.locomo.is_file():
+            raise UsageError(f"no LoCoMo file {args.locomo} (give --locomo FILE or --no-recall)")
+        locomo = args.locomo
+    elif not args.no_recall:
+        locomo = knows_me.default_locomo_path()
+        if not locomo.is_file():  # an installed copy has no tests/data
+            log.warning("no %s here: the recall figures are left out", locomo)
+            locomo = None
+    models = {
+        "both": (knows_me.CONFIGURED, knows_me.REFERENCE),
+        "configured": (knows_me.CONFIGURED,),
+        "reference": (knows_me.REFERENCE,),
+    }[args.model]
+    log.info(
+        "%d users, %d sessions, %d questions, %s; this takes a few minutes",
+        len(scenario.users),
+        scenario.sessions,
+        scenario.questions,
+        " and ".join(models),
+    )
+    report = knows_me.run(config, scenario, models, locomo, args.k, progress=log.info)
+    results = report.as_dict()
+    print(format_knows_me(results))
+    _write_json(args.json, results)
+    return EXIT_OK
+
+
+def format_knows_me(results: dict[str, Any]) -> str:
+    """The human table: per model the shares by verdict, framing and clean answers; per
+    kind of question; then the recall figures."""
+
+    def pct(value: float) -> str:
+        return f"{100 * value:.1f}%"
+
+    lines = [
+        f"knows-me: {results['users']} users, {results['sessions']} sessions, "
+        f"{results['questions']} questions ({results['scenario']})",
+        f"{'model':<12} {'correct':>8} {'dont know':>10} {'made up':>8} {'framing':>8} "
+        f"{'correct+clean':>14}  time",
+    ]
+    for run in results["models"]:
+        s = run["summary"]
+        dont_know = s["didn't know"]
+        lines.append(
+            f"{run['label']:<12} {pct(s['correct']):>8} {pct(dont_know):>10} "
+            f"{pct(s['made up']):>8} {pct(s['framing']):>8} {pct(s['correct_and_clean']):>14}"
+            f"  {run['seconds']:.0f} s"
+        )
+    for run in results["models"]:
+        lines.append(f"{run['label']}: {run['description']}; by kind (correct/didn't know/made up)")
+        for kind, s in run["by_kind"].items():
+            dont_know = s["didn't know"]
+            lines.append(
+                f"  {kind:<14} {s['questions']:>3}  {pct(s['correct']):>6} "
+                f"{pct(dont_know):>6} {pct(s['made up']):>6}"
+            )
+    lines.append(
+        "framing: share of all replies (told and answered) that say 'the user', 'User:', "
+        "'data point', 'instruction'; correct+clean: correct and none of that"
+    )
+    lines.append(f"reference: {results['reference_model']}")
+    recall = results.get("recall")
+    if recall:
+        sizes = recall.get("sizes") or [{}]
+        figures = ", ".join(f"{m} {v:.3f}" for m, v in (sizes[0].get("recall") or {}).items())
+        lines.append(
+            f"LoCoMo-format retrieval ({results['recall_source']}, "
+            f"{recall.get('locomo_turns', '?')} turns, {recall.get('questions', '?')} questions): "
+            f"recall@{recall.get('k', '?')} {figures}"
+        )
+    lines.append(f"took {results['seconds']:.0f} s")
+    return "\n".join(lines)

@@ -127,6 +127,9 @@ def add_parsers(commands: Any) -> None:
     add_latency_parser(kinds)
     add_soak_parser(kinds)
     add_crash_parser(kinds)
+    from voice_companion.cli.bench import add_knows_me_parser
+
+    add_knows_me_parser(kinds)
 
 
 def _sizes(text: str) -> tuple[int, ...]:

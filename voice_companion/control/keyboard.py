@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from voice_companion.errors import ConfigError
+from voice_companion.config import KEY_CODES as KEY_CODES  # parsed in config (validation)
+from voice_companion.config import key_code as key_code
 
 log = logging.getLogger(__name__)
 
@@ -26,49 +27,6 @@ EVENT = struct.Struct("@llHHi")
 """struct input_event on this machine: seconds, microseconds, type, code, value."""
 EV_KEY = 1
 PRESSED, RELEASED = 1, 0  # 2 is auto-repeat, ignored
-
-# Linux input-event-codes.h, for the keys people bind to push-to-talk.
-KEY_CODES: dict[str, int] = {
-    "ESC": 1,
-    "TAB": 15,
-    "LEFTCTRL": 29,
-    "LEFTSHIFT": 42,
-    "RIGHTSHIFT": 54,
-    "LEFTALT": 56,
-    "SPACE": 57,
-    "CAPSLOCK": 58,
-    "NUMLOCK": 69,
-    "SCROLLLOCK": 70,
-    "RIGHTCTRL": 97,
-    "RIGHTALT": 100,
-    "HOME": 102,
-    "END": 107,
-    "INSERT": 110,
-    "DELETE": 111,
-    "PAUSE": 119,
-    "LEFTMETA": 125,
-    "RIGHTMETA": 126,
-    "COMPOSE": 127,
-    "MENU": 139,
-    **{f"F{n}": 58 + n for n in range(1, 11)},
-    "F11": 87,
-    "F12": 88,
-    **{f"F{n}": 170 + n for n in range(13, 25)},
-}
-
-
-def key_code(name: str) -> int:
-    """``F12``, ``KEY_F12``, ``rightctrl`` or a number; ConfigError naming the choices."""
-    text = name.strip().upper().removeprefix("KEY_")
-    if text.isdigit():
-        return int(text)
-    if text in KEY_CODES:
-        return KEY_CODES[text]
-    raise ConfigError(
-        f"push_to_talk.key = {name!r}: unknown key; use one of "
-        + ", ".join(sorted(KEY_CODES, key=lambda k: (len(k), k)))
-        + " or a key code number"
-    )
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,11 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from datetime import time as clock_time
 from pathlib import Path
 
 from voice_companion.atomic import write_atomic
-from voice_companion.config import CareConfig
-from voice_companion.errors import ConfigError
+from voice_companion.config import CareConfig, QuietHours
 from voice_companion.private import private_dir, private_text
 
 log = logging.getLogger(__name__)
@@ -103,43 +100,6 @@ def crisis_reply(line: str) -> str:
         "If you might act on these thoughts, please call your local emergency number now. "
         "I'm here with you, and I'll keep listening."
     )
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    start: clock_time
-    end: clock_time
-
-    @classmethod
-    def parse(cls, text: str) -> QuietHours | None:
-        """ "22:30-07:00" → QuietHours; "" → None. Raises ``ConfigError`` naming the key."""
-        text = text.strip()
-        if not text:
-            return None
-        m = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", text)
-        hours = [int(g) for g in m.groups()] if m else []
-        if not m or hours[0] > 23 or hours[2] > 23 or hours[1] > 59 or hours[3] > 59:
-            raise ConfigError(
-                f"care.quiet_hours = {text!r}: expected local times as HH:MM-HH:MM, "
-                'e.g. "22:30-07:00"'
-            )
-        return cls(clock_time(hours[0], hours[1]), clock_time(hours[2], hours[3]))
-
-    def contains(self, moment: clock_time) -> bool:
-        if self.start == self.end:
-            return True  # "00:00-00:00": all day
-        if self.start < self.end:
-            return self.start <= moment < self.end
-        return moment >= self.start or moment < self.end  # across midnight
-
-
-def check_care(config: CareConfig) -> None:
-    """Validate what the dataclass ranges cannot: the quiet hours and the region code."""
-    QuietHours.parse(config.quiet_hours)
-    if config.region.strip() and not re.fullmatch(r"[A-Za-z]{2}", config.region.strip()):
-        raise ConfigError(
-            f'care.region = {config.region!r}: expected a two-letter country code such as "GB"'
-        )
 
 
 class Care:

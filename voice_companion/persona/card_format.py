@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voice_companion.atomic import write_atomic
-from voice_companion.errors import ConfigError
+from voice_companion.errors import CardError
 from voice_companion.persona.lorebook import (
     Lorebook,
     _string,
@@ -55,10 +55,6 @@ _BACKFILL_NOTE = (
 )
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MACRO = re.compile(r"\{\{\s*(char|user)\s*\}\}|<(bot|char|user)>", re.IGNORECASE)
-
-
-class CardError(ConfigError):
-    """A character card file cannot be read or written; the message names the problem."""
 
 
 @dataclass(frozen=True)

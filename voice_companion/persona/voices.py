@@ -115,6 +115,18 @@ class Voice:
             changes["speaker"] = self._speaker_number(speaker)
         return dataclasses.replace(self, **changes)
 
+    def scaled(self, speed: float, expressiveness: float, speaker: int = -1) -> Voice:
+        """This voice as a persona asks for it: ``speed`` and ``expressiveness`` multiply the
+        definition's (1.0 keeps them), the product kept within range; ``speaker`` replaces
+        it when 0 or more. The persona's own values are checked alone first, so a fast
+        persona on a fast voice is as fast as allowed rather than an error."""
+        self.with_settings(speed=speed, expressiveness=expressiveness)
+        return self.with_settings(
+            speed=_clamp(self.speed * speed, SPEED_RANGE),
+            expressiveness=_clamp(self.expressiveness * expressiveness, EXPRESSIVENESS_RANGE),
+            speaker=speaker if speaker >= 0 else None,
+        )
+
     def require(self) -> Voice:
         """This voice if usable; else ``ModelNotFoundError`` (a file is missing) or
         ``ConfigError`` (a definition or file is malformed), one line naming the problem."""
@@ -307,3 +319,7 @@ def _bundled_model() -> Path:
     from voice_companion.engines import bundled
 
     return bundled.piper_voice_path()
+
+
+def _clamp(value: float, allowed: tuple[float, float]) -> float:
+    return min(max(value, allowed[0]), allowed[1])
