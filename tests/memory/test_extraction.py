@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import HeldLock
 from tests.memory.conftest import Clock
 from voice_companion.config import MemoryConfig
 from voice_companion.dialogue.history import Turn
@@ -771,21 +772,17 @@ def test_a_long_run_on_turn_still_gives_what_it_said_first() -> None:
 def test_ending_a_hobby_while_another_process_holds_the_file_is_not_lost(tmp_path: Path) -> None:
     """end_fact is queued and journalled like every write: a lock held by a real second
     process past the wait, then this process closes; the next open ends the hobby."""
-    from tests.faults.test_locked import _lock, _release
-
     path = tmp_path / "memory.db"
     with MemoryDb(path) as db:
         db.ensure_conversation("c1", AT)
         turn = db.add_turn(NewTurn("c1", AT, "user", "i go running", ""))
         FactBook(db, [RuleExtractor()]).learn(turn)
         (running,) = db.facts(key="hobby:running")
-        locker = _lock(path)
-        try:
+        with HeldLock(path) as lock:
             db.end_fact(running.id, AT)
             assert db.queued_writes == 1
-        finally:
             db.close()  # the write is left in the journal
-            _release(locker)
+            lock.release()
     with MemoryDb(path) as reopened:
         (ended,) = reopened.facts(valid_only=False, key="hobby:running")
         assert (ended.valid, ended.valid_to, ended.superseded_by) == (False, AT, None)
