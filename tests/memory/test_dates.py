@@ -46,6 +46,15 @@ WEDNESDAY = date(2026, 12, 2)
         ("in the autumn", date(2027, 9, 1), "season"),
         ("this winter", date(2026, 12, 1), "season"),  # the one now
         ("next year", date(2027, 1, 1), "year"),
+        ("yesterday", date(2026, 12, 1), "day"),
+        ("last friday", date(2026, 11, 27), "day"),
+        ("last wednesday", date(2026, 11, 25), "day"),
+        ("two weeks ago", date(2026, 11, 18), "day"),
+        ("last week", date(2026, 11, 23), "week"),
+        ("last month", date(2026, 11, 1), "month"),
+        ("on the 5th", date(2026, 12, 5), "day"),
+        ("on the 1st", date(2027, 1, 1), "day"),  # this month's has passed
+        ("at the end of the month", date(2026, 12, 31), "month"),
     ],
 )
 def test_phrases_resolve_from_the_day_they_were_said(said: str, day: date, precision: str) -> None:

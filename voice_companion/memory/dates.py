@@ -6,8 +6,10 @@ A vague period resolves to a documented approximate day, and says how precise it
   a month ("next month", "in June") its 1st (precision "month")
   a season ("in the spring")        the 1st of its first month: spring March, summer June,
                                     autumn/fall September, winter December (precision "season")
-"next <weekday>" is that weekday in the coming week (said on a Wednesday, "next Friday" is the
-Friday nine days on); "this Friday", "on Friday" and "Friday" are the nearest one ahead.
+Past phrases ("yesterday", "last Friday", "two weeks ago", "last month") resolve backwards
+the same way. "next <weekday>" is that weekday in the coming week (said on a Wednesday, "next
+Friday" is the Friday nine days on); "this Friday", "on Friday" and "Friday" are the nearest
+one ahead.
 A day without a year ("May 2nd") is the next one on or after the day it was said, unless it
 was less than a month before (then the user is speaking about the recent past).
 """
@@ -78,6 +80,10 @@ _PATTERN: Final = re.compile(
     r"|(?P<dat>the day after tomorrow)"
     r"|(?P<today>today|tonight|this (?:morning|afternoon|evening))"
     r"|(?P<tomorrow>tomorrow(?: (?:morning|afternoon|evening|night))?)"
+    r"|(?P<yesterday>yesterday(?: (?:morning|afternoon|evening))?|last night)"
+    rf"|(?P<ago>(?P<count3>{_COUNT}) (?P<unit3>days?|weeks?|months?|years?) ago)"
+    rf"|(?P<last_wd>last (?P<lwd>{_WEEKDAY}))"
+    r"|(?P<last>last (?P<last_unit>week|weekend|month|year))"
     rf"|(?P<in_n>in (?P<count>{_COUNT}) (?P<unit>days?|weeks?|months?)(?: time)?)"
     rf"|(?P<a_n>(?P<count2>{_COUNT}) (?P<unit2>days?|weeks?|months?) from (?:now|today))"
     rf"|(?P<weekday>(?P<wd_which>next|this|on|this coming|coming)? ?(?P<wd>{_WEEKDAY})"
@@ -151,6 +157,30 @@ def _resolve(m: re.Match[str], today: date) -> When | None:
         return out(today)
     if g["tomorrow"]:
         return out(today + timedelta(days=1))
+    if g["yesterday"]:
+        return out(today - timedelta(days=1))
+    if g["ago"]:
+        count, unit = _count(g["count3"]), g["unit3"].lower()
+        if unit.startswith("day"):
+            return out(today - timedelta(days=count))
+        if unit.startswith("week"):
+            return out(today - timedelta(weeks=count))
+        if unit.startswith("month"):
+            return out(_add_months(today.replace(day=1), -count), "month")
+        return out(date(today.year - count, 1, 1), "year")
+    if g["last_wd"]:
+        back = (today.weekday() - WEEKDAYS.index(g["lwd"].lower())) % 7 or 7
+        return out(today - timedelta(days=back))
+    if g["last"]:
+        unit = g["last_unit"].lower()
+        monday = today - timedelta(days=today.weekday())
+        if unit == "week":
+            return out(monday - timedelta(weeks=1), "week")
+        if unit == "weekend":
+            return out(monday - timedelta(days=2))
+        if unit == "month":
+            return out(_add_months(today.replace(day=1), -1), "month")
+        return out(date(today.year - 1, 1, 1), "year")
     if g["in_n"] or g["a_n"]:
         count = _count(g["count"] or g["count2"])
         unit = (g["unit"] or g["unit2"]).lower()

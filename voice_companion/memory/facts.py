@@ -292,7 +292,8 @@ _ABBREVIATION = re.compile(
 _ACRONYM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
 _DOT = "\u2024"  # stands in for a full stop that does not end a sentence (St. Mary's)
 _FILLERS = re.compile(
-    r"\b(?:u+m+|u+h+|e+r+m+|e+r+|hmm+|mm+|ah+|oh+)\b[,.]?\s*"
+    r"\b(?:u+m+|u+h+|e+r+m+|e+r+|hmm+|mm+|ah+|oh+|u+g+h+|a+r+g+h+|lol|lmao|omg|(?:ha)+h?)\b"
+    r"[,.!]?\s*"
     r"|\b(?:you know|like i said|as i said|as i told you|i guess|basically|literally|"
     r"honestly|to be honest|kind of like)\b,?\s*"
     r"|(?:(?<=^)|(?<=[,.]\s)|(?<=[,.]))\s*like,\s*"
@@ -365,7 +366,7 @@ _CLAUSE_SPLIT = re.compile(
 _OBJECT_END = (
     r"(?=$|[,;:.!?]| (?:but|because|and then|so|although|though|since|when|if|now|anymore|"
     r"any more|these days|lately|recently|too|at all|a lot|so much|very much|as well|"
-    r"either|instead|again|though)\b)"
+    r"either|instead|again|though|which|who|that's|which is)\b)"
 )
 _PLACE_END = (
     r"(?=$|[,;:!?]|\.$| (?:with|for|since|because|but|and|now|last|next|this|when|"
@@ -575,6 +576,8 @@ _NAME_PATTERNS: Final = (
     (re.compile(rf"\bi(?:'m| am) called ({_NAME_WORD})", re.I), "name", False),
     (re.compile(rf"^(?:hi|hello|hey|hiya)?[, ]*(?:i'm|i am|this is) ({_NAME_WORD})\s*$", re.I),
      "name", True),
+    (re.compile(rf"^(?:hi|hello|hey|hiya)[, ]+(?:it's|its|it is) ({_NAME_WORD})(?=\s*$|,)", re.I),
+     "name", False),
     (re.compile(rf"^(?:(?:hi|hello|hey|hiya)[, ]*)?(?:i'm|i am) ({_NAME_WORD})(?=\s*$|,)", re.I),
      "name", True),
     (re.compile(rf"\b(?:you can |please |just |you could )?call me ({_NAME_WORD})", re.I),
@@ -828,7 +831,7 @@ def _places(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
         r"\bi (?:originally )?(?:come|came) from " + place,
         r"\bi was born (?:in|on|near) " + place,
         r"\bmy home ?town(?:'s| is| was) " + place,
-        r"\b(?:originally|born and raised) (?:from|in) " + place,
+        r"\b(?:originally|born and raised|born and bred) (?:from|in) " + place,
     ):
         m = re.search(pattern, s, re.I)
         if (
@@ -862,6 +865,7 @@ def _tastes(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     def add(kind: str, value: str) -> None:
         if value.split() and value.split()[0].lower() in _PRONOUN_OBJECTS:
             return  # "I love my job", "I love you": about someone or something of theirs
+        value = re.sub(r"^(?:a |an )?(?:cup|glass|mug|bowl|slice|plate|pint|bit) of ", "", value)
         for thing in _things(value) if kind == "like" or kind == "dislike" else [value]:
             first = thing.split()[0].lower() if thing else ""
             if thing and first not in _PRONOUN_OBJECTS and first not in _NOT_NAMES - {"good"}:
@@ -869,6 +873,7 @@ def _tastes(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
 
     dislike = re.search(
         rf"\bi {adverb}(hate|dislike|detest|loathe|can't stand|cannot stand|can't bear|"
+        rf"can't abide|cannot abide|"
         rf"don't like|do not like|don't enjoy|do not enjoy|don't really like|"
         rf"can't eat|won't eat|never liked) " + obj + _OBJECT_END,
         s,
@@ -948,7 +953,8 @@ def _hobbies(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
     m: re.Match[str] | None
     thing = r"((?:the |a )?[\w-]+(?: [\w-]+){0,2}?)" + (
         r"(?=$|[,;:.!?]| (?:and|but|now|instead|on|every|at|with|for|because|again|last|"
-        r"this|in|lately|recently|anymore|any more|these days|so|a while|ages|years|then)\b)"
+        r"this|in|lately|recently|anymore|any more|these days|so|a while|ages|years|then|my|"
+        r"his|her|it|as|since|cos|cause|which|when|a lot|three|twice|once)\b)"
     )
     for m in re.finditer(
         r"\b(?:i|we)(?:'ve| have)?(?: finally| just| recently| actually| kind of)? "
@@ -983,6 +989,19 @@ def _hobbies(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
             if re.search(r"learn", m.group(0), re.I) and not value.startswith("learning"):
                 value = "learning " + value
             out.append(FactCandidate("hobby", "hobby:" + found[0], value))
+    # "i've been running a lot lately", "i swim three times a week"
+    habit = (
+        r"(?= a lot| lots| loads| regularly| every| most| twice| once| (?:\w+ )?times a"
+        r"| at the weekends?| on weekends)"
+    )
+    m = re.search(r"\bi(?:'ve| have) been (\w+ing)" + habit, s, re.I) or re.search(
+        r"\bi (?:also |still |usually )?(run|swim|cycle|climb|hike|dance|paint|knit|bake|surf|"
+        r"skate|ski|sing|draw|row|box|golf|fish|sail|jog|walk)" + habit,
+        s,
+        re.I,
+    )
+    if m and not _negated(s, m.end()) and (found := _hobby(_gerund(m.group(1)))):
+        out.append(FactCandidate("hobby", "hobby:" + found[0], found[1]))
     hobbies = r"\bmy (?:main |favou?rite )?hobb(?:y is|y's|ies are|ies include) ([\w ,'-]+?)"
     m = re.search(hobbies + _OBJECT_END, s, re.I)
     if m and not _negated(s, m.end()):
@@ -1030,6 +1049,24 @@ def _dated(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate
     rest = re.sub(r"\s+(?:on|at|in|for)$", "", rest.strip(" ,"))
     if _negated(rest, len(rest)):
         return out
+    found = _dated_rest(rest, s, when, said_on, born is not None)
+    if not found and "," in s:
+        # "I'm seeing the cardiologist on Friday, just a check-up": the part with the day
+        start = s.rfind(",", 0, when.start) + 1
+        end = s.find(",", when.end)
+        part = s[start : end if end >= 0 else len(s)]
+        local = find_when(part, said_on)
+        if local is not None:
+            cut = " ".join((part[: local.start] + " " + part[local.end :]).split())
+            found = _dated_rest(re.sub(r"\s+(?:on|at|in|for)$", "", cut.strip(" ,")), part,
+                                local, said_on, born is not None)  # fmt: skip
+    return found
+
+
+def _dated_rest(rest: str, s: str, when: When, said_on: date, born: bool) -> list[FactCandidate]:
+    """What ``rest`` (the clause without its date phrase) says happens on ``when``."""
+    out: list[FactCandidate] = []
+    m: re.Match[str] | None
     vague = "" if when.precision == "day" else f" ({when.phrase.lower()})"
     whose_rx = (
         rf"\b(?:(?:my|our) ({_REL})(?:'s|s'| s)?|(?!it's|that's|what's|he's|she's)([\w\-]+)'s"
@@ -1083,7 +1120,8 @@ def _dated(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate
             or (m.group(3) and _name(m.group(3)))
             or _RELATIONS[" ".join(m.group(1).lower().split())]
         )
-        verb, tail = m.group(4).lower(), _clean(m.group(5), 6)
+        tail = re.split(r"\s+(?:which|who|that's|and|but|so|because|cause|cos)\b", m.group(5))[0]
+        verb, tail = m.group(4).lower(), _clean(tail, 6)
         noun = _EVENT_VERBS.get(verb.split()[0] if verb.startswith("having") else verb)
         if noun and not tail:
             what = f"{who}'s {noun}"
@@ -1190,6 +1228,8 @@ def _correction(clause: str, said_on: date) -> list[FactCandidate]:
     text = clause.strip(" .!,")
     marked = _CORRECTION_START.match(text)
     body = text[marked.end() :] if marked else text
+    if not body.lower().startswith("not "):
+        body = re.split(r"\s*[,;](?!\s*(?:not|it's|it is)\b)", body)[0]  # ", autocorrect lol"
     if m := re.fullmatch(r"not ([\w'\- ]{1,40}?),? (?:it's |it is |but )?([\w'\- ]{1,40})", body,
                          re.I):  # fmt: skip
         new, old = m.group(2), m.group(1)
@@ -1388,9 +1428,12 @@ class FactBook:
             and turn.id not in f.source_turn_ids
             and f.kind != "preference"
         ]
-        target = _correction_target(recent, c)
-        if target is None:
-            return 0
+        stored = 0
+        for target in _correction_targets(recent, c):
+            stored += self._replace(turn, target, c, extractor)
+        return stored
+
+    def _replace(self, turn: StoredTurn, target: Fact, c: FactCandidate, extractor: str) -> int:
         key, value, event_date = target.key, target.value, target.event_date
         if c.event_date is not None:
             event_date = c.event_date
@@ -1398,7 +1441,7 @@ class FactBook:
                 value = f"{c.event_date.day} {MONTHS[c.event_date.month - 1].capitalize()}"
                 event_date = next_occurrence(c.event_date.day, c.event_date.month, turn.at.date())
         elif c.corrects and c.corrects.lower() in value.lower():
-            old = re.compile(re.escape(c.corrects), re.I)
+            old = re.compile(rf"(?<!\w){re.escape(c.corrects)}(?!\w)", re.I)
             value = old.sub(c.value, value, count=1)
             if c.corrects.lower() in key:
                 key = key.replace(c.corrects.lower(), c.value.lower())
@@ -1417,22 +1460,23 @@ class FactBook:
         return 1
 
 
-def _correction_target(recent: Sequence[Fact], c: FactCandidate) -> Fact | None:
-    """The most recently told fact the correction replaces: the one holding the old value
-    when it was said; else the latest dated fact for a new day, or the latest named thing."""
+def _correction_targets(recent: Sequence[Fact], c: FactCandidate) -> list[Fact]:
+    """The recent facts the correction replaces: every one holding the old name when it was
+    said ("jack not jake": the boyfriend and his visit); else the most recently told one: the
+    latest dated fact for a new day, or the latest named thing."""
     newest_first = sorted(recent, key=lambda f: (f.valid_from, f.id), reverse=True)
     if c.corrects:
         old = re.compile(rf"(?<!\w){re.escape(c.corrects)}(?!\w)", re.I)
-        for f in newest_first:
-            if old.search(f.value):
-                return f
+        holding = [f for f in newest_first if old.search(f.value)]
         if c.event_date is None:
-            return None
+            return holding
+        if holding and holding[0].event_date is not None:
+            return holding[:1]
     if c.event_date is not None:
-        dated = (f for f in newest_first if f.event_date is not None and f.kind != "health")
-        return next(dated, None)
+        dated = [f for f in newest_first if f.event_date is not None and f.kind != "health"]
+        return dated[:1]
     named = ("relation", "name", "preferred_name", "location", "work")
-    return next((f for f in newest_first if f.kind in named and len(f.value.split()) <= 4), None)
+    return [f for f in newest_first if f.kind in named and len(f.value.split()) <= 4][:1]
 
 
 def describe(fact: Fact, you: bool = True, quote: bool = False) -> str:
