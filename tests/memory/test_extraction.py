@@ -846,3 +846,30 @@ def test_a_corrected_name_is_corrected_in_every_recent_fact(tmp_path: Path) -> N
         ]
     finally:
         memory.close()
+
+
+def test_a_correction_naming_the_old_value_reaches_an_earlier_session(tmp_path: Path) -> None:
+    clock = Clock(AT.astimezone())
+    memory = LongTermMemory(
+        MemoryDb(tmp_path / "memory.db"), MemoryConfig(dense=False), clock=clock
+    )
+    try:
+        first = memory.record(
+            Turn("user", "We just got a puppy, a brown spaniel called Biscuit."), "c1"
+        )
+        clock.advance(days=3)
+        fix = memory.record(
+            Turn(
+                "user",
+                "about the puppy, no, he's called Biscuits, not Biscuit. the kids renamed him",
+            ),
+            "c2",
+        )
+        dogs = [f for f in memory.db.facts(valid_only=False) if f.key == "relation:dog"]
+        assert [(f.value, f.valid, f.source_turn_ids) for f in dogs] == [
+            ("Biscuit", False, (first,)),
+            ("Biscuits", True, (fix,)),
+        ]
+        assert dogs[0].superseded_by == dogs[1].id
+    finally:
+        memory.close()

@@ -82,7 +82,10 @@ CORRECTION: Final = "correction"
 """The kind of a candidate that corrects a recent fact rather than stating a new one."""
 CORRECTION_WINDOW: Final = timedelta(hours=6)
 """How far back a correction looks for the fact it corrects (the conversation in hand)."""
+CORRECTION_WINDOW_NAMED: Final = timedelta(days=90)
+"""How far back a correction that names the old value ("not Biscuit") looks."""
 _RECENT_FACTS: Final = 20
+_RECENT_FACTS_NAMED: Final = 500
 MAX_CHARS: Final = 4000
 """Facts are read from the first this many characters of a turn (the whole turn is kept)."""
 MAX_CLAUSE_WORDS: Final = 60
@@ -525,7 +528,11 @@ def _sentence_facts(sentence: str, said_on: date, context: dict[str, str]) -> li
         body = _INTERJECTION.sub("", clause).strip()
         if not body or _HYPOTHETICAL.search(body):
             continue
-        found += _clause_facts(body, said_on, context) or _correction(clause, said_on)
+        facts = _clause_facts(body, said_on, context)
+        fixed = _correction(clause, said_on) if not facts or _NOT_OLD.search(clause) else []
+        if fixed and (fixed[0].corrects or not facts):
+            found += fixed  # "he's called Biscuits, not Biscuit": Biscuit is replaced
+        found += facts
     return found
 
 
@@ -536,6 +543,9 @@ def _windows(clause: str) -> list[str]:
         return [clause]
     step = MAX_CLAUSE_WORDS
     return [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
+
+
+_NOT_OLD = re.compile(r",?\s+not\s+[\w'-]+\s*$|^(?:no|nope|actually|sorry)\b", re.I)
 
 
 def _clause_facts(s: str, said_on: date, context: dict[str, str]) -> list[FactCandidate]:
@@ -1420,10 +1430,11 @@ class FactBook:
     def _correct(self, turn: StoredTurn, c: FactCandidate, extractor: str) -> int:
         """Supersede the recent fact ``c`` corrects with the corrected one; its receipt is the
         correcting turn. Nothing recent to correct: nothing is learnt."""
-        since = turn.at - CORRECTION_WINDOW
+        # Naming the old value ("not Biscuit") reaches further back than "no, it's Biscuits".
+        since = turn.at - (CORRECTION_WINDOW_NAMED if c.corrects else CORRECTION_WINDOW)
         recent = [
             f
-            for f in self._db.recent_facts(_RECENT_FACTS)
+            for f in self._db.recent_facts(_RECENT_FACTS_NAMED if c.corrects else _RECENT_FACTS)
             if since <= f.valid_from <= turn.at
             and turn.id not in f.source_turn_ids
             and f.kind != "preference"
