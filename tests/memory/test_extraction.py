@@ -425,6 +425,8 @@ NOTHING: list[str] = [
     "can you call me back later?",
     "I'm British",
     "I'm Vegan",
+    "i used to live in paris",
+    "i used to be called Peggy",
 ]
 
 
@@ -447,6 +449,12 @@ def test_learns_nothing_from_questions_negations_and_quoted_words(text: str) -> 
 def test_a_changed_hobby_ends_one_and_starts_another() -> None:
     found = RuleExtractor().extract("I gave up running and took up swimming", AT)
     assert {(c.key, c.ends) for c in found} == {("hobby:running", True), ("hobby:swimming", False)}
+    said = "I used to spend every weekend gardening, but these days it's watercolour painting."
+    found = RuleExtractor().extract(said, AT)
+    assert {(c.key, c.value, c.ends) for c in found} == {
+        ("hobby:gardening", "gardening", True),
+        ("hobby:watercolour painting", "watercolour painting", False),
+    }
     found = RuleExtractor().extract("i stopped running and started swimming instead", AT)
     assert {(c.key, c.ends) for c in found} == {("hobby:running", True), ("hobby:swimming", False)}
     assert [(c.key, c.ends) for c in RuleExtractor().extract("i don't run anymore", AT)] == [

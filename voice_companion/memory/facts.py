@@ -999,6 +999,20 @@ def _hobbies(s: str, _: date, context: dict[str, str]) -> list[FactCandidate]:
             if re.search(r"learn", m.group(0), re.I) and not value.startswith("learning"):
                 value = "learning " + value
             out.append(FactCandidate("hobby", "hobby:" + found[0], value))
+    # "I used to spend every weekend gardening, but these days it's watercolour painting"
+    m = re.search(r"\bi used to (?:[\w']+ ){0,4}?(\w+ing)\b", s, re.I)
+    not_pastimes = ("living", "working", "being", "having", "going", "doing")
+    if (
+        m
+        and m.group(1).lower() not in not_pastimes
+        and not _negated(s, m.start())
+        and (found := _hobby(m.group(1)))
+    ):
+        out.append(FactCandidate("hobby", "hobby:" + found[0], found[1], ends=True))
+        context["used_to"] = found[0]
+    m = re.match(r"(?:these days|nowadays|now) it's (?:all )?((?:[\w-]+ ){0,2}?\w+ing)$", s, re.I)
+    if m and context.get("used_to") and (found := _hobby(m.group(1))):
+        out.append(FactCandidate("hobby", "hobby:" + found[0], found[1]))
     # "i've been running a lot lately", "i swim three times a week"
     habit = (
         r"(?= a lot| lots| loads| regularly| every| most| twice| once| (?:\w+ )?times a"
