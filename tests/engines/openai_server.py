@@ -13,6 +13,7 @@ Usage: ``python openai_server.py MODE[,MODE...] [PORT]`` with MODE one of
   dribble  streams words slowly with no punctuation, then sends only keep-alive comments
            until ``GET /release`` (or 60 s), then the last words and [DONE]
   canned   streams ``CANNED``, three known sentences, word by word
+  facts    streams ``FACTS``: fact lines as a capable model answers the fact extractor
   drip     streams "Number 0 is here. Number 1 is here. ..." a word every ``DRIP_S``, until
            the client leaves
   dripheaders  sends its status line and headers a byte every ``DRIP_S`` and never ends them
@@ -64,11 +65,17 @@ MODES = (
     "huge",
     "echo",
     "escapes",
+    "facts",
 )
 DRIP_S = 0.2
 NESTED = b"[" * 100_000 + b"]" * 100_000
 HUGE_CHARS = 11_000_000
 CANNED = "The sun is out today. This sentence will fail. The birds are singing."
+FACTS = (
+    "name | name | Margaret\nnickname | nickname | Maggie\nrelation | dog | Biscuit\n"
+    "trait | dog | a brown spaniel\nallergy | allergy | peanuts\nhometown | hometown | Cork\n"
+    "birthday | mother | 3rd of June\nwork | work | astronaut\nname | name | Admin"
+)
 DRIBBLE_FIRST = "well I was just thinking about what you told me earlier and"
 DRIBBLE_REST = " it made me smile"
 CUT_WORDS = "Let me tell you about my"
@@ -135,7 +142,16 @@ class Handler(BaseHTTPRequestHandler):
                 self._drip_headers()
             elif mode in ("drip", "keepalive", "huge"):
                 self._endless(mode)
-            elif mode in ("badjson", "shape", "cut", "dribble", "canned", "nested", "escapes"):
+            elif mode in (
+                "badjson",
+                "shape",
+                "cut",
+                "dribble",
+                "canned",
+                "nested",
+                "escapes",
+                "facts",
+            ):
                 self._scripted(mode)
             elif self.headers.get("Authorization") != f"Bearer {API_KEY}":
                 self._send(401, "application/json", b'{"error": "bad api key"}')
@@ -175,6 +191,9 @@ class Handler(BaseHTTPRequestHandler):
         elif mode == "canned":
             for n, word in enumerate(CANNED.split()):
                 self._write(_chunk({"content": (" " if n else "") + word}))
+        elif mode == "facts":
+            for line in FACTS.splitlines(keepends=True):
+                self._write(_chunk({"content": line}))
         self._write(_chunk({}, finish="stop"))
         self._write(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")

@@ -74,7 +74,8 @@ def test_search_list_show_stats(tmp_path: Path) -> None:
 def test_forget_asks_unless_yes_and_names_unknown_ids(tmp_path: Path) -> None:
     seed(tmp_path)
     refused = cli(tmp_path, "memory", "forget", "--match", "Ana", stdin="n\n")
-    assert refused.returncode == 1 and "Forget 1 turn(s) and 1 fact(s)" in refused.stderr
+    # Two facts from that turn: the sister's name and her wedding (in June).
+    assert refused.returncode == 1 and "Forget 1 turn(s) and 2 fact(s)" in refused.stderr
     assert "nothing was forgotten" in refused.stderr
     done = cli(tmp_path, "memory", "forget", "--match", "Ana", stdin="yes\n")
     assert done.returncode == 0, done.stderr
@@ -100,7 +101,7 @@ def test_export_import_export_is_identical(tmp_path: Path) -> None:
     assert cli(restored, "memory", "export", str(second)).returncode == 0
     assert first.read_bytes() == second.read_bytes()
     data = json.loads(first.read_text())
-    assert len(data["turns"]) == 4 and len(data["facts"]) == 3
+    assert len(data["turns"]) == 4 and len(data["facts"]) == 4  # Ana, her wedding, 2 homes
     assert oct(first.stat().st_mode & 0o777) == "0o600"
 
 

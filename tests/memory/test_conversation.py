@@ -78,8 +78,7 @@ def test_what_do_you_remember_and_forget_that(memory: LongTermMemory) -> None:
     d.record_user("what do you remember about me")
     reply = d.command_reply("what do you remember about me")
     assert reply == (
-        "I remember that your name is Sam and you work as a baker. "
-        "You can ask me to forget any of it."
+        "I remember that your name is Sam and you're a baker. You can ask me to forget any of it."
     )
     d.record_reply(reply or "", False)
     assert len(memory.db.turns()) == 2  # commands and their answers are not memories

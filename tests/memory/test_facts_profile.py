@@ -28,7 +28,8 @@ def test_rule_extractor_finds_the_durable_things() -> None:
         ("like", "hiking"),
         ("dislike", "crowds"),
     }
-    assert kinds("I work as a nurse at St Mary's.") == {("work", "as a nurse at St Mary's")}
+    # FACTS.md: the job and the workplace are two facts (work, workplace).
+    assert kinds("I work as a nurse at St Mary's.") == {("work", "a nurse"), ("work", "St Mary's")}
     assert kinds("I live in Leeds.") == {("location", "Leeds")}
     assert kinds("I've had awful cramps since Friday.") == {("health", "cramps")}
     event = RuleExtractor().extract("My sister's wedding is on 12 June.", AT)

@@ -58,14 +58,15 @@ def test_forget_lists_what_goes_before_asking_and_says_the_true_count(tmp_path: 
     assert "How exciting!\\u001b[2J Tell me more." in asked.stderr  # shown, not obeyed
     assert "\x1b" not in asked.stderr + asked.stdout
     assert "your sister is Ana" in asked.stderr  # the fact that goes with turn 1
-    assert "Forget 2 turn(s) and 1 fact(s) for good?" in asked.stderr
+    # Turn 1 gives two facts: the sister's name and her wedding (in June).
+    assert "Forget 2 turn(s) and 2 fact(s) for good?" in asked.stderr
     # A topic: the turn that also said something else is shown as it will be kept.
     asked = cli(tmp_path, "memory", "forget", "--match", "Ana", stdin="n\n")
     assert "becomes: I really love jazz." in asked.stderr
-    assert "Forget 1 turn(s), part of 1 more, and 1 fact(s) for good?" in asked.stderr
+    assert "Forget 1 turn(s), part of 1 more, and 2 fact(s) for good?" in asked.stderr
     done = cli(tmp_path, "memory", "forget", "--match", "Ana", "--yes")
     assert done.returncode == 0, done.stderr
-    assert "forgot 1 turn(s), rewrote 1 turn(s) and 1 fact(s)" in done.stdout
+    assert "forgot 1 turn(s), rewrote 1 turn(s) and 2 fact(s)" in done.stdout
     listing = json.loads(cli(tmp_path, "memory", "list", "--json").stdout)
     assert [t["text"] for t in listing["turns"]] == [
         "How exciting!\x1b[2J Tell me more.",

@@ -104,17 +104,23 @@ def test_forget_about_takes_only_what_is_about_the_topic(tmp_path: Path) -> None
     d = dialogue(memory)
     d.record_exchange(BISCUIT, "Lovely!", False)
     d.record_exchange("Biscuit is a beagle.", "Cute.", False)
-    assert {f.key for f in memory.db.facts()} == {"relation:dog", "taste:jazz", "work"}
+    # FACTS.md: "I work at Acme" is the workplace; "Biscuit is a beagle" also says what he is.
+    assert {f.key for f in memory.db.facts()} == {
+        "relation:dog",
+        "trait:dog",
+        "taste:jazz",
+        "workplace",
+    }
     d.record_user("Forget about Biscuit")
-    # The true count: one turn goes, one is rewritten, one fact goes.
+    # The true count: one turn goes, one is rewritten, two facts go (his name, his breed).
     assert d.command_reply("Forget about Biscuit") == (
-        "I remember 3 things about Biscuit. Shall I forget it all, for good?"
+        "I remember 4 things about Biscuit. Shall I forget it all, for good?"
     )
     d.record_user("yes")
     d.command_reply("yes")
     rewritten = "I work at Acme, and I really love jazz."
     facts = memory.db.facts()
-    assert {f.key for f in facts} == {"taste:jazz", "work"}, "facts about other things went"
+    assert {f.key for f in facts} == {"taste:jazz", "workplace"}, "facts about other things went"
     for fact in facts:
         assert [memory.db.turn(t).text for t in fact.source_turn_ids] == [rewritten]
     assert [t.text for t in d.history.recent()] == [rewritten, "Lovely!", "Cute."]
@@ -217,7 +223,7 @@ def test_forgetting_a_topic_in_an_encrypted_memory(tmp_path: Path) -> None:
         "I work at Acme, and I really love jazz.",
         "Lovely!",
     ]
-    assert {f.key for f in memory.db.facts()} == {"taste:jazz", "work"}
+    assert {f.key for f in memory.db.facts()} == {"taste:jazz", "workplace"}
     memory.close()
 
 

@@ -1233,6 +1233,27 @@ class MemoryDb:
 
         self._write_or_defer(write, "add_fact_source", {"fact_id": fact_id, "turn_id": turn_id})
 
+    def end_fact(self, fact_id: int, valid_to: datetime) -> None:
+        """Mark a fact no longer valid with no successor ("I gave up running")."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "UPDATE facts SET valid_to = ? WHERE id = ? AND valid_to IS NULL",
+                (valid_to.isoformat(), fact_id),
+            )
+            return 0
+
+        self._write_or_defer(write, "end_fact", {"fact_id": fact_id, "valid_to": valid_to})
+
+    def recent_facts(self, limit: int) -> list[Fact]:
+        """The ``limit`` most recently stored valid facts, newest first (by id: an index)."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                f"{_FACT_SELECT} WHERE valid_to IS NULL ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+            sources = _fact_sources(conn, [int(r[0]) for r in rows])
+        return [_fact(r, sources.get(int(r[0]), ())) for r in rows]
+
     def facts(self, valid_only: bool = True, key: str | None = None) -> list[Fact]:
         """Facts, oldest first."""
         clauses, args = [], []
@@ -1490,7 +1511,7 @@ class _Deferred:
     seq: int
 
 
-_REPLAYABLE = frozenset({"add_turn", "add_fact", "add_fact_source", "retract_turn"})
+_REPLAYABLE = frozenset({"add_turn", "add_fact", "add_fact_source", "end_fact", "retract_turn"})
 """The methods whose calls can be queued (and replayed from a journal)."""
 _TURN_ID_ARGS: dict[str, tuple[str, ...]] = {
     "add_fact": ("source_turn_ids",),
