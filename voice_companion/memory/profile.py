@@ -71,9 +71,11 @@ class DayMood:
     label: MoodLabel | None = None
     spoken: bool = False
 
-    def note(self) -> str:
-        felt = f" ({describe(self.label)})" if self.label else ""
-        return f"{self.day.day} {self.day.strftime('%b')}: {self.level}{felt}"
+    def felt(self) -> str:
+        """How they seemed, as said to them after "you seemed": "tired", "in good spirits"."""
+        if self.label:
+            return describe(self.label)
+        return {"low": "low", "mixed": "up and down", "good": "in good spirits"}[self.level]
 
 
 @dataclass(frozen=True)
@@ -90,28 +92,45 @@ class Profile:
     """Days from this one on are left out of the notes (they are still being lived)."""
 
     def notes(self) -> list[str]:
-        """The profile as short third-person notes for the prompt (names quoted as said)."""
+        """The profile as short notes for the prompt: ``about`` them, then ``style``."""
+        return [*self.about(), *self.style()]
+
+    def about(self) -> list[str]:
+        """What the profile knows of them, written as the companion would say it to them
+        ("You like to be called “Jo”.", names quoted as said). No "the user", no dates: a
+        small model reads such framing aloud."""
         lines: list[str] = []
         if self.call_them:
-            lines.append(f"The user likes to be called “{_flat(self.call_them)}”.")
+            lines.append(f"You like to be called “{_flat(self.call_them)}”.")
+        if self.topics:
+            quoted = ", ".join(f"“{_flat(t)}”" for t in self.topics)
+            lines.append(f"You often talk about {quoted}.")
+        past = [d for d in self.mood if self.today is None or d.day < self.today]
+        if past:
+            # Weekday names: the notes stay the same all day, and no date is read aloud.
+            days = [f"{d.felt()} on {_WEEKDAYS[d.day.weekday()]}" for d in past[-3:]]
+            said = days[0] if len(days) == 1 else ", ".join(days[:-1]) + " and " + days[-1]
+            lines.append(f"Lately you seemed {said}.")
+        return lines
+
+    def style(self) -> list[str]:
+        """How to talk with them (reply length, formality, tone), said to the companion."""
+        lines: list[str] = []
         lines.append(
             {
-                "short": "The user prefers short replies: one sentence.",
-                "medium": "The user likes replies of one or two sentences.",
-                "long": "The user enjoys fuller replies of a few sentences.",
+                "short": "Give short replies: one sentence.",
+                "medium": "Give replies of one or two sentences.",
+                "long": "Give fuller replies of a few sentences.",
             }[self.reply_length]
         )
         if self.formality != "neutral":
-            lines.append(f"The user talks in a {self.formality} way; match it.")
+            lines.append(
+                "Talk casually, like a friend."
+                if self.formality == "casual"
+                else "Talk politely, a little formally."
+            )
         if self.tone != "warm":
-            lines.append(f"A {self.tone} tone suits the user.")
-        if self.topics:
-            quoted = ", ".join(f"“{_flat(t)}”" for t in self.topics)
-            lines.append(f"Topics the user often talks about: {quoted}.")
-        past = [d for d in self.mood if self.today is None or d.day < self.today]
-        if past:
-            recent = "; ".join(d.note() for d in past[-3:])
-            lines.append(f"The user's mood on recent days: {recent}.")
+            lines.append(f"Be {self.tone}.")
         return lines
 
 
@@ -230,3 +249,103 @@ def recent_mood_line(user_turns: Sequence[StoredTurn], now: datetime) -> str | N
 
 def _flat(text: str) -> str:
     return " ".join(text.replace("“", '"').replace("”", '"').split())
+
+
+UPCOMING_DAYS: Final = 3
+"""Dated events and plans this many days ahead (or today) can be brought up unasked."""
+NAME_EVERY_TURNS: Final = 4
+"""The name they like is suggested for one reply in this many: now and then, not every turn."""
+DATED_KINDS: Final = ("event", "plan", "birthday", "anniversary")
+_FEELING: Final = re.compile(
+    r"\b(?:nervous|anxious|worried|worry|worrying|scared|afraid|terrified|excited|stress(?:ed|ing)?|"
+    r"dread(?:ing)?|ready|prepared|butterflies|freaking|panic(?:king)?|can'?t sleep|"
+    r"tomorrow|tonight|today|this week|weekend|coming up|soon|big day|plans?)\b",
+    re.I,
+)
+"""Words that make what is coming up worth a mention: feelings about it, or time ahead."""
+_KIN: Final = {
+    "mother": ("mum", "mom", "mam", "mummy", "mommy", "mother", "ma"),
+    "father": ("dad", "daddy", "father", "pa", "papa"),
+}
+_DETERMINERS: Final = frozenset(str.split("my your his her their our the a an"))
+
+
+def upcoming(facts: Sequence[Fact], now: datetime, words: str, feeling: bool = False) -> list[str]:
+    """What is coming up in the next few days that the person's ``words`` relate to, as
+    context lines for this turn ("(Tomorrow: your “driving test”.)"), soonest first.
+
+    Related: the words name it ("my exam", "mum's birthday"), or tell a feeling or a time
+    ahead ("I'm so nervous", "tomorrow"), or the turn's mood was notable (``feeling``)."""
+    today = now.date()
+    ahead = sorted(
+        (f for f in facts if f.valid and f.kind in DATED_KINDS and f.event_date is not None),
+        key=lambda f: (f.event_date or today, f.key),
+    )
+    soon = [f for f in ahead if 0 <= ((f.event_date or today) - today).days <= UPCOMING_DAYS]
+    if not soon:
+        return []
+    said = {_stem(w) for w in _words(words) if len(w) >= 3 and w not in STOPWORDS}
+    named = [f for f in soon if said & _fact_words(f)]
+    chosen = named or (soon if feeling or _FEELING.search(words) else [])
+    return [_upcoming_line(f, today) for f in chosen[:2]]
+
+
+def name_hint(call_them: str | None, turn_number: int) -> str | None:
+    """Now and then (one turn in ``NAME_EVERY_TURNS``, from the second), a nudge to use the
+    name they like; None on the other turns. Per turn, so never in the cached notes."""
+    if not call_them or turn_number % NAME_EVERY_TURNS != 2 % NAME_EVERY_TURNS:
+        return None
+    return f"(Use their name, “{_flat(call_them)}”, in this reply.)"
+
+
+def preferred_name(facts: Sequence[Fact]) -> str | None:
+    valid = {f.key: f for f in facts if f.valid}
+    name = valid.get("preferred_name") or valid.get("name")
+    return name.value if name else None
+
+
+def _stem(word: str) -> str:
+    word = word.removesuffix("'s")
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _fact_words(fact: Fact) -> set[str]:
+    subject = fact.key.split(":", 1)[1] if ":" in fact.key else ""
+    found = {_stem(w) for w in _words(f"{subject} {fact.value}") if w not in STOPWORDS}
+    for kin, names in _KIN.items():
+        if kin in found:
+            found |= set(names)
+    if fact.kind in ("birthday", "anniversary"):
+        found.add(fact.kind)
+    return {w for w in found if len(w) >= 2}
+
+
+def _upcoming_line(fact: Fact, today: date) -> str:
+    day = fact.event_date or today
+    ago = (day - today).days
+    when = "Today" if ago == 0 else "Tomorrow" if ago == 1 else f"On {_WEEKDAYS[day.weekday()]}"
+    if fact.kind in ("birthday", "anniversary"):
+        whose = fact.key.split(":", 1)[1] if ":" in fact.key else "self"
+        if whose == "self":
+            what = f"your {fact.kind}"
+        elif whose in _KIN or whose in _RELATION_WORDS:
+            what = f"your {_flat(whose)}'s {fact.kind}"
+        else:
+            what = f"“{_flat(whose).title()}”'s {fact.kind}"
+        return f"({when}: {what}.)"
+    value = _flat(fact.value)
+    first = value.split(" ", 1)[0] if value else ""
+    if first.lower() == "my":
+        value = value[3:]
+    elif first.lower() in _DETERMINERS or first[:1].isupper():
+        return f"({when}: “{value}”.)"
+    return f"({when}: your “{value}”.)"
+
+
+_RELATION_WORDS: Final = frozenset(
+    str.split(
+        "brother sister son daughter wife husband partner boyfriend girlfriend fiance fiancee "
+        "grandmother grandfather grandma grandpa aunt uncle cousin niece nephew friend boss dog "
+        "cat best"
+    )
+)
