@@ -18,7 +18,6 @@ from voice_companion.audio.chunk import AudioChunk
 from voice_companion.config import MemoryConfig
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.history import Turn
-from voice_companion.dialogue.prompt import NOTES_HEADER
 from voice_companion.dialogue.mood import (
     MoodEstimate,
     MoodReader,
@@ -26,6 +25,7 @@ from voice_companion.dialogue.mood import (
     mood_hint,
     named_state,
 )
+from voice_companion.dialogue.prompt import NOTES_HEADER
 from voice_companion.engines.sentiment import VaderSentiment
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import MemoryDb

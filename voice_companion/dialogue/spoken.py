@@ -64,7 +64,7 @@ def _words(text: str) -> list[str]:
 
 def _label(names: Iterable[str]) -> re.Pattern[str]:
     alternatives = "|".join(re.escape(n) for n in sorted({n.strip() for n in names} - {""}))
-    return re.compile(r"^\s*[*_\"“]*(?:" + alternatives + r")[*_]*\s*:\s*[\"“]?", re.I)
+    return re.compile(r"^\s*[*_\"“]*(?:" + alternatives + r")[*_]*\s*:[*_]*\s*[\"“]?", re.I)
 
 
 class SpokenCheck:
