@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import shipped_config
+from tests.fakes import ScriptedModel
+from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.history import Turn
 from voice_companion.dialogue.prompt import build_messages
 from voice_companion.dialogue.spoken import SpokenCheck
+from voice_companion.memory.seam import NoMemory
 from voice_companion.persona.files import read_persona
 from voice_companion.persona.library import shipped_dir
+from voice_companion.runtime.turn import Conversation
+from voice_companion.runtime.turn import Turn as RuntimeTurn
+from voice_companion.trace import Tracer
 
 PERSONA = read_persona(shipped_dir() / "robin.toml")
 HINT = "(You seem stressed. Reassure them first; give advice only if they ask for it.)"
@@ -109,3 +118,30 @@ def test_it_counts_each_sentence_it_changed_and_logs_no_words_above_debug(
     assert not [r for r in caplog.records if r.levelno > logging.DEBUG]
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "sad" not in logged and "sighs" not in logged and "yes" not in logged
+
+
+def test_the_turn_checks_each_model_sentence_before_it_is_spoken(tmp_path: Path) -> None:
+    """Through the real turn: what the model says is checked sentence by sentence, and the turn
+    reports how often the check fired (the scripted model stands for a model that leaks)."""
+    reply = (
+        "The user seems tired tonight. User: yes I am. Maybe a warm drink would help? "
+        "(The user yawns.) Sleep well."
+    )
+    dialogue = Dialogue(PERSONA, NoMemory(), history_turns=4, budget_tokens=1500,
+                        conversation_id="c")  # fmt: skip
+    conversation = Conversation(
+        shipped_config(tmp_path), dialogue, Tracer(), model=ScriptedModel(reply)
+    )
+    turn = RuntimeTurn(conversation, typed="i'm so tired")
+
+    async def said() -> list[str]:
+        async with asyncio.timeout(30):
+            return [s async for s in turn.written()]
+
+    assert asyncio.run(said()) == [
+        "You seem tired tonight.",
+        "Maybe a warm drink would help?",
+        "Sleep well.",
+    ]
+    assert turn.spoken_fixes == 3
+    conversation.close()
