@@ -45,6 +45,7 @@ ORDINARY = [
     "You did it! That one was hanging over you all week. How does it feel?",  # an example
     "I keep some notes in my head, Maggie.",
     "Is that an instruction, captain?",
+    "🍬🌟",
 ]
 
 

@@ -121,8 +121,10 @@ class SpokenCheck:
         kept = _ASIDE.sub(lambda m: "" if self._aside(m.group(1)) else m.group(0), text)
         if kept != text:
             text, rule = " ".join(kept.split()), "aside"
-        if not text.strip() or not _words(text):
-            return None, rule or "empty"
+        if not _words(text):
+            # Nothing left to say once the label or aside went; no words at all (emoji) is
+            # not framing, and is for ``speakable`` to deal with.
+            return (None, rule) if rule is not None else (sentence, None)
         if _FRAMING.search(text) or self._recites(text):
             return None, "framing"
         spoken = _THE_USER.sub(_you, text)
