@@ -8,8 +8,8 @@ from datetime import timedelta
 from tests.memory.conftest import Clock
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.prompt import NOTES_HEADER
+from voice_companion.dialogue.unasked import NAME_EVERY_TURNS, upcoming
 from voice_companion.memory.longterm import LongTermMemory
-from voice_companion.memory.profile import NAME_EVERY_TURNS, upcoming
 from voice_companion.memory.store import Fact
 from voice_companion.persona.values import Persona
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from voice_companion.audio.chunk import AudioChunk
-from voice_companion.dialogue import commands
+from voice_companion.dialogue import commands, unasked
 from voice_companion.dialogue.care import Care
 from voice_companion.dialogue.commands import (
     Command,
@@ -34,11 +35,12 @@ from voice_companion.dialogue.mood import MoodEstimate, MoodReader, mood_hint
 from voice_companion.dialogue.prompt import build_messages, estimate_tokens, prompt_tokens
 from voice_companion.engines import ChatMessage
 from voice_companion.errors import CompanionError
-from voice_companion.memory import profile
 from voice_companion.memory.seam import MemoryStore, Recollection
-from voice_companion.memory.store import Fact
 from voice_companion.memory.topic import Topic
 from voice_companion.persona.values import Persona
+
+if TYPE_CHECKING:  # memory.store imports dialogue.mood: only the type is needed here
+    from voice_companion.memory.store import Fact
 
 log = logging.getLogger(__name__)
 
@@ -438,8 +440,8 @@ class Dialogue:
         """What the companion brings up unasked this turn: what is coming up in the next days
         that the words (or a notable mood) relate to, and now and then the name they like."""
         self._turns += 1
-        lines = profile.upcoming(self._facts, self._memory.now(), user_text, feeling)
-        name = profile.name_hint(profile.preferred_name(self._facts), self._turns)
+        lines = unasked.upcoming(self._facts, self._memory.now(), user_text, feeling)
+        name = unasked.name_hint(unasked.preferred_name(self._facts), self._turns)
         return [*lines, *([name] if name else [])]
 
     def _fit_notes(self, notes: list[str]) -> list[str]:

@@ -82,8 +82,9 @@ class MemoryStore(Protocol):
         ...
 
     def notes(self) -> list[str]:
-        """What is known about the user (profile, then facts), as short third-person lines with
-        the user's own words in quotes; most important first."""
+        """What is known about the user (profile, then facts, then how to talk with them), as
+        short lines written as the companion would say them to the user ("Your dog is called
+        “Biscuit”."), the user's own words in quotes; most important first."""
         ...
 
     def summary(self, limit: int) -> list[str]:

@@ -86,7 +86,7 @@ class Persona:
         Nothing that changes per turn (time, memories, the user's words, lore) belongs here.
         """
         lines = [
-            f"You are {self.name}, an AI companion, talking with one person by voice. You run "
+            f"You are {self.name}, an AI companion. You talk with one person, by voice, and run "
             "privately on their own computer: nothing they say leaves this machine."
         ]
         if self.backstory.strip():
