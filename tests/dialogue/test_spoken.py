@@ -146,3 +146,20 @@ def test_the_turn_checks_each_model_sentence_before_it_is_spoken(tmp_path: Path)
     ]
     assert turn.spoken_fixes == 3
     conversation.close()
+
+
+def test_a_reply_that_was_all_framing_is_not_silence(tmp_path: Path) -> None:
+    config = shipped_config(tmp_path)
+    dialogue = Dialogue(PERSONA, NoMemory(), history_turns=4, budget_tokens=1500,
+                        conversation_id="c")  # fmt: skip
+    model = ScriptedModel("User: I grew up in Cork. The user's message is a data point.")
+    conversation = Conversation(config, dialogue, Tracer(), model=model)
+    turn = RuntimeTurn(conversation, typed="where did i grow up")
+
+    async def said() -> list[str]:
+        async with asyncio.timeout(30):
+            return [s async for s in turn.written()]
+
+    assert asyncio.run(said()) == [config.llm.apology]
+    assert turn.spoken_fixes == 2
+    conversation.close()

@@ -330,6 +330,8 @@ class Turn:
                 said.add(key)
                 produced = True
                 yield sentence
+            if not produced and check.fired:
+                yield config.llm.apology  # all of it was framing: not silence
         except LlmError as exc:
             log.warning("the language model failed: %s", exc)
             if not produced:
@@ -460,7 +462,8 @@ class Turn:
     ) -> None:
         tracer, progress = self._c.tracer, self.progress
         heard = progress.heard_text
-        tracer.emit("reply", text=heard, interrupted=interrupted)
+        fixes = {"spoken_fixes": self.spoken_fixes} if self.spoken_fixes else {}
+        tracer.emit("reply", text=heard, interrupted=interrupted, **fixes)
         end_t = started if self._end_t is None else self._end_t
         stt_done = self._stt_done
         first_token = self._first_token
