@@ -75,6 +75,7 @@ def test_what_is_coming_up_is_mentioned_when_the_words_relate_to_it(clock: Clock
     assert upcoming(facts, now, "what a lovely sunny day", feeling=True) == [mum, exam]
     # Unrelated words, or nothing soon: nothing.
     assert upcoming(facts, now, "what's the capital of France") == []
+    assert upcoming(facts, now, "how are you today") == []
     assert upcoming(facts, now, "I'm at the dentist thinking about the party") == []
     assert upcoming(facts[2:], now, "i'm so nervous") == []
     today = upcoming(facts, now + timedelta(days=1), "so nervous")

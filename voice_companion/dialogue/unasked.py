@@ -33,7 +33,7 @@ DATED_KINDS: Final = ("event", "plan", "birthday", "anniversary")
 _FEELING: Final = re.compile(
     r"\b(?:nervous|anxious|worried|worry|worrying|scared|afraid|terrified|excited|stress(?:ed|ing)?|"
     r"dread(?:ing)?|ready|prepared|butterflies|freaking|panic(?:king)?|can'?t sleep|"
-    r"tomorrow|tonight|today|this week|weekend|coming up|soon|big day|plans?)\b",
+    r"tomorrow|tonight|this week|weekend|coming up|soon|big day|plans?)\b",
     re.I,
 )
 """Words that make what is coming up worth a mention: feelings about it, or time ahead."""
