@@ -182,7 +182,7 @@ class LongTermMemory:
     def notes(self) -> list[str]:
         facts = self.db.facts(valid_only=True)
         profile = build_profile(facts, self._user_turns(), self._clock())
-        # The name and the preferences are the profile's (its first and last lines).
+        # The name and the preferences are the profile's.
         kept = [f for f in facts if f.kind not in ("name", "preferred_name", "preference")]
         shown = _by_importance(kept)
         said: list[str] = []
@@ -190,7 +190,7 @@ class LongTermMemory:
             # Second person, as the companion would say it to them; their words in quotes.
             sentence = describe_fact(fact, you=True, quote=True)
             said.append(sentence[:1].upper() + sentence[1:] + ".")
-        return [*profile.about(), *said, *profile.style()]
+        return [*profile.about(), *profile.style(), *said]  # facts last: cut first to fit
 
     def summary(self, limit: int) -> list[str]:
         facts = _by_importance(self.db.facts(valid_only=True))

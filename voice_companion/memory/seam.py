@@ -82,7 +82,7 @@ class MemoryStore(Protocol):
         ...
 
     def notes(self) -> list[str]:
-        """What is known about the user (profile, then facts, then how to talk with them), as
+        """What is known about the user (profile, how to talk with them, then facts), as
         short lines written as the companion would say them to the user ("Your dog is called
         “Biscuit”."), the user's own words in quotes; most important first."""
         ...
