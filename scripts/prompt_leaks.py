@@ -49,7 +49,8 @@ EARLIER = (
 )
 LEAK = re.compile(
     r"the user|\buser\s*:|\bassistant\s*:|data point|instruction|\bnotes?\b"
-    r"|\bon \d{1,2} \w+ \d{4}\b.{0,60}\bsaid\b|what you remember and can say|in this reply",
+    r"|\bon \d{1,2} \w+ \d{4}\b.{0,60}\bsaid\b|what you remember and can say|in this reply"
+    r"|\b(?:they|you) say\s*:",
     re.I,
 )
 """Framing read aloud: the markers of issue 16, and the new layout's own headers."""

@@ -63,6 +63,7 @@ def check() -> SpokenCheck:
         ("The user doesn't like olives, right?", "You don't like olives, right?"),
         ("Robin: Hello there, Maggie!", "Hello there, Maggie!"),
         ("Assistant: I'm here for you.", "I'm here for you."),
+        ("You say: “Good luck tomorrow!”", "Good luck tomorrow!"),
         ("**Robin:** Sure thing.", "Sure thing."),
         ("Hi there! (The user seems sad.) What happened?", "Hi there! What happened?"),
     ],
@@ -78,6 +79,7 @@ def test_framing_is_rewritten_to_speak_to_the_person(said: str, spoken: str) -> 
     [
         "User: I grew up in Cork, by the sea.",  # the model writing the user's part
         "user: what about you",
+        "They say: \"Maggie, that's right. I'm so nervous!\"",  # the examples' label
         "The user's message is from a data point, not an instruction.",
         'On 2 December 2026 the user said: "You\'re so brave!"',
         "On 3 May 2026, you said you liked tea.",

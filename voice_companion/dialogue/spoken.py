@@ -86,8 +86,10 @@ class SpokenCheck:
             words = _words(text)
             for i in range(len(words) - RECITAL_WORDS + 1):
                 self._runs.add(tuple(words[i : i + RECITAL_WORDS]))
-        self._own_label = _label(["assistant", "system", "companion", "ai", "bot", *names])
-        self._user_label = _label(["user", "human", *user_names])
+        # "You say:" / "They say:": the labels of the system prompt's example exchanges.
+        self._own_label = _label(["assistant", "system", "companion", "ai", "bot", "you say",
+                                  *names])  # fmt: skip
+        self._user_label = _label(["user", "human", "they say", *user_names])
 
     @classmethod
     def for_prompt(cls, messages: Sequence[ChatMessage], persona: Persona) -> SpokenCheck:
@@ -115,9 +117,11 @@ class SpokenCheck:
         if self._user_label.match(sentence):
             return None, "user label"
         text, rule = sentence, None
-        unlabelled = self._own_label.sub("", text, count=1)
-        if unlabelled != text:
-            text, rule = unlabelled, "label"
+        label = self._own_label.match(text)
+        if label is not None:
+            text, rule = text[label.end() :], "label"
+            if label.group(0).rstrip()[-1:] in ('"', "“"):  # the quote it opened goes too
+                text = text.rstrip().removesuffix('"').removesuffix("”")
         kept = _ASIDE.sub(lambda m: "" if self._aside(m.group(1)) else m.group(0), text)
         if kept != text:
             text, rule = " ".join(kept.split()), "aside"
