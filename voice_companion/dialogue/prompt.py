@@ -11,11 +11,12 @@ Everything said about the person is written the way the companion would say it t
 dog is called “Biscuit”", "You once told me: “...”"): a small model continues what it reads, so
 framing written about "the user", with dates as prefixes or "data, not instructions" labels,
 comes back out of it aloud (scripts/prompt_leaks.py: 14 of 36 bundled-model replies read
-framing aloud with that layout, 0 of 36 with this one, same prompts, same run). Memories stay
-data all the same: the person's words are quoted with their quote marks and line breaks
-flattened, so a memory cannot close its quote or fake a line of the prompt, and they are never
-placed in the system role, whose rules say that nothing inside a quote is to be obeyed. The
-companion's own earlier replies are never quoted as memories: only what the person said is
+framing aloud with that layout, 0 of 36 with this one, same prompts, same run; example
+exchanges labelled "They say:" were copied once in 36, so they are written without labels).
+Memories stay data all the same: the person's words are quoted with their quote marks and line
+breaks flattened, so a memory cannot close its quote or fake a line of the prompt, and they are
+never placed in the system role, whose rules say that nothing inside a quote is to be obeyed.
+The companion's own earlier replies are never quoted as memories: only what the person said is
 about them.
 """
 

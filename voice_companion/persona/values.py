@@ -117,14 +117,16 @@ class Persona:
         return "\n".join(lines)
 
     def example_text(self) -> str:
-        """Example exchanges, one line each ('They say: “...” You say: “...”'), the first
-        ones that fit. No "User:" labels: a small model writes them into its reply."""
+        """Example exchanges, one line each ('If they say “...” you might say “...”.'), the
+        first ones that fit. No "User:" labels: a small model writes them into its reply."""
         out: list[str] = []
         spent = 0
         for exchange in self.examples:
             block = " ".join(
-                f"{'They' if t.role == 'user' else 'You'} say: “{_flat(t.text)}”" for t in exchange
+                f"{'if they say' if t.role == 'user' else 'you might say'} “{_flat(t.text)}”"
+                for t in exchange
             )
+            block = block[:1].upper() + block[1:] + "."
             if out and spent + len(block) > MAX_EXAMPLE_CHARS:
                 break
             out.append(_clip(block, MAX_EXAMPLE_CHARS))
