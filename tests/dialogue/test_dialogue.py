@@ -52,7 +52,7 @@ def test_messages_for_recalls_through_the_seam() -> None:
     assert "Ana" not in messages[0].content
     context = messages[-2].content
     assert context.startswith(MEMORY_HEADER)
-    assert "On 1 May 2026 the user said: “My sister Ana is getting married.”" in context
+    assert "You once told me: “My sister Ana is getting married.”" in context
     assert messages[-1].content == "What do you think about my sister?"
 
 

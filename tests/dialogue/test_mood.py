@@ -25,6 +25,7 @@ from voice_companion.dialogue.mood import (
     mood_hint,
     named_state,
 )
+from voice_companion.dialogue.prompt import NOTES_HEADER
 from voice_companion.engines.sentiment import VaderSentiment
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.store import MemoryDb
@@ -99,9 +100,9 @@ def test_named_states_respect_negation() -> None:
 def test_hints_comfort_first_and_stay_quiet_when_neutral() -> None:
     reader = MoodReader()
     sad = mood_hint(reader.read(SAD))
-    assert sad == "(The user seems sad. Comfort them first; give advice only if they ask for it.)"
+    assert sad == "(You seem sad. Comfort them first; give advice only if they ask for it.)"
     assert mood_hint(reader.read("My back hurts so much.")) == (
-        "(The user says they are in pain. Comfort them first; give advice only if they ask for it.)"
+        "(You say you are in pain. Comfort them first; give advice only if they ask for it.)"
     )
     assert mood_hint(reader.read(NEUTRAL)) is None
     assert mood_hint(reader.read("Thanks, that helps.")) is None  # mild: no hint
@@ -129,7 +130,7 @@ def test_the_voice_is_read_against_the_users_own_baseline(voices: dict[str, Audi
     slow = reader.read(TIRED_WORDS, voices["slow"])
     assert slow.arousal is not None and slow.arousal < -0.5
     assert slow.label == "tired" and slow.valence == 0.0  # neutral words, tired voice
-    assert mood_hint(slow) == "(The user sounds tired. Be gentle and keep it short.)"
+    assert mood_hint(slow) == "(You sound tired. Be gentle and keep it short.)"
     fast = MoodReader(baseline=VoiceBaseline.of(p for p in [first.prosody] * 3 if p))
     lively = fast.read(TIRED_WORDS, voices["fast"])
     assert lively.arousal is not None and lively.arousal > 0.35
@@ -137,7 +138,7 @@ def test_the_voice_is_read_against_the_users_own_baseline(voices: dict[str, Audi
     sad_voice = MoodReader(baseline=reader.baseline).read(SAD, voices["slow"])
     assert sad_voice.label == "sad"
     assert mood_hint(sad_voice) == (
-        "(The user sounds sad and tired. Comfort them first; give advice only if they ask for it.)"
+        "(You sound sad and tired. Comfort them first; give advice only if they ask for it.)"
     )
 
 
@@ -219,7 +220,7 @@ def test_a_sad_turn_brings_the_comfort_hint_and_keeps_the_prefix(
     assert all(comfort not in m.content for m in neutral)
     assert all(comfort not in m.content for m in sad[:-2])
     # System prompt and notes: the same two messages, so llama.cpp keeps its cached prefix.
-    assert neutral[1].content.startswith("Notes about the user")
+    assert neutral[1].content.startswith(NOTES_HEADER)
     assert neutral[:2] == sad[:2]
 
 
@@ -234,18 +235,18 @@ def test_moods_by_day_in_notes_and_in_what_it_remembers(
     d.record_user(TIRED_WORDS, audio=voices["slow"])
     d.record_reply("Rest well.", interrupted=False)
     notes_sunday = memory.notes()
-    assert not any("mood" in n for n in notes_sunday)  # today is still being lived
+    assert not any("Lately" in n for n in notes_sunday)  # today is still being lived
     clock.advance(days=1)  # Monday: sad, typed
     d.record_user(SAD)
     d.record_reply("I'm so sorry.", interrupted=False)
     d.record_user("Everything feels hopeless and I'm so lonely.")
     d.record_reply("I'm here with you.", interrupted=False)
     notes_monday = memory.notes()
-    assert "The user's mood on recent days: 3 May: low (tired)." in notes_monday
+    assert "Lately you seemed tired on Sunday." in notes_monday
     assert memory.notes() == notes_monday  # stable within the day: the prefix stays cached
     clock.advance(days=1)  # Tuesday
     notes = " ".join(memory.notes())
-    assert "3 May: low (tired); 4 May: low (sad)" in notes
+    assert "tired on Sunday and sad on Monday" in notes
     d.record_user("What do you remember about me?")
     reply = d.command_reply("What do you remember about me?")
     assert reply is not None and "you seemed sad yesterday" in reply

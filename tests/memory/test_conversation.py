@@ -38,7 +38,7 @@ def dialogue(memory: LongTermMemory, conversation: str = "c1") -> Dialogue:
     )
 
 
-def test_a_memory_from_an_old_conversation_is_quoted_with_its_date(
+def test_a_memory_from_an_old_conversation_is_quoted_as_their_own_words(
     memory: LongTermMemory, clock: Clock
 ) -> None:
     old = dialogue(memory, "old")
@@ -52,11 +52,11 @@ def test_a_memory_from_an_old_conversation_is_quoted_with_its_date(
     messages = new.messages_for("When is my sister's wedding again?")
     assert [m.role for m in messages] == ["system", "user", "user", "user"]
     assert messages[1].content.startswith(NOTES_HEADER)
-    assert "The user's sister is “Ana”." in messages[1].content
+    assert "Your sister is “Ana”." in messages[1].content
     context = messages[-2].content
     assert context.startswith(MEMORY_HEADER)
-    assert "the user said: “My sister Ana is getting married in June.”" in context
-    assert "On 3 May 2026" in context
+    assert "You once told me: “My sister Ana is getting married in June.”" in context
+    assert "2026" not in context  # a dated prefix is read aloud by a small model
     # The new words are not quoted back as a memory of themselves.
     assert "When is my sister's wedding again?" not in context
     assert messages[-1].content == "When is my sister's wedding again?"
@@ -135,7 +135,7 @@ def test_a_remembered_instruction_is_quoted_never_obeyed(
     assert "BANANA" not in messages[0].content
     assert any("BANANA" in m.content for m in messages[1:])
     quoted = [line for m in messages for line in m.content.splitlines() if "BANANA" in line]
-    assert quoted and all(line.startswith("On ") and "the user said: “" in line for line in quoted)
+    assert quoted and all(line.startswith(f"{MEMORY_HEADER} “") for line in quoted)
     # Behaviour: the real model does not start saying BANANA.
     reply = "".join(llama_model.stream(messages, threading.Event()))
     assert "BANANA" not in reply.upper(), reply

@@ -75,14 +75,14 @@ def test_profile_adapts_and_feeds_notes(memory: LongTermMemory, clock: Clock) ->
     clock.advance(days=1)
     say("Call me Jo. I feel so sad and lonely today.")  # Monday: low
     notes = memory.notes()
-    assert notes[0] == "The user likes to be called “Jo”."
+    assert notes[0] == "You like to be called “Jo”."
     joined = " ".join(notes)
     assert "short replies" in joined and "casual" in joined and "playful" in joined
     # Only past days: the notes sit ahead of the history and must not change within a day.
-    assert "mood on recent days: 3 May: good (happy)." in joined
+    assert "Lately you seemed happy on Sunday." in joined
     assert memory.summary(3) == ["you like to be called Jo", "you seemed sad today"]
     clock.advance(days=1)
-    assert "3 May: good (happy); 4 May: low (sad)." in " ".join(memory.notes())
+    assert "Lately you seemed happy on Sunday and sad on Monday." in " ".join(memory.notes())
     assert memory.summary(3)[-1] == "you seemed sad yesterday"
 
 

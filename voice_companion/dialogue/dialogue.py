@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from voice_companion.audio.chunk import AudioChunk
-from voice_companion.dialogue import commands
+from voice_companion.dialogue import commands, unasked
 from voice_companion.dialogue.care import Care
 from voice_companion.dialogue.commands import (
     Command,
@@ -37,6 +38,9 @@ from voice_companion.errors import CompanionError
 from voice_companion.memory.seam import MemoryStore, Recollection
 from voice_companion.memory.topic import Topic
 from voice_companion.persona.values import Persona
+
+if TYPE_CHECKING:  # memory.store imports dialogue.mood: only the type is needed here
+    from voice_companion.memory.store import Fact
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,8 @@ class Dialogue:
         # in its history or found by recall anyway, so they are refreshed rarely, and at
         # once after anything is forgotten.
         self._notes: list[str] | None = None
+        self._facts: list[Fact] = []  # read with the notes: what is coming up, their name
+        self._turns = 0
         self._notes_age = 0
         self._notes_refresh_turns = max(1, notes_refresh_turns)
         self._care = care
@@ -395,13 +401,15 @@ class Dialogue:
                     user_text, self._recall_limit + (exclude_id is not None)
                 )
                 if r.text.strip() not in in_history
+                and r.speaker == "user"  # the companion's own replies are not about the user
                 and (exclude_id is None or r.turn_id != exclude_id)
             ][: self._recall_limit]
         notes = self._current_notes()
         # The persona's lore the last words bring up, and its after-history instructions:
         # per turn, so with the new words, never in the cached system message.
         scanned = [t.text for t in recent[-LORE_SCAN_TURNS:]] + [user_text]
-        context = [*self.persona.context_for(scanned), *([hint] if hint else [])]
+        context = [*self.persona.context_for(scanned), *self._unasked(user_text, hint is not None)]
+        context += [hint] if hint else []
         messages = build_messages(
             self.persona,
             recent,
@@ -424,8 +432,17 @@ class Dialogue:
         self._notes_age += 1
         if self._notes is None or self._notes_age > self._notes_refresh_turns:
             self._notes = self._fit_notes(self._memory.notes())
+            self._facts = self._memory.known_facts()
             self._notes_age = 1
         return self._notes
+
+    def _unasked(self, user_text: str, feeling: bool) -> list[str]:
+        """What the companion brings up unasked this turn: what is coming up in the next days
+        that the words (or a notable mood) relate to, and now and then the name they like."""
+        self._turns += 1
+        lines = unasked.upcoming(self._facts, self._memory.now(), user_text, feeling)
+        name = unasked.name_hint(unasked.preferred_name(self._facts), self._turns)
+        return [*lines, *([name] if name else [])]
 
     def _fit_notes(self, notes: list[str]) -> list[str]:
         kept: list[str] = []

@@ -280,13 +280,14 @@ def mood_hint(mood: MoodEstimate | None) -> str | None:
     if mood.label == "happy" and mood.valence < HAPPY_HINT_VALENCE:
         return None
     if mood.label == "hurting":
-        seems = "says they are" if mood.named else "seems to be"
+        seems = "say you are" if mood.named else "seem to be"
     else:
-        seems = "sounds" if mood.spoken else "seems"
+        seems = "sound" if mood.spoken else "seem"
     also = ""
     if mood.label in ("sad", "stressed") and mood.arousal is not None and mood.arousal <= -0.5:
         also = " and tired"
-    return f"(The user {seems} {_SAYS[mood.label]}{also}. {_ADVICE[mood.label]})"
+    # Said to the person, as the companion might say it: "the user ..." is read back aloud.
+    return f"(You {seems} {_SAYS[mood.label]}{also}. {_ADVICE[mood.label]})"
 
 
 def describe(mood: MoodLabel) -> str:

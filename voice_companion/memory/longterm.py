@@ -165,12 +165,16 @@ class LongTermMemory:
         return stored.id
 
     def recall(self, query: str, limit: int) -> list[Recollection]:
-        hits = self.search(query, limit)
+        # Only what the user said: the companion's own replies stay in memory.db (for "what
+        # did you tell me"), but a reply that made something up must not come back as a
+        # memory about them. Searched wider, as the companion's turns are dropped after.
+        hits = self.search(query, max(limit * 2, limit + 5)) if limit > 0 else []
         return [
             Recollection(h.turn.text, h.turn.at, h.turn.speaker, h.turn.source_id, h.turn.id)
             for h in hits
-            if h.bm25_rank is not None or (h.similarity or 0.0) >= MIN_SIMILARITY
-        ]
+            if h.turn.speaker == "user"
+            and (h.bm25_rank is not None or (h.similarity or 0.0) >= MIN_SIMILARITY)
+        ][:limit]
 
     def retract(self, turn_id: int) -> None:
         self.db.retract_turn(turn_id)
@@ -178,12 +182,15 @@ class LongTermMemory:
     def notes(self) -> list[str]:
         facts = self.db.facts(valid_only=True)
         profile = build_profile(facts, self._user_turns(), self._clock())
-        lines = profile.notes()
-        shown = [f for f in _by_importance(facts) if f.kind not in ("name", "preferred_name")]
+        # The name and the preferences are the profile's.
+        kept = [f for f in facts if f.kind not in ("name", "preferred_name", "preference")]
+        shown = _by_importance(kept)
+        said: list[str] = []
         for fact in shown[:NOTES_FACTS]:
-            sentence = describe_fact(fact, you=False, quote=True)
-            lines.append(sentence[:1].upper() + sentence[1:] + ".")
-        return lines
+            # Second person, as the companion would say it to them; their words in quotes.
+            sentence = describe_fact(fact, you=True, quote=True)
+            said.append(sentence[:1].upper() + sentence[1:] + ".")
+        return [*profile.about(), *profile.style(), *said]  # facts last: cut first to fit
 
     def summary(self, limit: int) -> list[str]:
         facts = _by_importance(self.db.facts(valid_only=True))
@@ -228,6 +235,22 @@ class LongTermMemory:
 
     def stored_texts(self, turn_ids: Sequence[int]) -> dict[int, str | None]:
         return self.db.stored_texts(turn_ids)
+
+    def said(self, query: str, limit: int, speaker: str = "user") -> list[Recollection]:
+        # Asked for more than ``limit``: the other speaker's turns are dropped after the search.
+        hits = self.search(query, max(limit * 4, limit + 20))
+        return [
+            Recollection(h.turn.text, h.turn.at, h.turn.speaker, h.turn.source_id, h.turn.id)
+            for h in hits
+            if h.turn.speaker == speaker
+            and (h.bm25_rank is not None or (h.similarity or 0.0) >= MIN_SIMILARITY)
+        ][:limit]
+
+    def known_facts(self) -> list[Fact]:
+        return self.db.facts(valid_only=True)
+
+    def now(self) -> datetime:
+        return self._clock()
 
     # -- beyond the seam --------------------------------------------------------------------
 

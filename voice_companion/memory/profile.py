@@ -71,9 +71,11 @@ class DayMood:
     label: MoodLabel | None = None
     spoken: bool = False
 
-    def note(self) -> str:
-        felt = f" ({describe(self.label)})" if self.label else ""
-        return f"{self.day.day} {self.day.strftime('%b')}: {self.level}{felt}"
+    def felt(self) -> str:
+        """How they seemed, as said to them after "you seemed": "tired", "in good spirits"."""
+        if self.label:
+            return describe(self.label)
+        return {"low": "low", "mixed": "up and down", "good": "in good spirits"}[self.level]
 
 
 @dataclass(frozen=True)
@@ -90,28 +92,45 @@ class Profile:
     """Days from this one on are left out of the notes (they are still being lived)."""
 
     def notes(self) -> list[str]:
-        """The profile as short third-person notes for the prompt (names quoted as said)."""
+        """The profile as short notes for the prompt: ``about`` them, then ``style``."""
+        return [*self.about(), *self.style()]
+
+    def about(self) -> list[str]:
+        """What the profile knows of them, written as the companion would say it to them
+        ("You like to be called “Jo”.", names quoted as said). No "the user", no dates: a
+        small model reads such framing aloud."""
         lines: list[str] = []
         if self.call_them:
-            lines.append(f"The user likes to be called “{_flat(self.call_them)}”.")
+            lines.append(f"You like to be called “{_flat(self.call_them)}”.")
+        if self.topics:
+            quoted = ", ".join(f"“{_flat(t)}”" for t in self.topics)
+            lines.append(f"You often talk about {quoted}.")
+        past = [d for d in self.mood if self.today is None or d.day < self.today]
+        if past:
+            # Weekday names: the notes stay the same all day, and no date is read aloud.
+            days = [f"{d.felt()} on {_WEEKDAYS[d.day.weekday()]}" for d in past[-3:]]
+            said = days[0] if len(days) == 1 else ", ".join(days[:-1]) + " and " + days[-1]
+            lines.append(f"Lately you seemed {said}.")
+        return lines
+
+    def style(self) -> list[str]:
+        """How to talk with them (reply length, formality, tone), said to the companion."""
+        lines: list[str] = []
         lines.append(
             {
-                "short": "The user prefers short replies: one sentence.",
-                "medium": "The user likes replies of one or two sentences.",
-                "long": "The user enjoys fuller replies of a few sentences.",
+                "short": "Give short replies: one sentence.",
+                "medium": "Give replies of one or two sentences.",
+                "long": "Give fuller replies of a few sentences.",
             }[self.reply_length]
         )
         if self.formality != "neutral":
-            lines.append(f"The user talks in a {self.formality} way; match it.")
+            lines.append(
+                "Talk casually, like a friend."
+                if self.formality == "casual"
+                else "Talk politely, a little formally."
+            )
         if self.tone != "warm":
-            lines.append(f"A {self.tone} tone suits the user.")
-        if self.topics:
-            quoted = ", ".join(f"“{_flat(t)}”" for t in self.topics)
-            lines.append(f"Topics the user often talks about: {quoted}.")
-        past = [d for d in self.mood if self.today is None or d.day < self.today]
-        if past:
-            recent = "; ".join(d.note() for d in past[-3:])
-            lines.append(f"The user's mood on recent days: {recent}.")
+            lines.append(f"Be {self.tone}.")
         return lines
 
 

@@ -33,6 +33,7 @@ from voice_companion.config import Config
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.dialogue.history import Turn as HeardTurn
 from voice_companion.dialogue.sentences import SentenceSplitter, speakable
+from voice_companion.dialogue.spoken import SpokenCheck
 from voice_companion.engines import ChatModel, Synthesizer, Transcriber
 from voice_companion.errors import LlmError, SttError
 from voice_companion.events import UtteranceEnded
@@ -206,6 +207,8 @@ class Turn:
         """The user's words as the dialogue prepared them: how it knows this turn."""
         self._stt_done = 0.0
         self.timings = TurnTimings()
+        self.spoken_fixes = 0
+        """Model sentences the spoken check rewrote or dropped (prompt framing read aloud)."""
 
     # -- what to reply ----------------------------------------------------------------------
 
@@ -300,6 +303,7 @@ class Turn:
         )
         produced = False
         said: set[str] = set()
+        check = SpokenCheck.for_prompt(messages, c.dialogue.persona)
         try:
             pieces = stream_pieces(
                 c.model,
@@ -312,6 +316,11 @@ class Turn:
             async for sentence in sentences(
                 self._timed(pieces), splitter, config.dialogue.flush_after_ms / 1000
             ):
+                checked = check(sentence)
+                self.spoken_fixes = check.fired
+                if checked is None:
+                    continue
+                sentence = checked
                 key = " ".join(sentence.lower().split())
                 if key in said:
                     # Small models loop ("I'm here to help. I'm here to help. ..."): a
@@ -321,6 +330,8 @@ class Turn:
                 said.add(key)
                 produced = True
                 yield sentence
+            if not produced and check.fired:
+                yield config.llm.apology  # all of it was framing: not silence
         except LlmError as exc:
             log.warning("the language model failed: %s", exc)
             if not produced:
@@ -451,7 +462,8 @@ class Turn:
     ) -> None:
         tracer, progress = self._c.tracer, self.progress
         heard = progress.heard_text
-        tracer.emit("reply", text=heard, interrupted=interrupted)
+        fixes = {"spoken_fixes": self.spoken_fixes} if self.spoken_fixes else {}
+        tracer.emit("reply", text=heard, interrupted=interrupted, **fixes)
         end_t = started if self._end_t is None else self._end_t
         stt_done = self._stt_done
         first_token = self._first_token
