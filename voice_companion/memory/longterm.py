@@ -229,6 +229,22 @@ class LongTermMemory:
     def stored_texts(self, turn_ids: Sequence[int]) -> dict[int, str | None]:
         return self.db.stored_texts(turn_ids)
 
+    def said(self, query: str, limit: int, speaker: str = "user") -> list[Recollection]:
+        # Asked for more than ``limit``: the other speaker's turns are dropped after the search.
+        hits = self.search(query, max(limit * 4, limit + 20))
+        return [
+            Recollection(h.turn.text, h.turn.at, h.turn.speaker, h.turn.source_id, h.turn.id)
+            for h in hits
+            if h.turn.speaker == speaker
+            and (h.bm25_rank is not None or (h.similarity or 0.0) >= MIN_SIMILARITY)
+        ][:limit]
+
+    def known_facts(self) -> list[Fact]:
+        return self.db.facts(valid_only=True)
+
+    def now(self) -> datetime:
+        return self._clock()
+
     # -- beyond the seam --------------------------------------------------------------------
 
     @property

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from voice_companion.dialogue.history import Turn
 from voice_companion.dialogue.mood import VoiceBaseline
+
+if TYPE_CHECKING:
+    from voice_companion.memory.store import Fact
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,20 @@ class MemoryStore(Protocol):
 
     def recall(self, query: str, limit: int) -> list[Recollection]:
         """Up to ``limit`` recollections relevant to ``query``, best first."""
+        ...
+
+    def said(self, query: str, limit: int, speaker: str = "user") -> list[Recollection]:
+        """Up to ``limit`` stored turns said by ``speaker`` that the search finds for
+        ``query``, best first: "user" for the user's own words (what is known about them),
+        "assistant" only for what the companion itself said."""
+        ...
+
+    def known_facts(self) -> list[Fact]:
+        """The facts about the user that hold now (not superseded or ended), oldest first."""
+        ...
+
+    def now(self) -> datetime:
+        """The time by the store's clock (turns are dated by it)."""
         ...
 
     def retract(self, turn_id: int) -> None:
@@ -115,6 +132,15 @@ class NoMemory:
 
     def recall(self, query: str, limit: int) -> list[Recollection]:
         return []
+
+    def said(self, query: str, limit: int, speaker: str = "user") -> list[Recollection]:
+        return []
+
+    def known_facts(self) -> list[Fact]:
+        return []
+
+    def now(self) -> datetime:
+        return datetime.now().astimezone()
 
     def retract(self, turn_id: int) -> None:
         return None
