@@ -64,6 +64,11 @@ class Question:
     """For tastes: "like" or "dislike" ("" either); for allergies and tastes, "yes/no"
     questions carry the thing in ``subject``."""
     yes_no: bool = False
+    phrase: str = ""
+    """How to say the topic back to them ("your trip to the mountains"), when it differs."""
+    told: bool = False
+    """Asked what they said about it ("what did I tell you about work"): any sentence about
+    it answers, not only one that says the thing asked."""
 
 
 _FILLERS: Final = re.compile(
@@ -405,10 +410,13 @@ def _about(topic: str) -> Question | None:
         return None
     for pattern, target in _TOPIC_TARGETS:
         if pattern.match(topic):
-            return Question(target, "work" if target == "work" else "")
+            return Question(target, "work" if target == "work" else "", told=True)
     if m := re.match(rf"^{_MY} {_REL}$", topic):
         return Question("about", _rel(m["rel"]))
-    return Question("about", re.sub(r"^(?:my|our) ", "", topic))
+    mine = re.match(r"^(?:my|our) ", topic) is not None
+    # Not theirs, and one word (the only kind taken after "do you remember"): a name.
+    phrase = _yours(topic) if mine or " " in topic else topic.title()
+    return Question("about", re.sub(r"^(?:my|our) ", "", topic), phrase=phrase)
 
 
 # -- finding the answer ---------------------------------------------------------------------
@@ -501,7 +509,7 @@ def find(question: Question, memory: MemoryStore, exclude_turn: int | None = Non
         f.value for f in facts if f.kind == "name"
     ]
     call_name = call[-1] if call else ""
-    found = _facts_for(question, facts)
+    found = list({(f.key, f.value.lower()): f for f in _facts_for(question, facts)}.values())
     said: tuple[Said, ...] = ()
     if not found:
         said = _said_for(question, memory, exclude_turn)
@@ -650,7 +658,7 @@ def _said_for(q: Question, memory: MemoryStore, exclude_turn: int | None) -> tup
     query = " ".join([*searched, *_CUE_WORDS.get(q.target, ())])
     if not query.strip():
         return ()
-    cue = re.compile(_CUES.get(q.target, "."), re.I)
+    cue = re.compile("." if q.told else _CUES.get(q.target, "."), re.I)
     out: list[Said] = []
     for r in memory.said(query, TURNS_SEARCHED, speaker):
         if r.speaker != speaker or (exclude_turn is not None and r.turn_id == exclude_turn):
@@ -685,6 +693,12 @@ _CUE_WORDS: Final = {
 }
 
 
+_WORK_WORDS: Final = frozenset(
+    _stem(w)
+    for w in str.split("work job working career office shift rota boss manager colleague coworker")
+)
+
+
 def _rel_words(rel: str) -> set[str]:
     """Every word said for a relation: "mother" is also "mum", "mom", "ma"."""
     words: set[str] = set()
@@ -713,6 +727,8 @@ def _needed(q: Question) -> list[set[str]]:
         for words in [rest] if rest else []:
             parts.append(words.union(*(g for g in _SAME if words & g)))
         return parts
+    if q.target == "work" and q.told:
+        return [set(_WORK_WORDS)]
     if q.target in ("who", "said", "taste", "allergy", "hobby", "work"):
         words = _content(q.subject) if q.subject not in ("do", "") else set()
         return [words.union(*(g for g in _SAME if words & g))] if words else []
@@ -949,7 +965,7 @@ def unknown(q: Question, seed: str = "") -> str:
     elif q.target == "allergy" and q.yes_no:
         lead, ask_text = f"that you're allergic to {q.subject}", "Are you?"
     elif q.target in ("about", "who"):
-        phrase = q.subject.title() if q.target == "who" else _yours_topic(q.subject)
+        phrase = q.subject.title() if q.target == "who" else q.phrase or _yours_topic(q.subject)
         return _pick(
             seed + phrase,
             (
