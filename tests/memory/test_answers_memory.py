@@ -298,3 +298,16 @@ def test_a_capable_models_prompt_carries_the_evidence(
     say(command, tmp_path, ["where was i born"])
     sent = json.dumps(prompts(recording_server)[-1], ensure_ascii=False)
     assert UNKNOWN_LINE in sent
+
+
+def test_what_is_learnt_or_forgotten_meanwhile_is_in_the_next_answer(
+    memory: LongTermMemory, clock: Clock
+) -> None:
+    """The facts are read again whenever they changed (they are kept between questions)."""
+    d = dialogue(memory)
+    assert "don't" in (ask(d, "where do i live") or "")
+    turn = told(memory, clock, "We live in Leeds.", 1)
+    fact_id = memory.db.add_fact("location", "home", "Leeds", clock.now, [turn], "rules")
+    assert "Leeds" in (ask(d, "where do i live") or "")
+    memory.forget([turn], [fact_id])
+    assert "don't" in (ask(d, "where do i live") or "")

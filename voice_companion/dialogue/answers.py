@@ -575,14 +575,26 @@ def _facts_for(q: Question, facts: Sequence[Fact]) -> list[Fact]:
             wanted = _content(q.subject)
             return [
                 f
-                for f in facts
+                for f in _mentioning(facts, wanted)
                 if _rel_of(f) in rels or (wanted and wanted <= _content(f.value + " " + _rel_of(f)))
             ]
         case "who":
             wanted = _content(q.subject)
-            return [f for f in facts if f.kind == "relation" and wanted <= _content(f.value)]
+            return [
+                f
+                for f in _mentioning(facts, wanted)
+                if f.kind == "relation" and wanted <= _content(f.value)
+            ]
         case _:
             return []
+
+
+def _mentioning(facts: Sequence[Fact], stems: set[str]) -> list[Fact]:
+    """The facts whose words could hold any of ``stems`` (a quick look before the words are
+    compared: 10,000 facts stay fast)."""
+    if not stems:
+        return list(facts)
+    return [f for f in facts if any(s in f"{f.key} {f.value}".lower() for s in stems)]
 
 
 def _dated(subject: str, facts: Sequence[Fact]) -> list[Fact]:
