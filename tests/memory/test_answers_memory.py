@@ -124,6 +124,8 @@ PHRASINGS = [
     ("when's my mum's birthday", "12 March"),
     ("when is my dentist appointment", "4 May"),
     ("did I tell you about my brother", "Tom"),
+    ("what am i doing tomorrow", "dentist"),
+    ("what have i got on friday", "graduation"),
 ]
 
 

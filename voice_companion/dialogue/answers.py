@@ -15,10 +15,10 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Final, Literal
 
-from voice_companion.memory.facts import describe
+from voice_companion.memory.facts import describe, parse_when
 from voice_companion.memory.seam import MemoryStore
 from voice_companion.memory.store import Fact
 
@@ -509,7 +509,11 @@ def find(question: Question, memory: MemoryStore, exclude_turn: int | None = Non
         f.value for f in facts if f.kind == "name"
     ]
     call_name = call[-1] if call else ""
-    found = list({(f.key, f.value.lower()): f for f in _facts_for(question, facts)}.values())
+    if question.target == "plans":
+        answering = _planned(question.subject, facts, memory.now())
+    else:
+        answering = _facts_for(question, facts)
+    found = list({(f.key, f.value.lower()): f for f in answering}.values())
     said: tuple[Said, ...] = ()
     if not found:
         said = _said_for(question, memory, exclude_turn)
@@ -568,8 +572,6 @@ def _facts_for(q: Question, facts: Sequence[Fact]) -> list[Fact]:
             return [f for f in facts if f.kind == "hobby"]
         case "when":
             return _dated(q.subject, facts)
-        case "plans":
-            return [f for f in facts if f.kind in ("plan", "event") and f.event_date is not None]
         case "about":
             rels = set(_keys_for(_rel(q.subject)))
             wanted = _content(q.subject)
@@ -587,6 +589,31 @@ def _facts_for(q: Question, facts: Sequence[Fact]) -> list[Fact]:
             ]
         case _:
             return []
+
+
+def _planned(day: str, facts: Sequence[Fact], now: datetime) -> list[Fact]:
+    """Plans and events on the day asked about ("tomorrow", "on Friday", "this weekend",
+    "next week"), or the next ones coming when no day was said; soonest last."""
+    today = now.date()
+    day = re.sub(r"^the weekend$", "this weekend", day)
+    start = parse_when(day, now) if day else None
+    if start is None:
+        first, last = today, today + timedelta(days=366)
+    elif "weekend" in day:
+        first, last = start, start + timedelta(days=1)
+    elif "week" in day:
+        first = start - timedelta(days=start.weekday())
+        last = first + timedelta(days=6)
+    else:
+        first = last = start
+    dated = [
+        f
+        for f in facts
+        if f.kind in ("plan", "event", "birthday", "anniversary")
+        and f.event_date is not None
+        and first <= f.event_date <= last
+    ]
+    return sorted(dated, key=lambda f: f.event_date or today, reverse=True)
 
 
 def _mentioning(facts: Sequence[Fact], stems: set[str]) -> list[Fact]:
@@ -974,6 +1001,12 @@ def unknown(q: Question, seed: str = "") -> str:
             what = "you like" if q.polarity != "dislike" else "you don't like"
             dom = f" to {q.subject}" if q.subject in ("eat", "drink", "watch", "read", "do") else ""
             lead, ask_text = f"what {what}{dom}", "Tell me?"
+    elif q.target == "plans":
+        when = f" for {q.subject}" if q.subject and not q.subject.startswith("on ") else ""
+        lead, ask_text = (
+            f"about any plans{when or (' ' + q.subject if q.subject else '')}",
+            ("Have you got anything on?"),
+        )
     elif q.target == "allergy" and q.yes_no:
         lead, ask_text = f"that you're allergic to {q.subject}", "Are you?"
     elif q.target in ("about", "who"):
