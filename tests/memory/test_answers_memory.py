@@ -124,6 +124,10 @@ PHRASINGS = [
     ("when's my mum's birthday", "12 March"),
     ("when is my dentist appointment", "4 May"),
     ("did I tell you about my brother", "Tom"),
+    ("when does my brother graduate", "8 May"),
+    ("which city do i live in", "Leeds"),
+    ("what hospital do i work at", "St. Mary's"),
+    ("what do i do in my free time", "swimming"),
     ("what am i doing tomorrow", "dentist"),
     ("what have i got on friday", "graduation"),
 ]

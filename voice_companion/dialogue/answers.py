@@ -92,7 +92,9 @@ _CONTRACTIONS: Final = (
     (r"\bi'm\b", "i am"), (r"\bim\b", "i am"), (r"\bdidn't\b", "did not"),
     (r"\bdon't\b", "do not"), (r"\bdont\b", "do not"), (r"\bi've\b", "i have"),
     (r"\bwhat're\b", "what are"), (r"\bwho're\b", "who are"), (r"\bfavorite\b", "favourite"),
-    (r"\bnick name\b", "nickname"), (r"\bhome town\b", "hometown"),
+    (r"\bnick name\b", "nickname"), (r"\bhome town\b", "hometown"), (r"\bwhich\b", "what"),
+    (r"^(what|where|when|who) is it that i\b", r"\1 do i"), (r"\bhave i got\b", "do i have"),
+    (r"\bwhat have i got\b", "what do i have"),
 )  # fmt: skip
 
 # Relation words as said, to the words facts are keyed by (FACTS.md: relation:<rel>).
@@ -170,7 +172,7 @@ def _norm(text: str) -> tuple[str, bool]:
         if t == before:
             break
     t = re.sub(r" (?:do you (?:know|remember)|can you remember|again|then|now|lol|haha)$", "", t)
-    t = re.sub(r" (?:already|yet|ever)$", "", t)
+    t = re.sub(r" (?:already|yet|ever|these days|nowadays|at the moment|right now)$", "", t)
     return t.strip(), asked_memory
 
 
@@ -238,10 +240,11 @@ def _question(t: str) -> Question | None:
         return Question("said", _topic(m["topic"]))
     if m := re.match(
         r"^(?:what )?(?:did|have) i (?:ever )?(?:tell|told|mention|mentioned|say|said|talk|"
-        r"talked|tell you)(?: to)?(?: you)?(?: anything)? (?:about|of|regarding) (?P<topic>.+)$",
+        r"talked|tell you)(?: to)?(?: you)?(?: anything)? (?:about|of|regarding) (?P<topic>.+)$"
+        r"|^(?:did|have) i (?:ever )?(?:mention|mentioned) (?P<topic2>(?:my|our) .+|[a-z][\w'-]*)$",
         t,
     ):
-        return _about(m["topic"])
+        return _about(m["topic"] or m["topic2"])
     if m := re.match(
         r"^what (?:do|else do) you (?:know|remember) about (?P<topic>(?:my|our) .+)$", t
     ):
@@ -292,7 +295,7 @@ def _question(t: str) -> Question | None:
     if re.match(
         r"^what do i do for (?:work|a living|my job|a job|money)$|^what do i work as$"
         r"|^what (?:is|was) my (?:job|work|occupation|profession|career|job title|role|workplace)$"
-        r"|^where do i work$|^who do i work for$|^what (?:company|place|firm) do i work (?:at|for)$"
+        r"|^where do i work$|^who do i work for$|^what (?:\w+ )?do i work (?:at|for|in)$"
         r"|^what did i (?:say|tell you) i do for (?:work|a living)$"
         r"|^where is my (?:job|work|office)$",
         t,
@@ -300,7 +303,7 @@ def _question(t: str) -> Question | None:
         return Question("work", "work")
     # Health, tastes, hobbies.
     if re.match(
-        r"^what am i allergic to$|^do i have (?:any )?allerg(?:y|ies)$"
+        r"^what (?:\w+ )?am i allergic to$|^do i have (?:any )?allerg(?:y|ies)$"
         r"|^what (?:are|is) my allerg(?:y|ies)$|^what allergies do i have$",
         t,
     ):
@@ -320,12 +323,14 @@ def _question(t: str) -> Question | None:
                                         "can't stand") else "like"  # fmt: skip
         return Question("taste", m["dom"] or m["dom2"] or "", polarity=polarity)
     if m := re.match(r"^what (?:is|are) my favourite (?P<dom>[\w ]+?)s?$", t):
-        return Question("taste", m["dom"], polarity="like")
+        said = f"what your favourite {m['dom']} is"
+        return Question("taste", m["dom"], polarity="like", phrase=said)
     m = re.match(r"^do i (?:like|love|enjoy|hate) (?P<thing>[\w' ]+)$", t)
     if m and m["thing"].split()[0] not in _NOT_NAMES:
         return Question("taste", m["thing"], yes_no=True)
     if re.match(
         r"^what (?:are|is) my (?:hobbies|hobby|interests|pastimes)$|^what do i do for fun$"
+        r"|^what do i (?:do|like doing|like to do) (?:in my (?:free|spare) time|for fun)$"
         r"|^what (?:sports?|instruments?|games?) do i (?:play|do)$|^what am i into$",
         t,
     ):
@@ -340,7 +345,27 @@ def _question(t: str) -> Question | None:
         t,
     ):
         what = (m["what"] or m["what2"] or "").removesuffix(" coming up").strip()
-        return Question("when", re.sub(r"^(?:my|our) ", "", what))
+        what = re.sub(r"^(?:my|our) ", "", what)
+        if ing := re.match(rf"^(?P<rel>{_REL_WORDS}) (?P<verb>\w+ing)\b(?P<rest>.*)$", what):
+            # "when is my sister coming (over)": her coming, said back as it was asked.
+            said = f"when your {ing['rel']} is {ing['verb']}{ing['rest']}"
+            return Question("when", f"{ing['rel']}'s {ing['verb']}{ing['rest']}", phrase=said)
+        return Question("when", what)
+    if m := re.match(
+        rf"^when (?:does|will|did|is) {_MY} (?P<whose>{_REL_WORDS}|[a-z]+) (?P<verb>\w+)(?: .*)?$",
+        t,
+    ):
+        whose, verb = m["whose"], m["verb"]
+        said = f"when your {whose} {verb}{'' if verb.endswith('s') else 's'}"
+        if re.fullmatch(_REL_WORDS, whose):
+            return Question("when", f"{whose}'s {verb}", phrase=said)
+        return Question("when", whose, phrase=said)
+    if m := re.match(
+        r"^where (?:did|do) i (?:go to|study|studied|go) (?:at )?(?P<what>school|college|"
+        r"university|uni|high school|secondary school)$",
+        t,
+    ):
+        return Question("about", m["what"], phrase=f"where you went to {m['what']}")
     if m := re.match(
         rf"^what am i doing {_DAYS}$|^what (?:do|have) i (?:got |have )?(?:on |planned |going on )?"
         rf"{_DAYS.replace('?P<day>', '?P<day2>')}$"
@@ -993,14 +1018,15 @@ def unknown(q: Question, seed: str = "") -> str:
     elif q.target == "trait":
         lead, ask_text = f"much about your {q.subject}", "What are they like?"
     elif q.target == "when":
-        lead, ask_text = f"when your {q.subject} is", "When is it?"
+        lead, ask_text = q.phrase or f"when your {q.subject} is", "When is it?"
     elif q.target == "taste":
         if q.yes_no:
             lead, ask_text = f"whether you like {q.subject}", "Do you?"
         else:
             what = "you like" if q.polarity != "dislike" else "you don't like"
             dom = f" to {q.subject}" if q.subject in ("eat", "drink", "watch", "read", "do") else ""
-            lead, ask_text = f"what {what}{dom}", "Tell me?"
+            ask = "What do you love?" if q.polarity != "dislike" else "What can't you stand?"
+            lead, ask_text = q.phrase or f"what {what}{dom}", "What is it?" if q.phrase else ask
     elif q.target == "plans":
         when = f" for {q.subject}" if q.subject and not q.subject.startswith("on ") else ""
         lead, ask_text = (
