@@ -61,9 +61,9 @@ class Question:
     """Known to be about the user's life: when nothing is found, say so (False: it may be
     general knowledge, left to the model)."""
     polarity: str = ""
-    """For tastes: "like" or "dislike" ("" either); for allergies and tastes, "yes/no"
-    questions carry the thing in ``subject``."""
+    """For tastes: "like" or "dislike" ("": either)."""
     yes_no: bool = False
+    """Asks yes or no about ``subject`` ("am I allergic to peanuts", "do I like coffee")."""
     phrase: str = ""
     """How to say the topic back to them ("your trip to the mountains"), when it differs."""
     told: bool = False
