@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.engines.openai_server import received_prompts as prompts
+from tests.harness import stored_turns
 from tests.memory.conftest import Clock
 from voice_companion.bench.crash import _Chat
 from voice_companion.dialogue.answers import EVIDENCE_PREFIX, UNKNOWN_LINE
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.memory.longterm import LongTermMemory
-from voice_companion.memory.store import MemoryDb
 from voice_companion.persona.values import Persona
 
 PERSONA = Persona(name="Robin")
@@ -279,11 +279,7 @@ def test_the_bundled_chat_answers_from_memory_in_a_fresh_session(tmp_path: Path)
     assert "Biscuit" in answer and "your dog" in answer.lower(), answer
     assert "the user" not in answer.lower()
     assert "don't" in unknown and unknown.endswith("?"), unknown
-    db = MemoryDb(tmp_path / "data" / "memory.db")
-    try:
-        texts = [(t.speaker, t.text) for t in db.turns()]
-    finally:
-        db.close()
+    texts = stored_turns(tmp_path / "data" / "memory.db")
     assert ("user", "whats my dogs name") in texts and ("assistant", answer) in texts
 
 

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final, Literal
 
-from voice_companion.memory.facts import describe, parse_when
-from voice_companion.memory.seam import MemoryStore
-from voice_companion.memory.store import Fact
+from voice_companion.memory.seam import Fact, MemoryStore
 
 Mode = Literal["direct", "model"]
 
@@ -619,6 +617,8 @@ def _facts_for(q: Question, facts: Sequence[Fact]) -> list[Fact]:
 def _planned(day: str, facts: Sequence[Fact], now: datetime) -> list[Fact]:
     """Plans and events on the day asked about ("tomorrow", "on Friday", "this weekend",
     "next week"), or the next ones coming when no day was said; soonest last."""
+    from voice_companion.memory.facts import parse_when  # see _say: not at load
+
     today = now.date()
     day = re.sub(r"^the weekend$", "this weekend", day)
     start = parse_when(day, now) if day else None
@@ -858,6 +858,10 @@ def _on_day(d: date, today: date) -> str:
 def _say(fact: Fact) -> str:
     """The fact in the second person, by ``describe``, with the kinds it cannot phrase yet
     (facts of the newer schema in an older describe) said here."""
+    # Imported here: memory.facts needs memory.store, which imports dialogue.mood and so this
+    # package (dialogue/__init__ -> dialogue.dialogue -> here) while memory.db opens.
+    from voice_companion.memory.facts import describe
+
     sentence = describe(fact, you=True)
     value = " ".join(fact.value.split())
     rel = _rel_of(fact)
