@@ -128,6 +128,9 @@ PHRASINGS = [
     ("which city do i live in", "Leeds"),
     ("what hospital do i work at", "St. Mary's"),
     ("what do i do in my free time", "swimming"),
+    ("is there anything i'm allergic to", "peanuts"),
+    ("what do i love eating", "sushi"),
+    ("what food can't i stand", "coriander"),
     ("what am i doing tomorrow", "dentist"),
     ("what have i got on friday", "graduation"),
 ]
@@ -177,11 +180,14 @@ def test_the_users_own_words_answer_when_no_fact_was_learnt(
 ) -> None:
     told(memory, clock, "Honestly I grew up in a tiny village called Kinsale.", 1)
     told(memory, clock, "My boss said the new shift rota starts Monday, ugh.", 2)
+    told(memory, clock, "My best friend Sam is moving to Canada in August.", 9)
     d = dialogue(memory)
     born = ask(d, "where was i born") or ""
     assert "yesterday" in born and "you grew up in a tiny village called Kinsale" in born
     work = ask(d, "do you remember what i told you about work") or ""
     assert "shift rota" in work and "you" in work.lower()
+    sam = ask(d, "when is sam moving") or ""
+    assert "on 24 April" in sam and "Sam is moving to Canada in August" in sam, sam
 
 
 def test_nothing_told_is_said_to_be_unknown_and_asked(memory: LongTermMemory) -> None:

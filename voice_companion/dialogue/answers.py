@@ -302,6 +302,7 @@ def _question(t: str) -> Question | None:
     # Health, tastes, hobbies.
     if re.match(
         r"^what (?:\w+ )?am i allergic to$|^do i have (?:any )?allerg(?:y|ies)$"
+        r"|^(?:is there )?anything i am allergic to$"
         r"|^what (?:are|is) my allerg(?:y|ies)$|^what allergies do i have$",
         t,
     ):
@@ -310,7 +311,8 @@ def _question(t: str) -> Question | None:
         return Question("allergy", m["thing"], yes_no=True)
     if m := re.match(
         r"^what (?:do|did) i (?P<pol>like|love|enjoy|adore|hate|dislike|not like|detest|"
-        r"not enjoy|can't stand)(?: to (?P<dom>eat|drink|do|watch|read|listen to|cook|play))?$"
+        r"not enjoy|can't stand)(?: to (?P<dom>eat|drink|do|watch|read|listen to|cook|play)|"
+        r" (?P<ing>eating|drinking|doing|watching|reading|listening to|cooking|playing))?$"
         r"|^what (?:kind of |sort of )?(?P<dom2>food|foods|drink|drinks|music|films|movies|"
         r"books|shows|snacks|dishes) (?:do|did) i (?P<pol2>like|love|enjoy|hate|dislike|"
         r"not like|can't stand)$",
@@ -319,7 +321,16 @@ def _question(t: str) -> Question | None:
         pol = m["pol"] or m["pol2"] or ""
         polarity = "dislike" if pol in ("hate", "dislike", "not like", "detest", "not enjoy",
                                         "can't stand") else "like"  # fmt: skip
-        return Question("taste", m["dom"] or m["dom2"] or "", polarity=polarity)
+        if m["ing"] == "doing":
+            return Question("hobby")
+        ing = {"eating": "eat", "drinking": "drink", "cooking": "cook"}.get(m["ing"] or "", "")
+        return Question("taste", m["dom"] or m["dom2"] or ing, polarity=polarity)
+    if m := re.match(
+        r"^what (?:kind of |sort of )?(?P<dom>food|foods|drink|drinks|music|films|movies|books"
+        r"|shows|snacks|dishes|things) (?:can't|can not|cannot|do not|did not) i (?:stand|like)$",
+        t,
+    ):
+        return Question("taste", m["dom"], polarity="dislike")
     if m := re.match(r"^what (?:is|are) my favourite (?P<dom>[\w ]+?)s?$", t):
         said = f"what your favourite {m['dom']} is"
         return Question("taste", m["dom"], polarity="like", phrase=said)
@@ -344,11 +355,16 @@ def _question(t: str) -> Question | None:
     ):
         what = (m["what"] or m["what2"] or "").removesuffix(" coming up").strip()
         what = re.sub(r"^(?:my|our) ", "", what)
-        if ing := re.match(rf"^(?P<rel>{_REL_WORDS}) (?P<verb>\w+ing)\b(?P<rest>.*)$", what):
+        if go := re.match(rf"^(?P<rel>{_REL_WORDS}) (?P<verb>\w+ing)\b(?P<rest>.*)$", what):
             # "when is my sister coming (over)": her coming, said back as it was asked.
-            said = f"when your {ing['rel']} is {ing['verb']}{ing['rest']}"
-            return Question("when", f"{ing['rel']}'s {ing['verb']}{ing['rest']}", phrase=said)
+            said = f"when your {go['rel']} is {go['verb']}{go['rest']}"
+            return Question("when", f"{go['rel']}'s {go['verb']}{go['rest']}", phrase=said)
         return Question("when", what)
+    m = re.match(r"^when (?:is|was|are) (?P<who>[a-z][\w'-]*) (?P<verb>\w+ing)\b(?P<rest>.*)$", t)
+    if m and m["who"] not in _NOT_NAMES and m["who"] not in _STOP:
+        # "when is Sam moving": someone by name, perhaps anyone: unknown is left to the model.
+        said = f"when {m['who'].title()} is {m['verb']}{m['rest']}"
+        return Question("when", f"{m['who']}'s {m['verb']}{m['rest']}", personal=False, phrase=said)
     if m := re.match(
         rf"^when (?:does|will|did|is) {_MY} (?P<whose>{_REL_WORDS}|[a-z]+) (?P<verb>\w+)(?: .*)?$",
         t,
@@ -986,7 +1002,7 @@ def _from_facts(q: Question, facts: Sequence[Fact], now: datetime, seed: str, na
         f"You told me {when}: {body}.{soon}",
         f"If I remember right, {body}.{soon}",
     ]
-    if name:
+    if name and name.lower() not in body.lower():
         choices.append(f"{_cap(body)}, {name}.{soon}")
     return _pick(seed, choices)
 
