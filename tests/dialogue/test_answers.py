@@ -91,6 +91,11 @@ ASKED = [
     ("what food can't i stand", "taste", "food"),
     ("what do i like doing", "hobby", ""),
     ("when is sam moving", "when", "sam's moving"),
+    ("where's home for me", "home", ""),
+    ("what city am i in", "home", ""),
+    ("what's my line of work", "work", "work"),
+    ("am i allergic to anything", "allergy", ""),
+    ("what do i do to keep fit", "hobby", ""),
     ("what did you tell me about sleep", "said", "sleep"),
     ("what did you say about my cough", "said", "my cough"),
 ]

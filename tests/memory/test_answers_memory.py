@@ -129,6 +129,8 @@ PHRASINGS = [
     ("what hospital do i work at", "St. Mary's"),
     ("what do i do in my free time", "swimming"),
     ("is there anything i'm allergic to", "peanuts"),
+    ("am i allergic to anything", "peanuts"),
+    ("what's my line of work", "nurse"),
     ("what do i love eating", "sushi"),
     ("what food can't i stand", "coriander"),
     ("what am i doing tomorrow", "dentist"),
@@ -158,6 +160,15 @@ def test_when_it_was_told_is_said_and_the_newest_fact_wins(
     answers = {ask(dialogue(memory, f"c{n}"), q) for n, q in enumerate(("where do i live",) * 2)}
     (said,) = answers  # the same question gets the same words
     assert said is not None and "Leeds" in said and "York" not in said
+
+
+def test_a_thing_learnt_twice_is_said_once(memory: LongTermMemory, clock: Clock) -> None:
+    """Today's extractor keeps "I work at Northwind" as work = "at Northwind"; the schema's
+    workplace says the same: the answer says it once."""
+    turn = told(memory, clock, "I work at Northwind.", 2)
+    memory.db.add_fact("work", "workplace", "Northwind", clock.now, [turn], "rules")
+    said = ask(dialogue(memory), "who do i work for") or ""
+    assert said.count("Northwind") == 1, said
 
 
 def test_through_real_extraction(memory: LongTermMemory) -> None:

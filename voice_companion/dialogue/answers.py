@@ -170,7 +170,7 @@ def _norm(text: str) -> tuple[str, bool]:
         if t == before:
             break
     t = re.sub(r" (?:do you (?:know|remember)|can you remember|again|then|now|lol|haha)$", "", t)
-    t = re.sub(r" (?:already|yet|ever|these days|nowadays|at the moment|right now)$", "", t)
+    t = re.sub(r" (?:already|yet|ever|these days|nowadays|at the moment|right now|for me)$", "", t)
     return t.strip(), asked_memory
 
 
@@ -286,13 +286,15 @@ def _question(t: str) -> Question | None:
     if re.match(
         r"^where (?:do|did) i (?:live|stay)(?: now| these days)?$|^where am i (?:living|staying)$"
         r"|^where did i move(?: to)?$|^where is (?:home|my home|my house|my flat|my apartment)$"
-        r"|^what (?:city|town|country|place|street|area) do i live in$|^what is my address$",
+        r"|^what (?:city|town|country|place|street|area) do i live in$|^what is my address$"
+        r"|^what (?:city|town|country|place) am i (?:in|living in|based in)$",
         t,
     ):
         return Question("home")
     if re.match(
         r"^what do i do for (?:work|a living|my job|a job|money)$|^what do i work as$"
-        r"|^what (?:is|was) my (?:job|work|occupation|profession|career|job title|role|workplace)$"
+        r"|^what (?:is|was) my (?:job|work|occupation|profession|career|job title|role|workplace|"
+        r"line of work)$"
         r"|^where do i work$|^who do i work for$|^what (?:\w+ )?do i work (?:at|for|in)$"
         r"|^what did i (?:say|tell you) i do for (?:work|a living)$"
         r"|^where is my (?:job|work|office)$",
@@ -308,6 +310,8 @@ def _question(t: str) -> Question | None:
     ):
         return Question("allergy")
     if m := re.match(r"^am i allergic to (?P<thing>.+)$", t):
+        if m["thing"] in ("anything", "something", "any food", "any foods", "anything at all"):
+            return Question("allergy")
         return Question("allergy", m["thing"], yes_no=True)
     if m := re.match(
         r"^what (?:do|did) i (?P<pol>like|love|enjoy|adore|hate|dislike|not like|detest|"
@@ -339,7 +343,8 @@ def _question(t: str) -> Question | None:
         return Question("taste", m["thing"], yes_no=True)
     if re.match(
         r"^what (?:are|is) my (?:hobbies|hobby|interests|pastimes)$|^what do i do for fun$"
-        r"|^what do i (?:do|like doing|like to do) (?:in my (?:free|spare) time|for fun)$"
+        r"|^what do i (?:do|like doing|like to do) (?:in my (?:free|spare) time|for fun|"
+        r"to keep fit|for exercise|to relax|at the weekends?)$"
         r"|^what (?:sports?|instruments?|games?) do i (?:play|do)$|^what am i into$",
         t,
     ):
@@ -552,7 +557,8 @@ def find(question: Question, memory: MemoryStore, exclude_turn: int | None = Non
         answering = _planned(question.subject, facts, memory.now())
     else:
         answering = _facts_for(question, facts)
-    found = list({(f.key, f.value.lower()): f for f in answering}.values())
+    # One of each thing said: a fact learnt twice under two keys is said once.
+    found = list({_say(f).lower(): f for f in answering}.values())
     said: tuple[Said, ...] = ()
     if not found:
         said = _said_for(question, memory, exclude_turn)
