@@ -96,6 +96,8 @@ ASKED = [
     ("what's my line of work", "work", "work"),
     ("am i allergic to anything", "allergy", ""),
     ("what do i do to keep fit", "hobby", ""),
+    ("what's the dog called again", "relation", "dog"),
+    ("what music do i like", "taste", "music"),
     ("what did you tell me about sleep", "said", "sleep"),
     ("what did you say about my cough", "said", "my cough"),
 ]
@@ -195,6 +197,8 @@ def test_nothing_known_is_said_and_asked_never_guessed() -> None:
         "Hmm, I don't know what your dog is called yet. What's their name?",
     )
     assert "about Priya" in unknown(Question("who", "priya"))
+    music = spoken(Question("taste", "music", polarity="like"), Evidence(), now)
+    assert "what music you like" in music, music
 
 
 def test_the_wording_varies_but_is_the_same_for_the_same_question() -> None:

@@ -124,6 +124,9 @@ _RELATIONS: Final = {
 _PETS: Final = frozenset(
     str.split("dog cat rabbit hamster parrot horse fish bird tortoise turtle snake lizard ferret")
 ) | {"guinea pig"}
+_PET_WORDS: Final = "|".join(
+    sorted((re.escape(w) for w, rel in _RELATIONS.items() if rel in _PETS), key=len, reverse=True)
+)
 _REL_GROUPS: Final = {
     "child": ("son", "daughter", "child", "kid", "baby"),
     "pet": tuple(sorted(_PETS)),
@@ -267,6 +270,9 @@ def _question(t: str) -> Question | None:
         r"(?: (?:names?|called|named|name again))?$",
         t,
     ):
+        return Question("relation", _rel(m["rel"]))
+    # "what's the dog called": at home, the dog is theirs.
+    if m := re.match(rf"^what is the (?P<rel>{_PET_WORDS})(?:'s)? (?:called|named|name)$", t):
         return Question("relation", _rel(m["rel"]))
     if m := re.match(rf"^what (?:did|do) (?:i|we) (?:call|name) {_MY} {_REL}$", t):
         return Question("relation", _rel(m["rel"]))
@@ -1052,6 +1058,8 @@ def unknown(q: Question, seed: str = "") -> str:
             what = "you like" if q.polarity != "dislike" else "you don't like"
             dom = f" to {q.subject}" if q.subject in ("eat", "drink", "watch", "read", "do") else ""
             ask = "What do you love?" if q.polarity != "dislike" else "What can't you stand?"
+            if q.subject and not dom and q.subject not in ("do", "food", "foods"):
+                what = f"{q.subject} {what}"  # "what music you like"
             lead, ask_text = q.phrase or f"what {what}{dom}", "What is it?" if q.phrase else ask
     elif q.target == "plans":
         when = f" for {q.subject}" if q.subject and not q.subject.startswith("on ") else ""
