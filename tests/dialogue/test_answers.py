@@ -98,6 +98,10 @@ ASKED = [
     ("what do i do to keep fit", "hobby", ""),
     ("what's the dog called again", "relation", "dog"),
     ("what music do i like", "taste", "music"),
+    ("What did I do for a living?", "work", "work"),
+    ("When am I seeing the cardiologist?", "when", "seeing the cardiologist"),
+    ("what do i study", "about", "study"),
+    ("where's sam moving to", "about", "sam moving"),
     ("what did you tell me about sleep", "said", "sleep"),
     ("what did you say about my cough", "said", "my cough"),
 ]

@@ -201,6 +201,7 @@ def test_the_users_own_words_answer_when_no_fact_was_learnt(
     said_only(memory, clock, "My boss said the new shift rota starts Monday, ugh.", 2)
     said_only(memory, clock, "My best friend Sam is moving to Canada in August.", 9)
     said_only(memory, clock, "Do you think my dog is called Rex?", 1)  # a question: no answer
+    said_only(memory, clock, "I'm studying biology part time.", 3)
     d = dialogue(memory)
     born = ask(d, "where was i born") or ""
     assert "yesterday" in born and "you grew up in a tiny village called Kinsale" in born
@@ -208,6 +209,8 @@ def test_the_users_own_words_answer_when_no_fact_was_learnt(
     assert "shift rota" in work and "you" in work.lower()
     sam = ask(d, "when is sam moving") or ""
     assert "on 24 April" in sam and "Sam is moving to Canada in August" in sam, sam
+    study = ask(d, "what do i study") or ""
+    assert "you're studying biology" in study, study
     dog = ask(d, "what's my dog called") or ""
     assert "Rex" not in dog and "don't" in dog, dog
 

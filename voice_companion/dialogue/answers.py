@@ -298,7 +298,7 @@ def _question(t: str) -> Question | None:
     ):
         return Question("home")
     if re.match(
-        r"^what do i do for (?:work|a living|my job|a job|money)$|^what do i work as$"
+        r"^what (?:do|did) i do for (?:work|a living|my job|a job|money)$|^what do i work as$"
         r"|^what (?:is|was) my (?:job|work|occupation|profession|career|job title|role|workplace|"
         r"line of work)$"
         r"|^where do i work$|^who do i work for$|^what (?:\w+ )?do i work (?:at|for|in)$"
@@ -361,7 +361,8 @@ def _question(t: str) -> Question | None:
         r"[a-z]+'s (?:birthday|anniversary|wedding|graduation|party|funeral|move|surgery|"
         r"operation|exam|interview|flight|trip))$"
         r"|^when (?:do|did|am) i (?P<what2>(?:have|see|start|go|fly|leave|get|move|finish|"
-        r"travel|meet|graduate|going)\b.+)$",
+        r"travel|meet|graduate|going|seeing|meeting|visiting|flying|leaving|starting|having|"
+        r"getting|moving)\b.+)$",
         t,
     ):
         what = (m["what"] or m["what2"] or "").removesuffix(" coming up").strip()
@@ -400,6 +401,14 @@ def _question(t: str) -> Question | None:
     ):
         day = m["day"] or m["day2"] or m["day3"] or m["day4"] or ""
         return Question("plans", day)
+    if re.match(
+        r"^what (?:do|did) i study$|^what am i studying$|^what is my (?:degree|course)$", t
+    ):
+        return Question("about", "study", phrase="what you study")
+    m = re.match(r"^where is (?P<who>[a-z][\w'-]*) (?P<verb>\w+ing)(?: to)?$", t)
+    if m and m["who"] not in _NOT_NAMES and m["who"] not in _STOP:
+        said = f"where {m['who'].title()} is {m['verb']}"
+        return Question("about", f"{m['who']} {m['verb']}", personal=False, phrase=said)
     # A person by name: may be general knowledge ("who is Einstein") unless memory knows them.
     m = re.match(r"^who (?:is|was) (?P<name>[a-z][\w'-]*(?: [a-z][\w'-]*)?)$", t)
     if m and m["name"].split()[0] not in _NOT_NAMES and not re.match(_REL_WORDS + "$", m["name"]):
