@@ -18,6 +18,7 @@ from voice_companion.config import (
     default_cache_dir,
     threads_for,
 )
+from voice_companion.dialogue import answers
 from voice_companion.dialogue.dialogue import Dialogue
 from voice_companion.engines import (
     ChatModel,
@@ -214,6 +215,9 @@ def build_dialogue(
         recall_limit=config.memory.recall_limit,
         notes_max_tokens=config.memory.notes_max_tokens,
         care=care or build_care(config),
+        memory_answers=answers.mode_for(
+            config.dialogue.memory_answers, config.llm.backend, config.llm.model_path, BUNDLED
+        ),
     )
 
 

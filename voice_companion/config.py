@@ -212,6 +212,10 @@ class DialogueConfig:
     """Reply text waiting for a sentence end is spoken up to its last whole word once it
     has waited this long (the first piece: since the reply began), so a model that sends
     words without punctuation is still heard; 0: off."""
+    memory_answers: str = field(default="auto", metadata=_one_of("auto", "direct", "model"))
+    """Questions about the user's life ("what's my dog called"): "direct" answers them from
+    memory without the model, "model" puts what memory holds into the model's prompt; "auto"
+    is direct with the bundled model (it would invent an answer), model with any other."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from voice_companion.audio.chunk import AudioChunk
-from voice_companion.dialogue import commands, unasked
+from voice_companion.dialogue import answers, commands, unasked
 from voice_companion.dialogue.care import Care
 from voice_companion.dialogue.commands import (
     Command,
@@ -82,7 +82,11 @@ class Dialogue:
         care: Care | None = None,
         mood: MoodReader | None = None,
         notes_refresh_turns: int = NOTES_REFRESH_TURNS,
+        memory_answers: answers.Mode = "direct",
     ) -> None:
+        """``memory_answers``: a question about the user's life is answered from memory as
+        it is ("direct", without the model), or its evidence goes into the model's prompt
+        ("model": a capable model phrases it)."""
         if budget_tokens <= 0:
             raise ValueError(f"budget_tokens must be positive, got {budget_tokens}")
         if recall_limit < 0:
@@ -105,6 +109,7 @@ class Dialogue:
         self._notes_age = 0
         self._notes_refresh_turns = max(1, notes_refresh_turns)
         self._care = care
+        self._memory_answers = memory_answers
         # How the user seems each turn; the voice baseline starts from the remembered turns.
         self._mood = mood if mood is not None else MoodReader(baseline=memory.voice_baseline())
         self._pending: _Pending | None = None
@@ -264,7 +269,8 @@ class Dialogue:
             case None:
                 # Talk of self-harm is answered with fixed words and real resources, never
                 # left to the model; the user's words are kept like any others.
-                return self._care.crisis_reply(user_text) if self._care is not None else None
+                crisis = self._care.crisis_reply(user_text) if self._care is not None else None
+                return crisis if crisis is not None else self._answer_from_memory(user_text)
             case RecallAboutMe():
                 return self._what_i_remember()
             case ForgetLast():
@@ -276,6 +282,33 @@ class Dialogue:
             case Decline():
                 self._awaiting = None
                 return "All right, I'll keep it."
+
+    def _answer_from_memory(self, user_text: str) -> str | None:
+        """A question about the user's life, answered from what they said (the bundled model
+        would invent an answer); None for anything else, or when a capable model answers."""
+        if self._memory_answers != "direct":
+            return None
+        question = answers.recognise(user_text)
+        if question is None:
+            return None
+        pending = self._pending
+        exclude = pending.stored_id if pending is not None else None
+        found = answers.find(question, self._memory, exclude)
+        if not found and not question.personal:
+            return None  # "who is X", unknown here: perhaps general knowledge
+        log.info("answered from memory: %s (%d facts, %d turns)", question.target,
+                 len(found.facts), len(found.said))  # fmt: skip
+        return answers.spoken(question, found, self._memory.now())
+
+    def _evidence(self, user_text: str, exclude: int | None) -> list[str]:
+        """For a capable model: what memory holds that answers a question about the user."""
+        if self._memory_answers != "model":
+            return []
+        question = answers.recognise(user_text)
+        if question is None:
+            return []
+        found = answers.find(question, self._memory, exclude)
+        return answers.evidence_lines(question, found, self._memory.now())
 
     def _what_i_remember(self) -> str:
         facts = self._memory.summary(SUMMARY_FACTS)
@@ -408,8 +441,12 @@ class Dialogue:
         # The persona's lore the last words bring up, and its after-history instructions:
         # per turn, so with the new words, never in the cached system message.
         scanned = [t.text for t in recent[-LORE_SCAN_TURNS:]] + [user_text]
-        context = [*self.persona.context_for(scanned), *self._unasked(user_text, hint is not None)]
-        context += [hint] if hint else []
+        context = [
+            *self.persona.context_for(scanned),
+            *self._evidence(user_text, exclude_id),
+            *self._unasked(user_text, hint is not None),
+            *([hint] if hint else []),
+        ]
         messages = build_messages(
             self.persona,
             recent,

@@ -247,7 +247,17 @@ class LongTermMemory:
         ][:limit]
 
     def known_facts(self) -> list[Fact]:
-        return self.db.facts(valid_only=True)
+        # Read again only when the facts changed (one cheap count): 10,000 facts take about
+        # 100 ms to read, and every question about the user asks for them.
+        with self.db.reading() as conn:
+            row = conn.execute(
+                "SELECT count(*), coalesce(max(id), 0), count(valid_to) FROM facts"
+            ).fetchone()
+        version = (self.forget_generation(), *(int(v) for v in row))
+        cached = self._known_facts
+        if cached is None or cached[0] != version:
+            cached = self._known_facts = (version, self.db.facts(valid_only=True))
+        return list(cached[1])
 
     def now(self) -> datetime:
         return self._clock()
@@ -334,6 +344,7 @@ class LongTermMemory:
             log.exception("memory indexing failed")
 
     _again = False
+    _known_facts: tuple[tuple[int, ...], list[Fact]] | None = None
 
 
 _IMPORTANCE = {

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from datetime import date, datetime
+from typing import Protocol, runtime_checkable
 
 from voice_companion.dialogue.history import Turn
 from voice_companion.dialogue.mood import VoiceBaseline
-
-if TYPE_CHECKING:
-    from voice_companion.memory.store import Fact
 
 
 @dataclass(frozen=True)
@@ -32,6 +29,31 @@ class Recollection:
     speaker: str
     source_id: str
     turn_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Something durable about the user, with the turns it came from.
+
+    ``key`` names what the fact is about (``name``, ``relation:sister``, ``taste:coffee``);
+    a newer fact with the same single-valued key supersedes an older one: the older one is
+    kept, with ``valid_to`` set and ``superseded_by`` pointing at the newer one.
+    """
+
+    id: int
+    kind: str
+    key: str
+    value: str
+    valid_from: datetime
+    valid_to: datetime | None
+    event_date: date | None
+    superseded_by: int | None
+    extractor: str
+    source_turn_ids: tuple[int, ...]
+
+    @property
+    def valid(self) -> bool:
+        return self.valid_to is None
 
 
 @dataclass(frozen=True)

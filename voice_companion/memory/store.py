@@ -60,6 +60,7 @@ from voice_companion.errors import (
 )
 from voice_companion.memory import journal
 from voice_companion.memory.journal import Journal
+from voice_companion.memory.seam import Fact as Fact  # re-exported: where it always was
 from voice_companion.memory.seam import TopicMatches
 from voice_companion.memory.topic import Topic
 from voice_companion.private import create_private, private_dir, tighten_existing, writable_dir
@@ -252,31 +253,6 @@ class StoredTurn:
     source_id: str
     mood: MoodEstimate | None = None
     """How the user seemed (user turns recorded by the dialogue; None otherwise)."""
-
-
-@dataclass(frozen=True)
-class Fact:
-    """Something durable about the user, with the turns it came from.
-
-    ``key`` names what the fact is about (``name``, ``relation:sister``, ``taste:coffee``);
-    a newer fact with the same single-valued key supersedes an older one: the older one is
-    kept, with ``valid_to`` set and ``superseded_by`` pointing at the newer one.
-    """
-
-    id: int
-    kind: str
-    key: str
-    value: str
-    valid_from: datetime
-    valid_to: datetime | None
-    event_date: date | None
-    superseded_by: int | None
-    extractor: str
-    source_turn_ids: tuple[int, ...]
-
-    @property
-    def valid(self) -> bool:
-        return self.valid_to is None
 
 
 @dataclass(frozen=True)
