@@ -156,7 +156,7 @@ def test_a_reply_that_was_all_framing_is_not_silence(tmp_path: Path) -> None:
                         conversation_id="c")  # fmt: skip
     model = ScriptedModel("User: I grew up in Cork. The user's message is a data point.")
     conversation = Conversation(config, dialogue, Tracer(), model=model)
-    turn = RuntimeTurn(conversation, typed="where did i grow up")
+    turn = RuntimeTurn(conversation, typed="tell me about cork")
 
     async def said() -> list[str]:
         async with asyncio.timeout(30):
