@@ -348,8 +348,9 @@ class LongTermMemory:
 
 
 _IMPORTANCE = {
-    "preferred_name": 0, "name": 1, "relation": 2, "work": 3, "location": 4, "event": 5,
-    "plan": 6, "health": 7, "like": 8, "dislike": 9, "age": 10, "preference": 11,
+    "preferred_name": 0, "name": 1, "relation": 2, "trait": 3, "work": 4, "location": 5,
+    "allergy": 6, "birthday": 7, "anniversary": 8, "event": 9, "plan": 10, "health": 11,
+    "hobby": 12, "like": 13, "dislike": 14, "age": 15, "preference": 16,
 }  # fmt: skip
 
 
