@@ -200,7 +200,7 @@ def test_memory_forget_from_the_cli_reaches_a_running_chat(
         )  # fmt: skip
         assert forgot.returncode == 0, forgot.stderr
         assert "forgot 1 turn(s) and 0 fact(s)" in forgot.stdout
-        assert chat.send("What do you remember?")
+        assert chat.send("Tell me something nice.")  # to the model (not a memory shortcut)
         assert chat.reply(time.monotonic() + 60) is not None
     finally:
         chat.end()
