@@ -24,6 +24,9 @@ from voice_companion.runtime.session import Engines, Session
 from voice_companion.service.notify import Notifier
 from voice_companion.trace import Tracer
 
+# The daemon listens through the real voice detectors (webrtcvad and Silero).
+pytestmark = pytest.mark.models
+
 WAIT_S = 30.0
 SUPERVISED = {"session", "hear", "watchdog", "mic-status", "ptt-keyboard"}
 
