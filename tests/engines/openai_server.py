@@ -45,6 +45,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from voice_companion.bench.reference_model import sse_chunk
+
 API_KEY = "test-key"
 MODES = (
     "llama",
@@ -85,13 +87,7 @@ _released = threading.Event()
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    event = {
-        "id": "chatcmpl-test",
-        "object": "chat.completion.chunk",
-        "model": "smollm2",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-    return b"data: " + json.dumps(event).encode() + b"\n\n"
+    return sse_chunk(delta, finish, model="smollm2")
 
 
 class Handler(BaseHTTPRequestHandler):

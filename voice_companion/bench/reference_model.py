@@ -270,11 +270,13 @@ def answer(messages: list[dict[str, Any]]) -> str:
 # -- the server -----------------------------------------------------------------------------
 
 
-def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+def sse_chunk(delta: dict[str, Any], finish: str | None = None, model: str = "reference") -> bytes:
+    """One server-sent event of a streamed OpenAI-compatible chat completion (also the
+    scripted test server's, tests/engines/openai_server.py)."""
     event = {
-        "id": "chatcmpl-reference",
+        "id": f"chatcmpl-{model}",
         "object": "chat.completion.chunk",
-        "model": "reference",
+        "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
     return b"data: " + json.dumps(event).encode() + b"\n\n"
@@ -327,10 +329,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        self._write(_chunk({"role": "assistant"}))
+        self._write(sse_chunk({"role": "assistant"}))
         for n, word in enumerate(reply.split(" ")):
-            self._write(_chunk({"content": (" " if n else "") + word}))
-        self._write(_chunk({}, finish="stop"))
+            self._write(sse_chunk({"content": (" " if n else "") + word}))
+        self._write(sse_chunk({}, finish="stop"))
         self._write(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
