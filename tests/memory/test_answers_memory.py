@@ -194,6 +194,26 @@ def test_through_real_extraction(memory: LongTermMemory) -> None:
     assert "Ana" in wedding and "June" in wedding, wedding
 
 
+def test_every_word_for_a_pet_or_person_is_found_as_the_extractor_keyed_it(
+    memory: LongTermMemory,
+) -> None:
+    # One relation table for both sides (memory/relations.py): a budgie, a pony, a stepmum
+    # and a bestie are asked about by the same words they were told with.
+    first = dialogue(memory, "first")
+    for said in (
+        "We got a budgie called Kiwi.",
+        "my daughter has a pony named Clover",
+        "My stepmum is called Linda.",
+        "my bestie Priya is the best",
+    ):
+        first.record_exchange(said, "Lovely.", False)
+    later = dialogue(memory)
+    assert "Kiwi" in (ask(later, "what's my budgie called") or "")
+    assert "Clover" in (ask(later, "whats the pony's name") or "")
+    assert "Linda" in (ask(later, "what is my stepmum called") or "")
+    assert "Priya" in (ask(later, "who is my best friend") or "")
+
+
 def test_the_users_own_words_answer_when_no_fact_was_learnt(
     memory: LongTermMemory, clock: Clock
 ) -> None:

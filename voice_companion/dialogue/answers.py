@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final, Literal
 
+from voice_companion.memory.relations import PETS, RELATIONS
 from voice_companion.memory.seam import Fact, MemoryStore
 
 Mode = Literal["direct", "model"]
@@ -95,35 +96,14 @@ _CONTRACTIONS: Final = (
     (r"\bwhat have i got\b", "what do i have"),
 )  # fmt: skip
 
-# Relation words as said, to the words facts are keyed by (FACTS.md: relation:<rel>).
+# Relation words as said, to the words facts are keyed by (one table with the extractor's);
+# a question may also ask about "my pet", and plurals are read as one of the group.
+_PLURALS: Final = {"kids": "kid", "children": "child", "parents": "parent", "pets": "pet"}
 _RELATIONS: Final = {
-    "sister": "sister", "brother": "brother", "mother": "mother", "mom": "mother",
-    "mum": "mother", "mam": "mother", "mommy": "mother", "mummy": "mother", "ma": "mother",
-    "father": "father", "dad": "father", "daddy": "father", "wife": "wife",
-    "husband": "husband", "partner": "partner", "boyfriend": "boyfriend", "bf": "boyfriend",
-    "girlfriend": "girlfriend", "gf": "girlfriend", "son": "son", "daughter": "daughter",
-    "grandmother": "grandmother", "grandma": "grandmother", "gran": "grandmother",
-    "granny": "grandmother", "nan": "grandmother", "nana": "grandmother",
-    "grandfather": "grandfather", "grandpa": "grandfather", "grandad": "grandfather",
-    "granddad": "grandfather", "aunt": "aunt", "auntie": "aunt", "uncle": "uncle",
-    "cousin": "cousin", "niece": "niece", "nephew": "nephew", "best friend": "best friend",
-    "friend": "friend", "boss": "boss", "manager": "boss", "colleague": "colleague",
-    "coworker": "colleague", "co-worker": "colleague", "roommate": "roommate",
-    "flatmate": "flatmate", "housemate": "housemate", "neighbour": "neighbour",
-    "neighbor": "neighbour", "fiance": "fiance", "fiancé": "fiance", "fiancee": "fiancee",
-    "fiancée": "fiancee", "therapist": "therapist", "doctor": "doctor", "teacher": "teacher",
-    "dog": "dog", "puppy": "dog", "pup": "dog", "cat": "cat", "kitten": "cat",
-    "kitty": "cat", "rabbit": "rabbit", "bunny": "rabbit", "hamster": "hamster",
-    "parrot": "parrot", "horse": "horse", "pony": "horse", "fish": "fish", "goldfish": "fish",
-    "bird": "bird", "budgie": "bird", "guinea pig": "guinea pig", "tortoise": "tortoise",
-    "turtle": "turtle", "snake": "snake", "lizard": "lizard", "ferret": "ferret",
-    "kid": "child", "child": "child", "baby": "baby", "pet": "pet", "ex": "ex",
-    "stepmother": "stepmother", "stepfather": "stepfather", "stepmom": "stepmother",
-    "stepdad": "stepfather",
-}  # fmt: skip
-_PETS: Final = frozenset(
-    str.split("dog cat rabbit hamster parrot horse fish bird tortoise turtle snake lizard ferret")
-) | {"guinea pig"}
+    **{word: rel for word, rel in RELATIONS.items() if word not in _PLURALS},
+    "pet": "pet",
+}
+_PETS: Final = PETS
 _PET_WORDS: Final = "|".join(
     sorted((re.escape(w) for w, rel in _RELATIONS.items() if rel in _PETS), key=len, reverse=True)
 )
@@ -133,7 +113,6 @@ _REL_GROUPS: Final = {
     "friend": ("friend", "best friend"),
     "parent": ("mother", "father"),
 }
-_PLURALS: Final = {"kids": "kid", "children": "child", "parents": "parent", "pets": "pet"}
 _REL_WORDS: Final = "|".join(
     sorted((re.escape(w) for w in [*_RELATIONS, *_PLURALS, "parent"]), key=len, reverse=True)
 )

@@ -50,6 +50,7 @@ from voice_companion.memory.dates import (
     same_length_case,
 )
 from voice_companion.memory.dates import parse_when as _parse_phrase
+from voice_companion.memory.relations import BREEDS, PET_WORDS, RELATION_WORDS, RELATIONS
 from voice_companion.memory.store import Fact, MemoryDb, StoredTurn
 
 log = logging.getLogger(__name__)
@@ -122,62 +123,10 @@ def single_valued(kind: str, key: str) -> bool:
 
 # -- words ----------------------------------------------------------------------------------
 
-_RELATION_WORDS: Final = {
-    "sister": "sister", "brother": "brother", "mother": "mother", "mom": "mother",
-    "mum": "mother", "mommy": "mother", "mummy": "mother", "mam": "mother", "ma": "mother",
-    "father": "father", "dad": "father", "daddy": "father", "pa": "father",
-    "wife": "wife", "husband": "husband", "hubby": "husband", "partner": "partner",
-    "boyfriend": "boyfriend", "bf": "boyfriend", "girlfriend": "girlfriend", "gf": "girlfriend",
-    "son": "son", "daughter": "daughter", "kid": "child", "child": "child",
-    "grandmother": "grandmother", "grandma": "grandmother", "gran": "grandmother",
-    "granny": "grandmother", "nan": "grandmother", "nana": "grandmother",
-    "grandfather": "grandfather", "grandpa": "grandfather", "grandad": "grandfather",
-    "granddad": "grandfather", "aunt": "aunt", "auntie": "aunt", "aunty": "aunt",
-    "uncle": "uncle", "cousin": "cousin", "niece": "niece", "nephew": "nephew",
-    "stepmother": "stepmother", "stepmom": "stepmother", "stepmum": "stepmother",
-    "stepfather": "stepfather", "stepdad": "stepfather", "stepson": "stepson",
-    "stepdaughter": "stepdaughter", "stepsister": "stepsister", "stepbrother": "stepbrother",
-    "grandson": "grandson", "granddaughter": "granddaughter",
-    "mother in law": "mother-in-law", "mother-in-law": "mother-in-law",
-    "father in law": "father-in-law", "father-in-law": "father-in-law",
-    "sister in law": "sister-in-law", "sister-in-law": "sister-in-law",
-    "brother in law": "brother-in-law", "brother-in-law": "brother-in-law",
-    "twin": "twin", "twin sister": "twin sister", "twin brother": "twin brother",
-    "little sister": "sister", "big sister": "sister", "older sister": "sister",
-    "younger sister": "sister", "little brother": "brother", "big brother": "brother",
-    "older brother": "brother", "younger brother": "brother",
-    "best friend": "best friend", "bestie": "best friend", "best mate": "best friend",
-    "friend": "friend", "mate": "friend", "buddy": "friend", "pal": "friend",
-    "boss": "boss", "manager": "boss", "colleague": "colleague", "coworker": "colleague",
-    "co-worker": "colleague", "roommate": "roommate", "flatmate": "flatmate",
-    "housemate": "housemate", "neighbour": "neighbour", "neighbor": "neighbour",
-    "fiance": "fiance", "fiancé": "fiance", "fiancee": "fiancee", "fiancée": "fiancee",
-    "therapist": "therapist", "doctor": "doctor", "gp": "doctor", "teacher": "teacher",
-    "parents": "parents", "grandparents": "grandparents", "kids": "children",
-    "children": "children",
-}  # fmt: skip
-_PET_WORDS: Final = {
-    "dog": "dog", "doggy": "dog", "doggo": "dog", "puppy": "dog", "pup": "dog",
-    "cat": "cat", "kitten": "cat", "kitty": "cat", "rabbit": "rabbit", "bunny": "rabbit",
-    "hamster": "hamster", "gerbil": "gerbil", "parrot": "parrot", "budgie": "budgie",
-    "horse": "horse", "pony": "pony", "fish": "fish", "goldfish": "fish", "bird": "bird",
-    "guinea pig": "guinea pig", "tortoise": "tortoise", "turtle": "turtle", "snake": "snake",
-    "lizard": "lizard", "gecko": "gecko", "ferret": "ferret", "rat": "rat", "mouse": "mouse",
-    "chicken": "chicken", "goat": "goat", "pig": "pig", "cockatiel": "cockatiel",
-}  # fmt: skip
-_BREEDS: Final = {
-    **dict.fromkeys(
-        str.split(
-            """spaniel labrador lab retriever poodle terrier collie beagle dachshund pug husky
-        corgi greyhound whippet sheepdog bulldog chihuahua schnauzer dalmatian rottweiler
-        cockapoo labradoodle cavapoo goldendoodle alsatian lurcher mutt pointer setter
-        westie yorkie shepherd doberman mastiff pomeranian samoyed akita""",
-        ),
-        "dog",
-    ),
-    **dict.fromkeys(str.split("tabby siamese persian ragdoll bengal sphynx moggy"), "cat"),
-}
-_RELATIONS: Final = {**_RELATION_WORDS, **_PET_WORDS}
+_RELATION_WORDS: Final = RELATION_WORDS
+_PET_WORDS: Final = PET_WORDS
+_BREEDS: Final = BREEDS
+_RELATIONS: Final = RELATIONS
 
 
 def _alternation(words: Iterable[str]) -> str:
