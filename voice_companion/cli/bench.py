@@ -1,7 +1,12 @@
-"""`voice-companion bench latency`: response latency per stage, beside the sequential baseline.
+"""`voice-companion bench ...`: the benchmarks that report numbers.
 
-Hooked into the ``bench`` group with ``add_latency_parser(bench_subparsers)``; the command
-function is ``cmd_latency(config, args)``.
+``add_parsers`` creates the ``bench`` group; each benchmark hooks itself in with its own
+``add_<name>_parser(bench_subparsers)``, which sets the ``bench_handler`` it runs:
+
+    latency   response latency per stage, beside the sequential baseline
+    soak      memory, file descriptors, threads and latency drift over a long run
+    crash     kill -9 at random moments during a stream of turns: nothing confirmed is lost
+    recall    memory recall@k and retrieval latency on LoCoMo-format conversations
 """
 
 from __future__ import annotations
@@ -18,6 +23,23 @@ from voice_companion.errors import CompanionError
 log = logging.getLogger("voice_companion")
 
 EXIT_OK = 0
+
+
+def add_parsers(commands: Any) -> None:
+    """Add the ``bench`` command group to the top-level subparsers."""
+    bench = commands.add_parser("bench", help="benchmarks")
+    kinds = bench.add_subparsers(dest="bench_command", metavar="BENCH", parser_class=type(bench))
+    kinds.required = True
+    add_latency_parser(kinds)
+    add_soak_parser(kinds)
+    add_crash_parser(kinds)
+    add_recall_parser(kinds)
+    # Further benchmarks (e.g. knows-me) add their parser here, each with its own handler.
+
+
+def cmd_bench(config: Config, args: argparse.Namespace) -> int:
+    """`bench BENCH ...`: run the benchmark the subcommand chose."""
+    return int(args.bench_handler(config, args))
 
 
 def add_latency_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
@@ -312,3 +334,76 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
     return value
+
+
+# -- bench recall ------------------------------------------------------------------------------
+
+
+def add_recall_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``recall`` to the ``bench`` subcommands; returns its parser."""
+    recall: argparse.ArgumentParser = bench_subparsers.add_parser(
+        "recall",
+        help="memory recall@k and latency on LoCoMo-format conversations",
+        description="recall@k (share of each question's evidence turns in the top k), hybrid "
+        "beside the BM25-only floor, and retrieval latency as the store grows with synthetic "
+        "turns.",
+    )
+    recall.add_argument("file", type=Path, metavar="FILE", help="LoCoMo JSON file")
+    recall.add_argument("--k", type=positive_int, default=5, help="top k (5)")
+    recall.add_argument(
+        "--sizes",
+        type=sizes,
+        default=(1000, 10_000, 100_000),
+        metavar="N,N,...",
+        help="store sizes for the latency test (1000,10000,100000)",
+    )
+    recall.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
+    recall.set_defaults(bench_command="recall", bench_handler=cmd_bench_recall)
+    return recall
+
+
+def sizes(text: str) -> tuple[int, ...]:
+    return tuple(positive_int(part.strip()) for part in text.split(",") if part.strip())
+
+
+def cmd_bench_recall(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion.bench import recall as bench
+    from voice_companion.bench.locomo import read_locomo
+    from voice_companion.config import threads_for
+    from voice_companion.memory.longterm import shared_minilm
+
+    samples = read_locomo(args.file)
+    embedder = shared_minilm(threads_for(config.memory.embed_threads))
+    report = bench.run(samples, args.k, args.sizes, embedder, config.memory, log.info)
+    k = report.k
+    print(
+        f"recall@{k} over {report.questions} questions "
+        f"({report.locomo_turns} LoCoMo turns in {args.file.name})"
+    )
+    print(f"{'store turns':>12}  {'hybrid':>7}  {'bm25':>7}  {'hybrid ms p50/p95':>18}  "
+          f"{'bm25 ms p50/p95':>16}")  # fmt: skip
+    for row in report.sizes:
+        h, b = row.latency_ms["hybrid"], row.latency_ms["bm25"]
+        print(
+            f"{row.turns:>12}  {row.recall['hybrid']:>7.3f}  {row.recall['bm25']:>7.3f}  "
+            f"{h['p50']:>8.1f} / {h['p95']:<7.1f}  {b['p50']:>7.1f} / {b['p95']:<7.1f}"
+        )
+    print(f"by LoCoMo category (recall@{k}, at {report.locomo_turns} turns):")
+    for category, scores in report.by_category.items():
+        print(
+            f"{category:>12}  {scores['hybrid']:>7.3f}  {scores['bm25']:>7.3f}  "
+            f"({int(scores['questions'])} questions)"
+        )
+    print(
+        f"embedding: {report.embed_ms_per_turn:.1f} ms per turn (batched, off the reply's "
+        f"path); {report.embed_query_ms:.1f} ms per query"
+    )
+    if args.json:
+        try:
+            args.json.write_text(json.dumps(report.as_dict(), indent=1) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise CompanionError(f"cannot write {args.json}: {exc}") from exc
+    return EXIT_OK
+
+
+COMMANDS = {"bench": cmd_bench}

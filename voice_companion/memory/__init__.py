@@ -10,6 +10,5 @@
     profile.py    who the user is to the companion: name, reply length, tone, topics, mood
     seam.py       MemoryStore: what the dialogue needs of a memory (and NoMemory, the default)
     longterm.py   LongTermMemory: the dialogue's MemoryStore over all of the above
-    transfer.py   export / import (JSON), LoCoMo conversations in
-    bench.py      recall@k and latency over LoCoMo-format conversations
+    transfer.py   export / import (JSON); LoCoMo data and the recall benchmark are in bench/
 """

@@ -970,7 +970,7 @@ class MemoryDb:
                 "INSERT OR IGNORE INTO conversations(id, started_at, source) VALUES (?, ?, ?)",
                 (turn.conversation_id, turn.at.isoformat(), turn.conversation_source),
             )
-            return self._insert_turn(conn, turn)
+            return self.insert_turn(conn, turn)
 
         turn_id = self._write_or_defer(write, "add_turn", {"turn": turn}, turn)
         if turn_id < 0:
@@ -983,10 +983,10 @@ class MemoryDb:
     def add_turns(self, turns: Iterable[NewTurn]) -> list[int]:
         """Store many turns in one transaction (imports); their conversations must exist."""
         with self.transaction() as conn:
-            return [self._insert_turn(conn, t) for t in turns]
+            return [self.insert_turn(conn, t) for t in turns]
 
     @staticmethod
-    def _insert_turn(conn: sqlite3.Connection, turn: NewTurn) -> int:
+    def insert_turn(conn: sqlite3.Connection, turn: NewTurn) -> int:
         """Insert one turn in the caller's transaction; an empty ``source_id`` is given the
         conversation's next number from its stored sequence (never one given out before,
         whatever was forgotten since)."""

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from voice_companion.bench.locomo import LocomoQuestion, LocomoSample, import_locomo
 from voice_companion.config import MemoryConfig
 from voice_companion.engines.embedder import Embedder
 from voice_companion.memory.longterm import LongTermMemory
 from voice_companion.memory.retrieval import Hit, vector_blob
 from voice_companion.memory.store import MemoryDb, NewTurn
-from voice_companion.memory.transfer import LocomoQuestion, LocomoSample, import_locomo
 
 MODES = ("hybrid", "bm25")
 POOL_SIZE = 2000
