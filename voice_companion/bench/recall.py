@@ -1,14 +1,22 @@
-"""The recall benchmark: recall@k over LoCoMo-format conversations, hybrid beside BM25.
+"""The recall benchmark: recall@k over LoCoMo-format conversations, each ranking beside BM25.
 
 recall@k for one question is the share of its evidence turns (dia_ids) found among the top k
-retrieved for the question; the figure is the mean over questions that have evidence. The
-same store is then grown with synthetic distractor turns (to 1k, 10k, 100k turns) and recall
-and retrieval latency are measured again at each size, so the figures show what happens when
-the conversation the question is about is 300, or 100 000, turns ago.
+retrieved for it; a figure is the mean over the questions that have evidence, of LoCoMo's
+categories 1-4 (single-hop, temporal, multi-hop, open-domain; 5, the adversarial questions
+about things never said, has no evidence to find). Each conversation sits in a store of its
+own, as one user's memory does, and is asked at the moment just after its last session.
 
-Synthetic turns are ordinary small talk drawn from templates; their vectors are the real
-embeddings of their text (a pool of distinct sentences is embedded once and reused), so the
-dense index has the true size and a realistic spread.
+Three rankings run on the same stores in the same run: ``bm25`` (word search alone, the
+floor), ``hybrid-before`` (BM25, MiniLM and recency fused, without re-ranking:
+``RankWeights.before()``) and ``hybrid`` (the configured weights, re-ranking included).
+
+Then every conversation goes into one store, grown with synthetic distractor turns (to 1k,
+10k, 100k turns), and recall and the latency of one retrieval (query embedding included) are
+measured again at each size over the first questions, so the figures show what happens when
+the conversation the question is about is 300, or 100 000, turns ago. Synthetic turns are
+ordinary small talk drawn from templates; their vectors are the real embeddings of their text
+(a pool of distinct sentences is embedded once and reused), so the dense index has the true
+size and a realistic spread.
 """
 
 from __future__ import annotations
@@ -26,45 +34,63 @@ from voice_companion.bench.locomo import LocomoQuestion, LocomoSample, import_lo
 from voice_companion.config import MemoryConfig
 from voice_companion.engines.embedder import Embedder
 from voice_companion.memory.longterm import LongTermMemory
-from voice_companion.memory.retrieval import Hit, vector_blob
+from voice_companion.memory.retrieval import Hit, RankWeights, vector_blob
 from voice_companion.memory.store import MemoryDb, NewTurn
 
-MODES = ("hybrid", "bm25")
+METHODS = ("bm25", "hybrid-before", "hybrid")
+KS = (1, 3, 5, 10)
+CATEGORIES = frozenset({1, 2, 3, 4})
 POOL_SIZE = 2000
-LATENCY_QUERIES = 50
+LATENCY_QUERIES = 100
+
+Search = Callable[[str, int], list[Hit]]
+Asked = tuple[LocomoSample, LocomoQuestion]
 
 
 @dataclass(frozen=True)
 class SizeResult:
     turns: int
-    recall: dict[str, float]
-    """Mean recall@k per mode."""
+    questions: int
+    recall: dict[str, dict[str, float]]
+    """Per method, mean recall@k per k ("1", "3", ...) over the questions timed."""
     latency_ms: dict[str, dict[str, float]]
-    """Per mode: p50 and p95 of one retrieval (query embedding included), milliseconds."""
+    """Per method: p50 and p95 of one retrieval (query embedding included), milliseconds."""
 
 
 @dataclass(frozen=True)
 class RecallReport:
-    k: int
+    ks: tuple[int, ...]
     questions: int
     locomo_turns: int
     embed_ms_per_turn: float
     """Embedding the conversation turns in batches, per turn."""
     embed_query_ms: float
     """Embedding one short query (the median), on the reply's critical path."""
+    recall: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per method, mean recall@k per k, one store per conversation."""
+    by_category: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Per LoCoMo category, per method, recall@k per k."""
+    category_questions: dict[str, int] = field(default_factory=dict)
     sizes: list[SizeResult] = field(default_factory=list)
-    by_category: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "k": self.k,
+            "ks": list(self.ks),
+            "methods": list(METHODS),
             "questions": self.questions,
             "locomo_turns": self.locomo_turns,
             "embed_ms_per_turn": round(self.embed_ms_per_turn, 3),
             "embed_query_ms": round(self.embed_query_ms, 3),
+            "recall": self.recall,
             "by_category": self.by_category,
+            "category_questions": self.category_questions,
             "sizes": [
-                {"turns": s.turns, "recall": s.recall, "latency_ms": s.latency_ms}
+                {
+                    "turns": s.turns,
+                    "questions": s.questions,
+                    "recall": s.recall,
+                    "latency_ms": s.latency_ms,
+                }
                 for s in self.sizes
             ],
         }
@@ -72,7 +98,7 @@ class RecallReport:
 
 def run(
     samples: Sequence[LocomoSample],
-    k: int,
+    ks: Sequence[int],
     sizes: Sequence[int],
     embedder: Embedder,
     config: MemoryConfig | None = None,
@@ -80,80 +106,136 @@ def run(
     seed: int = 7,
 ) -> RecallReport:
     config = config or MemoryConfig()
-    questions = [(s, q) for s in samples for q in s.questions if q.evidence]
+    ks = tuple(sorted(set(ks)))
+    asked = [(s, q) for s in samples for q in s.questions if _counted(q)]
+    scores: dict[str, dict[int, list[float]]] = {m: {k: [] for k in ks} for m in METHODS}
+    per_category: dict[str, dict[str, dict[int, list[float]]]] = {}
+    turns = 0
+    embed_s = 0.0
     with tempfile.TemporaryDirectory(prefix="vc-bench-") as tmp:
-        memory = LongTermMemory(
-            MemoryDb(Path(tmp) / "memory.db", config.busy_timeout_ms), config, embedder
-        )
-        try:
-            import_locomo(memory.db, list(samples))
-            locomo_turns = memory.db.count_turns()
-            started = time.perf_counter()
-            memory.index_pending(batch=32)
-            embed_ms = (time.perf_counter() - started) * 1000 / max(1, locomo_turns)
-            query_ms = _median_ms(lambda: embedder.embed(["What did she say about the trip?"]))
-            report = RecallReport(k, len(questions), locomo_turns, embed_ms, query_ms)
-            progress(f"{locomo_turns} LoCoMo turns, {len(questions)} questions")
-            report.sizes.append(_measure(memory, questions, k, locomo_turns))
-            report.by_category.update(_by_category(memory, questions, k))
-            filler = _Filler(embedder, seed, min(POOL_SIZE, max(sizes, default=0)))
-            for size in sorted(sizes):
-                have = memory.db.count_turns()
-                if size <= have:
-                    continue
-                progress(f"growing the store to {size} turns")
-                filler.grow(memory.db, size - have, embedder.model_id)
-                report.sizes.append(_measure(memory, questions, k, size))
-        finally:
-            memory.close()
+        for n, sample in enumerate(samples):
+            questions = [q for q in sample.questions if _counted(q)]
+            progress(f"conversation {sample.sample_id}: {len(questions)} questions")
+            memory = _memory(Path(tmp) / f"conversation-{n}.db", config, embedder, [sample])
+            try:
+                turns += memory.db.count_turns()
+                started = time.perf_counter()
+                memory.index_pending(batch=32)
+                embed_s += time.perf_counter() - started
+                methods = _methods(memory, config)
+                for q in questions:
+                    groups = per_category.setdefault(
+                        str(q.category), {m: {k: [] for k in ks} for m in METHODS}
+                    )
+                    for method, search in methods.items():
+                        hits = search(q.question, max(ks))
+                        for k in ks:
+                            value = _recall(sample, q.evidence, hits[:k])
+                            scores[method][k].append(value)
+                            groups[method][k].append(value)
+            finally:
+                memory.close()
+        query_ms = _median_ms(lambda: embedder.embed(["What did she say about the trip?"]))
+        report = RecallReport(ks, len(asked), turns, embed_s * 1000 / max(1, turns), query_ms)
+        report.recall.update(_means(scores))
+        for category, groups in sorted(per_category.items()):
+            report.by_category[category] = _means(groups)
+            report.category_questions[category] = len(groups[METHODS[0]][ks[0]])
+        if sizes:
+            _grow_and_measure(report, samples, asked, sizes, embedder, config, progress, seed,
+                              Path(tmp))  # fmt: skip
     return report
 
 
+def _grow_and_measure(
+    report: RecallReport,
+    samples: Sequence[LocomoSample],
+    asked: Sequence[Asked],
+    sizes: Sequence[int],
+    embedder: Embedder,
+    config: MemoryConfig,
+    progress: Callable[[str], None],
+    seed: int,
+    tmp: Path,
+) -> None:
+    memory = _memory(tmp / "all.db", config, embedder, samples)
+    try:
+        memory.index_pending(batch=32)
+        methods = _methods(memory, config)
+        timed = _spread(asked, LATENCY_QUERIES)
+        filler = _Filler(embedder, seed, min(POOL_SIZE, max(sizes, default=0)))
+        for size in sorted(sizes):
+            have = memory.db.count_turns()
+            if size < have:
+                continue
+            if size > have:
+                progress(f"growing the store to {size} turns")
+                filler.grow(memory.db, size - have, embedder.model_id)
+            report.sizes.append(_measure(methods, timed, report.ks, size))
+    finally:
+        memory.close()
+
+
+def _memory(
+    path: Path, config: MemoryConfig, embedder: Embedder, samples: Sequence[LocomoSample]
+) -> LongTermMemory:
+    db = MemoryDb(path, config.busy_timeout_ms)
+    import_locomo(db, list(samples))
+    # Asked just after the last session: "last month" means what it meant to the speakers.
+    with db.reading() as conn:
+        newest = conn.execute("SELECT max(ts) FROM turns").fetchone()[0]
+    moment = datetime.fromtimestamp(newest or time.time()).astimezone() + timedelta(hours=1)
+    return LongTermMemory(db, config, embedder, clock=lambda: moment)
+
+
+def _methods(memory: LongTermMemory, config: MemoryConfig) -> dict[str, Search]:
+    before = memory.retriever.with_weights(RankWeights.before())
+    return {
+        "bm25": lambda q, k: memory.search(q, k, "bm25"),
+        "hybrid-before": lambda q, k: before.search(q, k, "hybrid"),
+        "hybrid": lambda q, k: memory.search(q, k, "hybrid"),
+    }
+
+
 def _measure(
-    memory: LongTermMemory,
-    questions: Sequence[tuple[LocomoSample, LocomoQuestion]],
-    k: int,
-    size: int,
+    methods: dict[str, Search], asked: Sequence[Asked], ks: Sequence[int], size: int
 ) -> SizeResult:
-    recall: dict[str, float] = {}
+    scores: dict[str, dict[int, list[float]]] = {m: {k: [] for k in ks} for m in methods}
     latency: dict[str, dict[str, float]] = {}
-    memory.search("warm up", k, "hybrid")  # load the grown vector matrix before timing
-    for mode in MODES:
-        scores = []
+    methods["hybrid"]("warm up", 1)  # load the grown vector matrix before timing
+    for method, search in methods.items():
         times = []
-        for sample, q in questions:
+        for sample, q in asked:
             started = time.perf_counter()
-            hits = memory.search(q.question, k, mode)
+            hits = search(q.question, max(ks))
             times.append((time.perf_counter() - started) * 1000)
-            scores.append(_recall(sample, q.evidence, hits))
-        recall[mode] = round(statistics.fmean(scores), 4) if scores else 0.0
-        timed = sorted(times[:LATENCY_QUERIES]) or [0.0]
-        latency[mode] = {
-            "p50": round(_percentile(timed, 0.5), 2),
-            "p95": round(_percentile(timed, 0.95), 2),
+            for k in ks:
+                scores[method][k].append(_recall(sample, q.evidence, hits[:k]))
+        ordered = sorted(times) or [0.0]
+        latency[method] = {
+            "p50": round(_percentile(ordered, 0.5), 2),
+            "p95": round(_percentile(ordered, 0.95), 2),
         }
-    return SizeResult(size, recall, latency)
+    return SizeResult(size, len(asked), _means(scores), latency)
 
 
-def _by_category(
-    memory: LongTermMemory, questions: Sequence[tuple[LocomoSample, LocomoQuestion]], k: int
-) -> dict[str, dict[str, float]]:
-    groups: dict[str, list[tuple[LocomoSample, LocomoQuestion]]] = {}
-    for sample, q in questions:
-        groups.setdefault(str(q.category), []).append((sample, q))
-    out: dict[str, dict[str, float]] = {}
-    for category, items in sorted(groups.items()):
-        out[category] = {
-            mode: round(
-                statistics.fmean(
-                    _recall(s, q.evidence, memory.search(q.question, k, mode)) for s, q in items
-                ),
-                4,
-            )
-            for mode in MODES
-        }
-        out[category]["questions"] = len(items)
-    return out
+def _counted(q: LocomoQuestion) -> bool:
+    return bool(q.evidence) and (q.category is None or q.category in CATEGORIES)
+
+
+def _spread(asked: Sequence[Asked], count: int) -> list[Asked]:
+    """``count`` questions spread evenly over all of them (every conversation is asked)."""
+    if len(asked) <= count:
+        return list(asked)
+    step = len(asked) / count
+    return [asked[int(i * step)] for i in range(count)]
+
+
+def _means(scores: dict[str, dict[int, list[float]]]) -> dict[str, dict[str, float]]:
+    return {
+        method: {str(k): round(statistics.fmean(v), 4) if v else 0.0 for k, v in by_k.items()}
+        for method, by_k in scores.items()
+    }
 
 
 def _recall(sample: LocomoSample, evidence: Sequence[str], hits: Sequence[Hit]) -> float:

@@ -344,12 +344,16 @@ def add_recall_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
     recall: argparse.ArgumentParser = bench_subparsers.add_parser(
         "recall",
         help="memory recall@k and latency on LoCoMo-format conversations",
-        description="recall@k (share of each question's evidence turns in the top k), hybrid "
-        "beside the BM25-only floor, and retrieval latency as the store grows with synthetic "
-        "turns.",
+        description="recall@k (share of each question's evidence turns in the top k) of "
+        "LoCoMo categories 1-4, one store per conversation: BM25 alone (the floor), the "
+        "fusion without re-ranking (hybrid-before) and the configured ranking (hybrid); then "
+        "recall and retrieval latency with every conversation in one store grown with "
+        "synthetic turns.",
     )
     recall.add_argument("file", type=Path, metavar="FILE", help="LoCoMo JSON file")
-    recall.add_argument("--k", type=positive_int, default=5, help="top k (5)")
+    recall.add_argument(
+        "--k", type=sizes, default=(1, 3, 5, 10), metavar="K,K,...", help="top k (1,3,5,10)"
+    )
     recall.add_argument(
         "--sizes",
         type=sizes,
@@ -363,6 +367,7 @@ def add_recall_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
 
 
 def sizes(text: str) -> tuple[int, ...]:
+    """Whole numbers separated by commas ("1000,10000")."""
     return tuple(positive_int(part.strip()) for part in text.split(",") if part.strip())
 
 
@@ -375,35 +380,45 @@ def cmd_bench_recall(config: Config, args: argparse.Namespace) -> int:
     samples = read_locomo(args.file)
     embedder = shared_minilm(threads_for(config.memory.embed_threads))
     report = bench.run(samples, args.k, args.sizes, embedder, config.memory, log.info)
-    k = report.k
-    print(
-        f"recall@{k} over {report.questions} questions "
-        f"({report.locomo_turns} LoCoMo turns in {args.file.name})"
-    )
-    print(f"{'store turns':>12}  {'hybrid':>7}  {'bm25':>7}  {'hybrid ms p50/p95':>18}  "
-          f"{'bm25 ms p50/p95':>16}")  # fmt: skip
-    for row in report.sizes:
-        h, b = row.latency_ms["hybrid"], row.latency_ms["bm25"]
-        print(
-            f"{row.turns:>12}  {row.recall['hybrid']:>7.3f}  {row.recall['bm25']:>7.3f}  "
-            f"{h['p50']:>8.1f} / {h['p95']:<7.1f}  {b['p50']:>7.1f} / {b['p95']:<7.1f}"
-        )
-    print(f"by LoCoMo category (recall@{k}, at {report.locomo_turns} turns):")
+    print(format_recall(report, args.file.name))
+    if args.json:
+        _write_json(args.json, report.as_dict())
+    return EXIT_OK
+
+
+def format_recall(report: Any, source: str) -> str:
+    """The human table: recall@k per method, by category, then latency per store size."""
+    from voice_companion.bench.recall import METHODS
+
+    ks = [str(k) for k in report.ks]
+    head = "".join(f"{'@' + k:>7}" for k in ks)
+    lines = [
+        f"recall@k over {report.questions} questions, one store per conversation "
+        f"({report.locomo_turns} LoCoMo turns in {source}; categories 1-4)",
+        f"{'method':<16}{head}",
+    ]
+    lines += [f"{m:<16}" + "".join(f"{report.recall[m][k]:>7.3f}" for k in ks) for m in METHODS]
+    lines.append(f"by LoCoMo category (recall@{ks[-1]}):")
+    lines.append(f"{'category':<16}" + "".join(f"{m:>15}" for m in METHODS) + "  questions")
     for category, scores in report.by_category.items():
-        print(
-            f"{category:>12}  {scores['hybrid']:>7.3f}  {scores['bm25']:>7.3f}  "
-            f"({int(scores['questions'])} questions)"
+        row = "".join(f"{scores[m][ks[-1]]:>15.3f}" for m in METHODS)
+        lines.append(f"{category:<16}{row}  {report.category_questions[category]:>9}")
+    if report.sizes:
+        lines.append(
+            "among distractors: recall@k and one retrieval's p50 / p95 ms (query embedding "
+            "included)"
         )
-    print(
+        for row in report.sizes:
+            lines.append(f"{row.turns:>8} turns, {row.questions} questions")
+            for m in METHODS:
+                lat = row.latency_ms[m]
+                recall = "".join(f"{row.recall[m][k]:>7.3f}" for k in ks)
+                lines.append(f"  {m:<14}{recall}   {lat['p50']:>6.1f} / {lat['p95']:<6.1f}")
+    lines.append(
         f"embedding: {report.embed_ms_per_turn:.1f} ms per turn (batched, off the reply's "
         f"path); {report.embed_query_ms:.1f} ms per query"
     )
-    if args.json:
-        try:
-            args.json.write_text(json.dumps(report.as_dict(), indent=1) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise CompanionError(f"cannot write {args.json}: {exc}") from exc
-    return EXIT_OK
+    return "\n".join(lines)
 
 
 COMMANDS = {"bench": cmd_bench}

@@ -46,6 +46,19 @@ INDEX_BATCH = 32
 NOTES_FACTS = 12
 
 
+def weights_of(config: MemoryConfig) -> RankWeights:
+    """The ranking weights ``config`` sets."""
+    return RankWeights(
+        bm25=config.bm25_weight,
+        dense=config.dense_weight,
+        recency=config.recency_weight,
+        neighbour=config.neighbour_weight,
+        speaker=config.speaker_weight,
+        coverage=config.coverage_weight,
+        time=config.time_weight,
+    )
+
+
 def now() -> datetime:
     """The local time, with its UTC offset."""
     return datetime.now().astimezone()
@@ -108,8 +121,9 @@ class LongTermMemory:
         self.retriever = Retriever(
             db,
             self._embedder,
-            RankWeights(config.bm25_weight, config.dense_weight, config.recency_weight),
+            weights_of(config),
             config.candidates,
+            clock,
         )
         self._rules: list[FactExtractor] = [RuleExtractor()]
         self._llm_extractor = LlmExtractor(llm) if llm is not None else None
