@@ -151,6 +151,7 @@ class LongTermMemory:
         worker = self._worker
         if worker is not None:
             worker.join(timeout=30)
+        self.retriever.close()
         self.db.close()
 
     # -- MemoryStore ------------------------------------------------------------------------
@@ -188,6 +189,7 @@ class LongTermMemory:
 
     def retract(self, turn_id: int) -> None:
         self.db.retract_turn(turn_id)
+        self.retriever.drop([turn_id])
 
     def notes(self) -> list[str]:
         facts = self.db.facts(valid_only=True)

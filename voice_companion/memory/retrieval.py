@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
@@ -116,7 +117,7 @@ class VectorIndex:
         self._dimensions = dimensions
         self._ids: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._matrix: npt.NDArray[np.float32] = np.zeros((0, dimensions), dtype=np.float32)
-        self._state = (0, 0)
+        self._state: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -132,31 +133,33 @@ class VectorIndex:
         with self._lock:
             self._ids = np.zeros(0, dtype=np.int64)
             self._matrix = np.zeros((0, self._dimensions), dtype=np.float32)
-            self._state = (0, 0)
+            self._state = None
 
     def refresh(self) -> None:
         state = self._db.embedding_state(self._model_id)
         with self._lock:
             if state == self._state:
                 return
-            count, high = state
-            known_count, known_high = self._state
-            if high >= known_high and count - known_count == self._count_above(known_high):
-                rows = self._db.embeddings_since(self._model_id, known_high)
-                self._append(rows)
-            else:  # something was deleted (or replaced): reload everything
+            written, generation = state
+            rows: list[tuple[int, bytes]] | None = None
+            if self._state is not None and generation == self._state[1]:
+                high = int(self._ids[-1]) if len(self._ids) else 0
+                rows = self._db.embeddings_since(self._model_id, high)
+                if len(rows) != written - self._state[0]:
+                    rows = None  # written below the newest held, or replaced: reload
+            if rows is None:  # first use, something forgotten, or out of order
                 self._ids = np.zeros(0, dtype=np.int64)
                 self._matrix = np.zeros((0, self._dimensions), dtype=np.float32)
-                self._append(self._db.embeddings_since(self._model_id, 0))
-            self._state = (len(self._ids), int(self._ids[-1]) if len(self._ids) else 0)
+                rows = self._db.embeddings_since(self._model_id, 0)
+            self._append(rows)
+            self._state = state
 
-    def _count_above(self, known_high: int) -> int:
-        with self._db.reading() as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM embeddings WHERE model = ? AND turn_id > ?",
-                (self._model_id, known_high),
-            ).fetchone()
-        return int(row[0])
+    def drop(self, turn_ids: Sequence[int]) -> None:
+        """Let go of the vectors of these turns (a retracted turn) without a reload."""
+        with self._lock:
+            keep = ~np.isin(self._ids, np.asarray(list(turn_ids), dtype=np.int64))
+            if not keep.all():
+                self._ids, self._matrix = self._ids[keep], self._matrix[keep]
 
     def _append(self, rows: Sequence[tuple[int, bytes]]) -> None:
         if not rows:
@@ -201,12 +204,27 @@ class Retriever:
         """``clock``: the moment of a question, against which "last summer" is read."""
         self._db = db
         self._clock = clock
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._embedder = embedder
         self.weights = weights
         self.candidates = candidates
         self._vectors = (
             None if embedder is None else VectorIndex(db, embedder.model_id, embedder.dimensions)
         )
+
+    def _word_search(self, words: str, pool: int) -> Future[list[tuple[int, float]]]:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="memory-words")
+            return self._pool.submit(self._db.search_text, words, pool)
+
+    def close(self) -> None:
+        """Stop the word-search thread (started on the first hybrid search)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def with_weights(self, weights: RankWeights) -> Retriever:
         """The same memory ranked with other weights, sharing the vectors held in memory."""
@@ -218,6 +236,11 @@ class Retriever:
         """Something was forgotten or rewritten: no vector of it may stay in memory."""
         if self._vectors is not None:
             self._vectors.clear()
+
+    def drop(self, turn_ids: Sequence[int]) -> None:
+        """These turns are gone (retracted): their vectors go from memory too."""
+        if self._vectors is not None:
+            self._vectors.drop(turn_ids)
 
     def cached_turn_ids(self) -> list[int]:
         """The turns whose vectors this process holds in memory."""
@@ -236,13 +259,21 @@ class Retriever:
         use_bm25 = mode in ("hybrid", "bm25") and (self.weights.bm25 > 0 or mode == "bm25")
         use_dense = mode in ("hybrid", "dense") and self._embedder is not None
         use_dense = use_dense and (self.weights.dense > 0 or mode == "dense")
-        if use_bm25:
-            bm25 = self._db.search_text(fts_query(query), pool)
-        if use_dense and self._embedder is not None and self._vectors is not None:
-            self._vectors.refresh()
-            if len(self._vectors):
-                vector = self._embedder.embed([query])[0]
-                dense = self._vectors.nearest(vector, pool)
+        words = fts_query(query)
+        # Both at once: SQLite, onnxruntime and numpy each let go of the GIL, so the word
+        # search runs on the other core while the query is embedded and compared.
+        pending = self._word_search(words, pool) if use_bm25 and use_dense else None
+        if use_bm25 and pending is None:
+            bm25 = self._db.search_text(words, pool)
+        try:
+            if use_dense and self._embedder is not None and self._vectors is not None:
+                self._vectors.refresh()
+                if len(self._vectors):
+                    vector = self._embedder.embed([query])[0]
+                    dense = self._vectors.nearest(vector, pool)
+        finally:
+            if pending is not None:
+                bm25 = pending.result()
         ids = list(dict.fromkeys([t for t, _ in bm25] + [t for t, _ in dense]))
         w = self.weights
         reranking = mode == "hybrid" and w.reranks
@@ -334,7 +365,7 @@ class Retriever:
             if len(named) == 1 and turn.speaker in named:
                 scores[turn_id] += w.speaker
             if finder is not None:
-                matched = {(m[0] or m[1]).lower() for m in finder.findall(turn.text)}
+                matched = {m[0] or m[1] for m in finder.findall(turn.text.lower())}
                 scores[turn_id] += w.coverage * len(matched) / len(wanted)
             if period is not None and period.holds(turn.at):
                 scores[turn_id] += w.time
@@ -362,12 +393,12 @@ def content_words(text: str) -> set[str]:
 
 
 def _word_finder(stems: set[str]) -> re.Pattern[str]:
-    """Finds the stems in a text as words: a short one exactly, a longer one also with an
-    ending ("paint" in "painted"), in one pass; the matched stem is the group that matched."""
+    """Finds the stems in a lower-cased text as words: a short one exactly, a longer one also
+    with an ending ("paint" in "painted"), in one pass; the stem is the group that matched."""
     ordered = sorted(stems, key=len, reverse=True)  # the longest alternative first
     long = "|".join(re.escape(p) for p in ordered if len(p) >= 3) or "(?!)"
     short = "|".join(re.escape(p) for p in ordered if len(p) < 3) or "(?!)"
-    return re.compile(rf"\b(?:({long})[\w']*|({short})\b)", re.IGNORECASE)
+    return re.compile(rf"\b(?:({long})[\w']*|({short})\b)")  # over lower-cased text
 
 
 def _stem(word: str) -> str:
