@@ -218,8 +218,9 @@ class MemoryConfig:
 
     Ranking sums three scores, each scaled to 0..1: full-text BM25, dense-vector similarity
     (all-MiniLM-L6-v2) and recency; then re-ranks the candidates with the adjacent turns'
-    scores, the speaker the question names, the share of its words a turn has and the period
-    it names (``memory.retrieval``). Each ``*_weight`` scales one, 0.0 turns it off.
+    scores, the speaker the question names, the share of its words a turn has, the period it
+    names and the facts learnt from a turn (``memory.retrieval``). Each ``*_weight`` scales
+    one, 0.0 turns it off.
     """
 
     enabled: bool = True
@@ -234,6 +235,7 @@ class MemoryConfig:
     speaker_weight: float = field(default=0.5, metadata=_rng(0.0, 10.0))
     coverage_weight: float = field(default=0.5, metadata=_rng(0.0, 10.0))
     time_weight: float = field(default=0.5, metadata=_rng(0.0, 10.0))
+    facts_weight: float = field(default=1.5, metadata=_rng(0.0, 10.0))
     candidates: int = field(default=50, metadata=_rng(5, 1000))
     """Turns each method proposes before fusion."""
     embed_threads: int = field(default=1, metadata=_rng(0, 256))

@@ -103,3 +103,20 @@ def test_what_the_user_said_comes_before_what_the_companion_said_back(
 
 def test_content_words_meet_across_endings_and_ignore_filler() -> None:
     assert content_words("um, like, I painted the sunrise") == content_words("painting sunrises")
+
+
+def test_a_fact_finds_the_turn_it_came_from_when_the_words_do_not_match(
+    memory: LongTermMemory,
+) -> None:
+    nurse = memory.record(Turn("user", "I work as a nurse at the hospital"), "a")
+    memory.record(Turn("user", "My brother hates his job at the bank, he wants a new job"), "b")
+    memory.record(Turn("user", "The bus was late again this morning."), "c")
+    memory.index_pending()
+    assert any(f.kind == "work" and f.source_turn_ids == (nurse,) for f in memory.db.facts())
+    question = "um what's my job again"
+    assert memory.search(question, 1)[0].turn.id == nurse
+    without = memory.retriever.with_weights(RankWeights(facts=0.0))
+    assert without.search(question, 1)[0].turn.id != nurse  # the words lead elsewhere
+    # A forgotten fact is no key: the cache of facts is read again.
+    memory.forget([], [f.id for f in memory.db.facts() if f.kind == "work"])
+    assert memory.search(question, 1)[0].turn.id != nurse

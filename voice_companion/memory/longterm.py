@@ -56,6 +56,7 @@ def weights_of(config: MemoryConfig) -> RankWeights:
         speaker=config.speaker_weight,
         coverage=config.coverage_weight,
         time=config.time_weight,
+        facts=config.facts_weight,
     )
 
 

@@ -20,7 +20,9 @@ verbatim turns, each cheap (no model) and each with its own weight (0 turns it o
 - *coverage*: the share of the query's content words the turn contains, which BM25's OR
   query and a sentence vector both blur;
 - *time*: turns said inside the period the query names ("last summer", "in May",
-  "yesterday"; see ``timewords``).
+  "yesterday"; see ``timewords``);
+- *facts*: the turns a fact matching the query was learnt from, since a fact carries the
+  words people ask about it with ("what's my job" meets "I work as a nurse"; ``factkeys``).
 
 Weighed on LoCoMo (``voice-companion bench recall``); ``RankWeights.before()`` is the fusion
 alone, kept as the benchmark's baseline.
@@ -40,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voice_companion.engines.embedder import Embedder
+from voice_companion.memory.factkeys import FactKeys
 from voice_companion.memory.store import MemoryDb, StoredTurn
 from voice_companion.memory.timewords import period_named
 from voice_companion.memory.topic import STOPWORDS
@@ -72,16 +75,19 @@ class RankWeights:
     """Times the share of the query's content words found in the turn."""
     time: float = 0.5
     """Added to turns said inside the period the query names."""
+    facts: float = 1.5
+    """Times the share of the query's content words a fact learnt from the turn has."""
 
     @classmethod
     def before(cls) -> RankWeights:
         """The fusion alone, as it was before re-ranking (the benchmark's baseline)."""
         return cls(bm25=1.0, dense=1.0, recency=0.2, neighbour=0.0, speaker=0.0, coverage=0.0,
-                   time=0.0)  # fmt: skip
+                   time=0.0, facts=0.0)  # fmt: skip
 
     @property
     def reranks(self) -> bool:
-        return any(w > 0 for w in (self.neighbour, self.speaker, self.coverage, self.time))
+        terms = (self.neighbour, self.speaker, self.coverage, self.time, self.facts)
+        return any(w > 0 for w in terms)
 
 
 @dataclass(frozen=True)
@@ -206,6 +212,7 @@ class Retriever:
         self._clock = clock
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._facts = FactKeys(db, content_words)
         self._embedder = embedder
         self.weights = weights
         self.candidates = candidates
@@ -229,11 +236,12 @@ class Retriever:
     def with_weights(self, weights: RankWeights) -> Retriever:
         """The same memory ranked with other weights, sharing the vectors held in memory."""
         other = Retriever(self._db, None, weights, self.candidates, self._clock)
-        other._embedder, other._vectors = self._embedder, self._vectors
+        other._embedder, other._vectors, other._facts = self._embedder, self._vectors, self._facts
         return other
 
     def forget_cache(self) -> None:
-        """Something was forgotten or rewritten: no vector of it may stay in memory."""
+        """Something was forgotten or rewritten: no vector (or fact) of it may stay in memory."""
+        self._facts.clear()
         if self._vectors is not None:
             self._vectors.clear()
 
@@ -279,7 +287,8 @@ class Retriever:
         reranking = mode == "hybrid" and w.reranks
         # One read for the candidates and, when re-ranking, the turns beside them.
         beside = [i for t in ids for i in (t - 1, t + 1)] if reranking and w.neighbour > 0 else []
-        fetched = self._db.turns_by_id(list(dict.fromkeys(ids + beside)))
+        by_fact = self._facts.turns_for(content_words(query)) if reranking and w.facts > 0 else {}
+        fetched = self._db.turns_by_id(list(dict.fromkeys(ids + beside + list(by_fact))))
         # Turns forgotten since their vector was cached drop out.
         turns = {t: fetched[t] for t in ids if t in fetched}
         similarity = dict(dense)
@@ -309,7 +318,7 @@ class Retriever:
             for turn_id in turns
         }
         if reranking and turns:
-            scores = self._rerank(query, turns, fetched, scores)
+            scores = self._rerank(query, turns, fetched, scores, by_fact)
             for turn_id in turns.keys() - age_rank.keys():  # neighbours brought in
                 age_rank[turn_id] = len(age_rank)
         hits = [
@@ -332,11 +341,17 @@ class Retriever:
         turns: dict[int, StoredTurn],
         fetched: dict[int, StoredTurn],
         fused: dict[int, float],
+        by_fact: dict[int, float],
     ) -> dict[int, float]:
-        """The fused scores with the neighbour, speaker, coverage and time terms added;
-        ``turns`` gains the neighbours it brings in (same conversation, adjacent ids)."""
+        """The fused scores with the neighbour, speaker, coverage, time and fact terms added;
+        ``turns`` gains the neighbours it brings in (same conversation, adjacent ids) and the
+        turns facts matching the query came from."""
         w = self.weights
         scores = dict(fused)
+        for turn_id, share in by_fact.items():
+            if turn_id in fetched:
+                turns[turn_id] = fetched[turn_id]
+                scores[turn_id] = scores.get(turn_id, 0.0) + w.facts * share
         if w.neighbour > 0:
             found = dict(turns)
             for turn_id, turn in fetched.items():
@@ -382,7 +397,8 @@ def query_words(text: str) -> set[str]:
 
 FILLER: Final = frozenset(
     {"um", "uh", "er", "erm", "hmm", "mm", "like", "yeah", "okay", "ok", "well", "really",
-     "just", "kinda", "basically", "actually", "literally", "know", "mean", "gonna", "wanna"}
+     "just", "kinda", "basically", "actually", "literally", "know", "mean", "gonna", "wanna",
+     "again", "remind"}
 )  # fmt: skip
 """Words of speech that say nothing about what is asked ("um, like, you know")."""
 
