@@ -223,7 +223,10 @@ class MemoryConfig:
     """Long-term memory: every turn kept in ``memory.db`` in the data dir, recalled by meaning.
 
     Ranking sums three scores, each scaled to 0..1: full-text BM25, dense-vector similarity
-    (all-MiniLM-L6-v2) and recency; each ``*_weight`` scales one, 0.0 turns it off.
+    (all-MiniLM-L6-v2) and recency; then re-ranks the candidates with the adjacent turns'
+    scores, the speaker the question names, the share of its words a turn has, the period it
+    names and the facts learnt from a turn (``memory.retrieval``). Each ``*_weight`` scales
+    one, 0.0 turns it off.
     """
 
     enabled: bool = True
@@ -232,8 +235,13 @@ class MemoryConfig:
     dense: bool = True
     """Embed turns with the bundled MiniLM model; false keeps BM25 + recency only."""
     bm25_weight: float = field(default=1.0, metadata=_rng(0.0, 10.0))
-    dense_weight: float = field(default=1.0, metadata=_rng(0.0, 10.0))
-    recency_weight: float = field(default=0.2, metadata=_rng(0.0, 10.0))
+    dense_weight: float = field(default=0.5, metadata=_rng(0.0, 10.0))
+    recency_weight: float = field(default=0.05, metadata=_rng(0.0, 10.0))
+    neighbour_weight: float = field(default=0.35, metadata=_rng(0.0, 10.0))
+    speaker_weight: float = field(default=0.5, metadata=_rng(0.0, 10.0))
+    coverage_weight: float = field(default=0.5, metadata=_rng(0.0, 10.0))
+    time_weight: float = field(default=0.5, metadata=_rng(0.0, 10.0))
+    facts_weight: float = field(default=1.5, metadata=_rng(0.0, 10.0))
     candidates: int = field(default=50, metadata=_rng(5, 1000))
     """Turns each method proposes before fusion."""
     embed_threads: int = field(default=1, metadata=_rng(0, 256))

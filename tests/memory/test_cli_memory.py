@@ -1,4 +1,4 @@
-"""`voice-companion memory ...` and `bench recall` as a user meets them."""
+"""`voice-companion memory ...` as a user meets them."""
 
 from __future__ import annotations
 
@@ -127,21 +127,3 @@ def test_locomo_import_keeps_dia_ids_and_session_dates(tmp_path: Path) -> None:
     )
     assert hits[0]["source_id"] == "D1:2" and hits[0]["speaker"] == "Melanie"
     assert hits[0]["date"].startswith("2023-05-08T13:56")
-
-
-@pytest.mark.models
-def test_bench_recall_prints_hybrid_beside_bm25(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
-    result = cli(
-        tmp_path, "bench", "recall", str(LOCOMO_MINI), "--sizes", "500", "--json", str(out)
-    )
-    assert result.returncode == 0, result.stderr
-    assert "hybrid" in result.stdout and "bm25" in result.stdout
-    report = json.loads(out.read_text())
-    assert report["k"] == 5 and report["questions"] >= 20
-    sizes = [row["turns"] for row in report["sizes"]]
-    assert sizes == [report["locomo_turns"], 500]
-    for row in report["sizes"]:
-        assert 0.0 <= row["recall"]["bm25"] <= 1.0
-        assert row["recall"]["hybrid"] >= row["recall"]["bm25"]
-        assert row["latency_ms"]["hybrid"]["p50"] > 0

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import logging
 import re
 import selectors
@@ -125,7 +124,6 @@ _NEGATION: Final = re.compile(
 )
 """Just before an expected value, these deny it ("in Leeds, not Cork"): it is no answer."""
 NEGATION_WINDOW_WORDS = 4
-RECALL_MODULES: Final = ("voice_companion.bench.recall", "voice_companion.memory.bench")
 
 
 # -- the scenario ----------------------------------------------------------------------------
@@ -682,23 +680,16 @@ class ReferenceServer:
 def recall_figures(
     config: Config, locomo: Path, k: int, progress: Callable[[str], None]
 ) -> dict[str, Any]:
-    """The LoCoMo-format retrieval figures at the conversations' own size (the recall
-    benchmark, imported here and only here: it is moving to ``bench/recall.py``)."""
+    """The LoCoMo-format retrieval figures (the recall benchmark, bench/recall.py) at the
+    conversations' own size: recall@1, 3, 5, 10 and ``k`` for each method."""
+    from voice_companion.bench import recall as recall_bench
+    from voice_companion.bench.locomo import read_locomo
     from voice_companion.config import threads_for
     from voice_companion.memory.longterm import shared_minilm
-    from voice_companion.memory.transfer import read_locomo
 
-    recall_bench: Any = None
-    for name in RECALL_MODULES:  # by name: whichever of the two places it is in today
-        try:
-            recall_bench = importlib.import_module(name)
-            break
-        except ModuleNotFoundError:
-            continue
-    if recall_bench is None:
-        raise CompanionError("the recall benchmark is not installed")
     embedder = shared_minilm(threads_for(config.memory.embed_threads))
-    report = recall_bench.run(read_locomo(locomo), k, (), embedder, config.memory, progress)
+    ks = tuple(sorted({1, 3, 5, 10, k}))
+    report = recall_bench.run(read_locomo(locomo), ks, (), embedder, config.memory, progress)
     return dict(report.as_dict())
 
 

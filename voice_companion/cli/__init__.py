@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from voice_companion import __version__, stay_offline
+from voice_companion.cli import bench as bench_cli
 from voice_companion.cli import control, service
 from voice_companion.cli import memory as memory_cli
 from voice_companion.cli import persona as persona_cli
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_parsers(commands)
     service.add_parsers(commands)
     memory_cli.add_parsers(commands)
+    bench_cli.add_parsers(commands)
     voices_cli.add_parsers(commands)
     persona_cli.add_parsers(commands)
     for sub in _subparsers(parser):
@@ -513,6 +515,7 @@ COMMANDS = {
     **control.COMMANDS,
     **service.COMMANDS,
     **memory_cli.COMMANDS,
+    **bench_cli.COMMANDS,
     **voices_cli.COMMANDS,
     **persona_cli.COMMANDS,
 }

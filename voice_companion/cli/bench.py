@@ -1,7 +1,12 @@
-"""`voice-companion bench latency`: response latency per stage, beside the sequential baseline.
+"""`voice-companion bench ...`: the benchmarks that report numbers.
 
-Hooked into the ``bench`` group with ``add_latency_parser(bench_subparsers)``; the command
-function is ``cmd_latency(config, args)``.
+``add_parsers`` creates the ``bench`` group; each benchmark hooks itself in with its own
+``add_<name>_parser(bench_subparsers)``, which sets the ``bench_handler`` it runs:
+
+    latency   response latency per stage, beside the sequential baseline
+    soak      memory, file descriptors, threads and latency drift over a long run
+    crash     kill -9 at random moments during a stream of turns: nothing confirmed is lost
+    recall    memory recall@k and retrieval latency on LoCoMo-format conversations
 """
 
 from __future__ import annotations
@@ -18,6 +23,23 @@ from voice_companion.errors import CompanionError
 log = logging.getLogger("voice_companion")
 
 EXIT_OK = 0
+
+
+def add_parsers(commands: Any) -> None:
+    """Add the ``bench`` command group to the top-level subparsers."""
+    bench = commands.add_parser("bench", help="benchmarks")
+    kinds = bench.add_subparsers(dest="bench_command", metavar="BENCH", parser_class=type(bench))
+    kinds.required = True
+    add_latency_parser(kinds)
+    add_soak_parser(kinds)
+    add_crash_parser(kinds)
+    add_recall_parser(kinds)
+    add_knows_me_parser(kinds)
+
+
+def cmd_bench(config: Config, args: argparse.Namespace) -> int:
+    """`bench BENCH ...`: run the benchmark the subcommand chose."""
+    return int(args.bench_handler(config, args))
 
 
 def add_latency_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
@@ -431,12 +453,100 @@ def format_knows_me(results: dict[str, Any]) -> str:
     lines.append(f"reference: {results['reference_model']}")
     recall = results.get("recall")
     if recall:
-        sizes = recall.get("sizes") or [{}]
-        figures = ", ".join(f"{m} {v:.3f}" for m, v in (sizes[0].get("recall") or {}).items())
         lines.append(
             f"LoCoMo-format retrieval ({results['recall_source']}, "
-            f"{recall.get('locomo_turns', '?')} turns, {recall.get('questions', '?')} questions): "
-            f"recall@{recall.get('k', '?')} {figures}"
+            f"{recall.get('locomo_turns', '?')} turns, {recall.get('questions', '?')} questions):"
         )
+        for method, by_k in (recall.get("recall") or {}).items():
+            figures = ", ".join(f"@{k} {v:.3f}" for k, v in by_k.items())
+            lines.append(f"  {method:<14} {figures}")
     lines.append(f"took {results['seconds']:.0f} s")
     return "\n".join(lines)
+
+
+# -- bench recall ------------------------------------------------------------------------------
+
+
+def add_recall_parser(bench_subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``recall`` to the ``bench`` subcommands; returns its parser."""
+    recall: argparse.ArgumentParser = bench_subparsers.add_parser(
+        "recall",
+        help="memory recall@k and latency on LoCoMo-format conversations",
+        description="recall@k (share of each question's evidence turns in the top k) of "
+        "LoCoMo categories 1-4, one store per conversation: BM25 alone (the floor), the "
+        "fusion without re-ranking (hybrid-before) and the configured ranking (hybrid); then "
+        "recall and retrieval latency with every conversation in one store grown with "
+        "synthetic turns.",
+    )
+    recall.add_argument("file", type=Path, metavar="FILE", help="LoCoMo JSON file")
+    recall.add_argument(
+        "--k", type=sizes, default=(1, 3, 5, 10), metavar="K,K,...", help="top k (1,3,5,10)"
+    )
+    recall.add_argument(
+        "--sizes",
+        type=sizes,
+        default=(1000, 10_000, 100_000),
+        metavar="N,N,...",
+        help="store sizes for the latency test (1000,10000,100000)",
+    )
+    recall.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
+    recall.set_defaults(bench_command="recall", bench_handler=cmd_bench_recall)
+    return recall
+
+
+def sizes(text: str) -> tuple[int, ...]:
+    """Whole numbers separated by commas ("1000,10000")."""
+    return tuple(positive_int(part.strip()) for part in text.split(",") if part.strip())
+
+
+def cmd_bench_recall(config: Config, args: argparse.Namespace) -> int:
+    from voice_companion.bench import recall as bench
+    from voice_companion.bench.locomo import read_locomo
+    from voice_companion.config import threads_for
+    from voice_companion.memory.longterm import shared_minilm
+
+    samples = read_locomo(args.file)
+    embedder = shared_minilm(threads_for(config.memory.embed_threads))
+    report = bench.run(samples, args.k, args.sizes, embedder, config.memory, log.info)
+    print(format_recall(report, args.file.name))
+    if args.json:
+        _write_json(args.json, report.as_dict())
+    return EXIT_OK
+
+
+def format_recall(report: Any, source: str) -> str:
+    """The human table: recall@k per method, by category, then latency per store size."""
+    from voice_companion.bench.recall import METHODS
+
+    ks = [str(k) for k in report.ks]
+    head = "".join(f"{'@' + k:>7}" for k in ks)
+    lines = [
+        f"recall@k over {report.questions} questions, one store per conversation "
+        f"({report.locomo_turns} LoCoMo turns in {source}; categories 1-4)",
+        f"{'method':<16}{head}",
+    ]
+    lines += [f"{m:<16}" + "".join(f"{report.recall[m][k]:>7.3f}" for k in ks) for m in METHODS]
+    lines.append(f"by LoCoMo category (recall@{ks[-1]}):")
+    lines.append(f"{'category':<16}" + "".join(f"{m:>15}" for m in METHODS) + "  questions")
+    for category, scores in report.by_category.items():
+        row = "".join(f"{scores[m][ks[-1]]:>15.3f}" for m in METHODS)
+        lines.append(f"{category:<16}{row}  {report.category_questions[category]:>9}")
+    if report.sizes:
+        lines.append(
+            "among distractors: recall@k and one retrieval's p50 / p95 ms (query embedding "
+            "included)"
+        )
+        for row in report.sizes:
+            lines.append(f"{row.turns:>8} turns, {row.questions} questions")
+            for m in METHODS:
+                lat = row.latency_ms[m]
+                recall = "".join(f"{row.recall[m][k]:>7.3f}" for k in ks)
+                lines.append(f"  {m:<14}{recall}   {lat['p50']:>6.1f} / {lat['p95']:<6.1f}")
+    lines.append(
+        f"embedding: {report.embed_ms_per_turn:.1f} ms per turn (batched, off the reply's "
+        f"path); {report.embed_query_ms:.1f} ms per query"
+    )
+    return "\n".join(lines)
+
+
+COMMANDS = {"bench": cmd_bench}

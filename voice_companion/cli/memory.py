@@ -1,4 +1,4 @@
-"""`voice-companion memory ...` (see, search, forget, export, import) and `bench recall`.
+"""`voice-companion memory ...`: see, search, forget, export, import, encrypt, recover.
 
 Ids: a turn is its number (``12``, or ``t12``), a fact is ``f`` and its number (``f3``).
 The memory database can be read and changed while the companion runs: SQLite's write-ahead
@@ -25,7 +25,7 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def add_parsers(commands: Any) -> None:
-    """Add the ``memory`` and ``bench`` command groups to the top-level subparsers."""
+    """Add the ``memory`` command group to the top-level subparsers."""
     memory = commands.add_parser(
         "memory",
         help="see, search, forget, export and import what the companion remembers",
@@ -99,41 +99,6 @@ def add_parsers(commands: Any) -> None:
         "Stop the companion first. An intact memory.db is left alone.",
     )
     recover.add_argument("--json", action="store_true", help="print JSON")
-
-    bench = commands.add_parser("bench", help="benchmarks")
-    kinds = bench.add_subparsers(dest="bench_command", metavar="BENCH", parser_class=type(bench))
-    kinds.required = True
-    recall = kinds.add_parser(
-        "recall",
-        help="memory recall@k and latency on LoCoMo-format conversations",
-        description="recall@k (share of each question's evidence turns in the top k), hybrid "
-        "beside the BM25-only floor, and retrieval latency as the store grows with synthetic "
-        "turns.",
-    )
-    recall.add_argument("file", type=Path, metavar="FILE", help="LoCoMo JSON file")
-    recall.add_argument("--k", type=positive_int, default=5, help="top k (5)")
-    recall.add_argument(
-        "--sizes",
-        type=_sizes,
-        default=(1000, 10_000, 100_000),
-        metavar="N,N,...",
-        help="store sizes for the latency test (1000,10000,100000)",
-    )
-    recall.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
-    recall.set_defaults(bench_handler=cmd_bench_recall)
-    # The other benchmarks join the same group; each sets its own ``bench_handler``.
-    from voice_companion.cli.bench import add_crash_parser, add_latency_parser, add_soak_parser
-
-    add_latency_parser(kinds)
-    add_soak_parser(kinds)
-    add_crash_parser(kinds)
-    from voice_companion.cli.bench import add_knows_me_parser
-
-    add_knows_me_parser(kinds)
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    return tuple(positive_int(part.strip()) for part in text.split(",") if part.strip())
 
 
 def _open(config: Config) -> Any:
@@ -414,7 +379,9 @@ def _import(memory: Any, args: argparse.Namespace) -> int:
     from voice_companion.memory import transfer
 
     if args.format == "locomo":
-        done = transfer.import_locomo(memory.db, transfer.read_locomo(args.file))
+        from voice_companion.bench.locomo import import_locomo, read_locomo
+
+        done = import_locomo(memory.db, read_locomo(args.file))
     else:
         done = transfer.import_file(memory.db, args.file)
     log.info("imported %d turns; indexing them for search", done.turns)
@@ -513,49 +480,4 @@ def _set_key(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_bench(config: Config, args: argparse.Namespace) -> int:
-    """`bench BENCH ...`: run the benchmark the subcommand chose."""
-    return int(args.bench_handler(config, args))
-
-
-def cmd_bench_recall(config: Config, args: argparse.Namespace) -> int:
-    from voice_companion.config import threads_for
-    from voice_companion.memory import bench
-    from voice_companion.memory.longterm import shared_minilm
-    from voice_companion.memory.transfer import read_locomo
-
-    samples = read_locomo(args.file)
-    embedder = shared_minilm(threads_for(config.memory.embed_threads))
-    report = bench.run(samples, args.k, args.sizes, embedder, config.memory, log.info)
-    k = report.k
-    print(
-        f"recall@{k} over {report.questions} questions "
-        f"({report.locomo_turns} LoCoMo turns in {args.file.name})"
-    )
-    print(f"{'store turns':>12}  {'hybrid':>7}  {'bm25':>7}  {'hybrid ms p50/p95':>18}  "
-          f"{'bm25 ms p50/p95':>16}")  # fmt: skip
-    for row in report.sizes:
-        h, b = row.latency_ms["hybrid"], row.latency_ms["bm25"]
-        print(
-            f"{row.turns:>12}  {row.recall['hybrid']:>7.3f}  {row.recall['bm25']:>7.3f}  "
-            f"{h['p50']:>8.1f} / {h['p95']:<7.1f}  {b['p50']:>7.1f} / {b['p95']:<7.1f}"
-        )
-    print(f"by LoCoMo category (recall@{k}, at {report.locomo_turns} turns):")
-    for category, scores in report.by_category.items():
-        print(
-            f"{category:>12}  {scores['hybrid']:>7.3f}  {scores['bm25']:>7.3f}  "
-            f"({int(scores['questions'])} questions)"
-        )
-    print(
-        f"embedding: {report.embed_ms_per_turn:.1f} ms per turn (batched, off the reply's "
-        f"path); {report.embed_query_ms:.1f} ms per query"
-    )
-    if args.json:
-        try:
-            args.json.write_text(json.dumps(report.as_dict(), indent=1) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise CompanionError(f"cannot write {args.json}: {exc}") from exc
-    return EXIT_OK
-
-
-COMMANDS = {"memory": cmd_memory, "bench": cmd_bench}
+COMMANDS = {"memory": cmd_memory}

@@ -46,6 +46,20 @@ INDEX_BATCH = 32
 NOTES_FACTS = 12
 
 
+def weights_of(config: MemoryConfig) -> RankWeights:
+    """The ranking weights ``config`` sets."""
+    return RankWeights(
+        bm25=config.bm25_weight,
+        dense=config.dense_weight,
+        recency=config.recency_weight,
+        neighbour=config.neighbour_weight,
+        speaker=config.speaker_weight,
+        coverage=config.coverage_weight,
+        time=config.time_weight,
+        facts=config.facts_weight,
+    )
+
+
 def now() -> datetime:
     """The local time, with its UTC offset."""
     return datetime.now().astimezone()
@@ -108,8 +122,9 @@ class LongTermMemory:
         self.retriever = Retriever(
             db,
             self._embedder,
-            RankWeights(config.bm25_weight, config.dense_weight, config.recency_weight),
+            weights_of(config),
             config.candidates,
+            clock,
         )
         self._rules: list[FactExtractor] = [RuleExtractor()]
         self._llm_extractor = LlmExtractor(llm) if llm is not None else None
@@ -137,6 +152,7 @@ class LongTermMemory:
         worker = self._worker
         if worker is not None:
             worker.join(timeout=30)
+        self.retriever.close()
         self.db.close()
 
     # -- MemoryStore ------------------------------------------------------------------------
@@ -178,6 +194,7 @@ class LongTermMemory:
 
     def retract(self, turn_id: int) -> None:
         self.db.retract_turn(turn_id)
+        self.retriever.drop([turn_id])
 
     def notes(self) -> list[str]:
         facts = self.db.facts(valid_only=True)

@@ -1,24 +1,17 @@
-"""Memory in and out: one complete JSON export, its import, and LoCoMo conversations in.
+"""Memory in and out: one complete JSON export and its import (LoCoMo data: bench/locomo.py).
 
 The export holds every conversation, turn (with the mood read from it, and how it was spoken)
 and fact (with its source turns and validity), in id order, and nothing that depends on when it
 was written, so export → import → export gives the same file. Embeddings are not exported:
 they are derived, and recomputed after an import.
-
-LoCoMo (Maharana et al. 2024) is a JSON list of samples; each has ``conversation`` with
-``speaker_a``, ``speaker_b``, ``session_N_date_time`` ("1:56 pm on 8 May, 2023") and
-``session_N`` (a list of turns with ``speaker``, ``dia_id``, ``text``), and ``qa`` items with
-``question``, ``answer`` and ``evidence`` (dia_ids). Each turn keeps its dia_id as its source id
-and its session's date as its time (plus a second per turn, to keep them in order).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +86,7 @@ MAX_IMPORT_BYTES = 1 << 30
 """Largest file ``memory import`` reads, bytes (an export of years of daily talk is tens of MB)."""
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         # A regular file only: /dev/zero or a fifo would be read (or waited on) forever.
         return json.loads(read_regular(path, MAX_IMPORT_BYTES).decode("utf-8"))
@@ -124,7 +117,7 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
     added again, and what was forgotten (remembered by those hashes only) is not brought
     back. Into a memory that never held anything the ids are kept (so a new export is
     identical); otherwise the imported turns and facts get new ids."""
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise MemoryFormatError(
             f'{path} is not a voice-companion memory export (no "format": "{FORMAT}"); '
@@ -141,8 +134,8 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
             NewTurn(
                 conversation_id=str(t["conversation_id"]),
                 at=_when(t["at"]),
-                speaker=_text(t["speaker"]),
-                text=_text(t["text"]),
+                speaker=text_value(t["speaker"]),
+                text=text_value(t["text"]),
                 source_id=str(t["source_id"]),
                 duration_s=None if t.get("duration_s") is None else float(t["duration_s"]),
                 interrupted=bool(t.get("interrupted", False)),
@@ -154,16 +147,16 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
         facts = [
             Fact(
                 id=_id(f["id"], "a fact"),
-                kind=_text(f["kind"]),
-                key=_text(f["key"]),
-                value=_text(f["value"]),
+                kind=text_value(f["kind"]),
+                key=text_value(f["key"]),
+                value=text_value(f["value"]),
                 valid_from=_when(f["valid_from"]),
                 valid_to=_when(f["valid_to"]) if f.get("valid_to") else None,
                 event_date=date.fromisoformat(f["event_date"]) if f.get("event_date") else None,
                 superseded_by=None
                 if f.get("superseded_by") is None
                 else _id(f["superseded_by"], "a superseding fact"),
-                extractor=_text(f.get("extractor", "import")),
+                extractor=text_value(f.get("extractor", "import")),
                 source_turn_ids=tuple(
                     _id(s, "a source turn") for s in f.get("source_turn_ids", [])
                 ),
@@ -173,7 +166,7 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
     except MemoryFormatError as exc:
         raise MemoryFormatError(f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise MemoryFormatError(f"{path}: malformed memory export ({_why(exc)})") from None
+        raise MemoryFormatError(f"{path}: malformed memory export ({why(exc)})") from None
     known = {c[0] for c in conversations}
     listed = {t.id for t in turns}
     if len(listed) != len(turns):
@@ -201,7 +194,7 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
             fact_identity(r[1], r[2], r[3], r[4]): int(r[0])
             for r in conn.execute("SELECT id, kind, key, value, valid_from FROM facts")
         }
-        new_turns = [t for t in turns if _turn_key(t) not in held_turns.keys() | forgotten]
+        new_turns = [t for t in turns if turn_key(t) not in held_turns.keys() | forgotten]
         with_turns = {t.conversation_id for t in turns}
         wanted = {t.conversation_id for t in new_turns} | (known - with_turns)
         for cid, started, source in conversations:
@@ -213,7 +206,7 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
         turn_map: dict[int, int] = {}
         already = skipped = 0
         for t in turns:
-            key = _turn_key(t)
+            key = turn_key(t)
             if key in forgotten:
                 skipped += 1
             elif key in held_turns:
@@ -221,7 +214,7 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
                 already += 1
             else:
                 new = t if keep_ids else NewTurn(**{**t.__dict__, "id": None})
-                turn_map[int(t.id or 0)] = MemoryDb._insert_turn(conn, new)
+                turn_map[int(t.id or 0)] = MemoryDb.insert_turn(conn, new)
         fact_map: dict[int, int] = {}
         added: list[Fact] = []
         for f in facts:
@@ -263,7 +256,7 @@ def import_file(db: MemoryDb, path: Path) -> Imported:
     return Imported(len(wanted), len(new_turns), len(added), already, skipped)
 
 
-def _turn_key(turn: NewTurn) -> str:
+def turn_key(turn: NewTurn) -> str:
     return turn_identity(turn.conversation_id, turn.at.isoformat(), turn.speaker)
 
 
@@ -287,132 +280,6 @@ def _id(value: Any, what: str) -> int:
 def _shown(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=True)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-# -- LoCoMo ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LocomoQuestion:
-    question: str
-    answer: str
-    evidence: tuple[str, ...]
-    category: int | None
-
-
-@dataclass(frozen=True)
-class LocomoSample:
-    sample_id: str
-    speakers: tuple[str, str]
-    sessions: tuple[tuple[str, datetime, tuple[NewTurn, ...]], ...]
-    """(session name, its date, its turns)."""
-    questions: tuple[LocomoQuestion, ...]
-
-    @property
-    def turns(self) -> list[NewTurn]:
-        return [t for _, _, turns in self.sessions for t in turns]
-
-
-def parse_locomo_date(text: str) -> datetime:
-    """'1:56 pm on 8 May, 2023' (LoCoMo's session dates) as a local time."""
-    cleaned = " ".join(text.replace(",", " ").split())
-    for layout in ("%I:%M %p on %d %B %Y", "%I:%M%p on %d %B %Y", "%d %B %Y", "%B %d %Y"):
-        try:
-            return datetime.strptime(cleaned, layout).astimezone()
-        except ValueError:
-            continue
-    try:
-        return datetime.fromisoformat(text).astimezone()
-    except ValueError:
-        raise ValueError(f"cannot read the date {text!r}") from None
-
-
-def read_locomo(path: Path) -> list[LocomoSample]:
-    data = _read_json(path)
-    if not isinstance(data, list) or not data:
-        raise MemoryFormatError(f"{path}: a LoCoMo file is a non-empty JSON list of samples")
-    samples: list[LocomoSample] = []
-    for n, sample in enumerate(data):
-        where = f"{path}: sample {n}"
-        try:
-            samples.append(_locomo_sample(sample, n))
-        except MemoryFormatError as exc:
-            raise MemoryFormatError(f"{where}: {exc}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise MemoryFormatError(f"{where}: not in the LoCoMo layout ({_why(exc)})") from None
-    return samples
-
-
-def _locomo_sample(sample: Any, n: int) -> LocomoSample:
-    if not isinstance(sample, dict) or not isinstance(sample.get("conversation"), dict):
-        raise MemoryFormatError('no "conversation" object')
-    conv = sample["conversation"]
-    sample_id = str(sample.get("sample_id", n))
-    numbers = sorted(int(m.group(1)) for k in conv if (m := re.fullmatch(r"session_(\d+)", k)))
-    if not numbers:
-        raise MemoryFormatError('no "session_N" lists in "conversation"')
-    sessions = []
-    for number in numbers:
-        name = f"session_{number}"
-        when_text = conv.get(f"{name}_date_time")
-        if not isinstance(when_text, str):
-            raise MemoryFormatError(f'"{name}_date_time" is missing')
-        start = parse_locomo_date(when_text)
-        conversation_id = f"locomo-{sample_id}-{name}"
-        turns = []
-        for i, turn in enumerate(conv[name]):
-            text = _text(turn["text"])
-            if turn.get("blip_caption"):
-                text += f" [shares a photo: {_text(turn['blip_caption'])}]"
-            turns.append(
-                NewTurn(
-                    conversation_id=conversation_id,
-                    at=start + timedelta(seconds=i),
-                    speaker=_text(turn["speaker"]),
-                    text=text,
-                    source_id=_text(turn["dia_id"]),
-                )
-            )
-        sessions.append((conversation_id, start, tuple(turns)))
-    questions = tuple(
-        LocomoQuestion(
-            question=_text(q["question"]),
-            answer=str(q.get("answer", q.get("adversarial_answer", ""))),
-            evidence=tuple(str(e) for e in q.get("evidence", [])),
-            category=int(q["category"]) if q.get("category") is not None else None,
-        )
-        for q in sample.get("qa", [])
-    )
-    speakers = (str(conv.get("speaker_a", "")), str(conv.get("speaker_b", "")))
-    return LocomoSample(sample_id, speakers, tuple(sessions), questions)
-
-
-def import_locomo(db: MemoryDb, samples: list[LocomoSample]) -> Imported:
-    """Load LoCoMo conversations; turns held already, or forgotten, are left out (as for an
-    export: importing the same file twice adds nothing)."""
-    turns = already = skipped = 0
-    forgotten = db.forgotten_hashes()
-    with db.transaction() as conn:
-        held = {
-            turn_identity(r[0], r[1], r[2])
-            for r in conn.execute("SELECT conversation_id, at, speaker FROM turns")
-        }
-        for sample in samples:
-            for conversation_id, start, session_turns in sample.sessions:
-                conn.execute(
-                    "INSERT OR IGNORE INTO conversations(id, started_at, source)"
-                    " VALUES (?, ?, 'locomo')",
-                    (conversation_id, start.isoformat()),
-                )
-                for t in session_turns:
-                    key = _turn_key(t)
-                    if key in forgotten or key in held:
-                        skipped += key in forgotten
-                        already += key not in forgotten
-                        continue
-                    MemoryDb._insert_turn(conn, t)
-                    turns += 1
-    return Imported(sum(len(s.sessions) for s in samples), turns, 0, already, skipped)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -477,17 +344,17 @@ def _list(data: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _text(value: Any) -> str:
+def text_value(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected text, got {value!r}")
     return value
 
 
 def _when(value: Any) -> datetime:
-    return datetime.fromisoformat(_text(value))
+    return datetime.fromisoformat(text_value(value))
 
 
-def _why(exc: BaseException) -> str:
+def why(exc: BaseException) -> str:
     if isinstance(exc, KeyError):
         return f"missing key {exc}"
     return str(exc)
