@@ -97,6 +97,18 @@ def test_sentences_that_recite_the_framing_are_dropped(said: str) -> None:
     assert spoken_check.fired == 1
 
 
+def test_an_aside_that_repeats_a_short_hint_is_not_spoken() -> None:
+    # Shorter than a recital run, read aloud by the bundled model in a test run.
+    hint = "(Tomorrow: your “driving test”.)"
+    messages = build_messages(PERSONA, [], [], "i'm so nervous", 100_000, [], hint)
+    spoken_check = SpokenCheck.for_prompt(messages, PERSONA)
+    assert spoken_check('(Tomorrow: your "driving test") You will do well.') == "You will do well."
+    assert spoken_check("(laughs) Tomorrow is your driving test, isn't it?") == (
+        "(laughs) Tomorrow is your driving test, isn't it?"
+    )
+    assert spoken_check.fired == 1
+
+
 def test_ordinary_speech_passes_untouched_and_uncounted() -> None:
     spoken_check = check()
     assert [spoken_check(s) for s in ORDINARY] == ORDINARY

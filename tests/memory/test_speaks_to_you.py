@@ -27,7 +27,7 @@ from voice_companion.persona.library import shipped_dir
 
 PERSONA = read_persona(shipped_dir() / "robin.toml")
 LEAK = re.compile(
-    r"the user|\buser\s*:|\bassistant\s*:|data point|instruction|\bnotes?\b"
+    r"the user|\buser\s*:|\bassistant\s*:|data point|instruction|\bnotes about\b|\(tomorrow:"
     r"|\bon \d{1,2} \w+ \d{4}\b.{0,60}\bsaid\b|what you remember and can say|in this reply"
     r"|\b(?:they|you) say\s*:",
     re.I,

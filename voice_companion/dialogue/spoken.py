@@ -82,10 +82,15 @@ class SpokenCheck:
     ) -> None:
         self.fired = 0
         self._runs: set[tuple[str, ...]] = set()
+        # The bracketed hints whole: an aside that repeats one ("(Tomorrow: your driving
+        # test)") is shorter than a recital run, and still not speech.
+        self._hints: list[str] = []
         for text in framing:
             words = _words(text)
             for i in range(len(words) - RECITAL_WORDS + 1):
                 self._runs.add(tuple(words[i : i + RECITAL_WORDS]))
+            if text.lstrip()[:1] == "(":
+                self._hints.append(" " + " ".join(words) + " ")
         # "You say:" / "They say:": the labels of the system prompt's example exchanges.
         self._own_label = _label(["assistant", "system", "companion", "ai", "bot", "you say",
                                   *names])  # fmt: skip
@@ -138,10 +143,12 @@ class SpokenCheck:
 
     def _aside(self, text: str) -> bool:
         """A bracketed aside spoken of "the user", or reciting the framing (the hints)."""
+        words = _words(text)
         return (
             bool(_THE_USER.search(text))
             or _FRAMING.search(text) is not None
-            or (self._recites(text))
+            or self._recites(text)
+            or (len(words) >= 2 and any(f" {' '.join(words)} " in hint for hint in self._hints))
         )
 
     def _recites(self, text: str) -> bool:
