@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -264,6 +266,7 @@ def test_the_running_companion_opens_no_outside_socket(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "stderr.txt").open("w"),
+        start_new_session=True,  # strace and the daemon under it go together (killpg)
     )
     socket_path = runtime / "voice-companion" / "control.sock"
     try:
@@ -277,11 +280,14 @@ def test_the_running_companion_opens_no_outside_socket(tmp_path: Path) -> None:
         time.sleep(30)
         assert daemon.poll() is None, (tmp_path / "stderr.txt").read_text()
     finally:
-        daemon.terminate()
+        # The whole group: a SIGTERM to strace alone can leave the daemon it traced running.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(daemon.pid, signal.SIGTERM)
         try:
             daemon.wait(30)
         except subprocess.TimeoutExpired:
-            daemon.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait(10)
         rig.stop()
         shutil.rmtree(runtime, ignore_errors=True)
