@@ -104,6 +104,9 @@ ASKED = [
     ("where's sam moving to", "about", "sam moving"),
     ("what did you tell me about sleep", "said", "sleep"),
     ("what did you say about my cough", "said", "my cough"),
+    ("what car do i drive", "about", "car"),
+    ("Which football team do I support?", "about", "football team"),
+    ("what kind of phone did i buy last year", "about", "phone"),
 ]
 
 
@@ -138,6 +141,11 @@ NOT_ASKED = [
     "who am i kidding",
     "what do i do now",
     "what should i do",
+    "what do you think i should do",
+    "which one do i need",
+    "what size do i need",
+    "what time do i call them",
+    "what gift do i get my mum",
     "my dog is called Biscuit",  # statements
     "i live in leeds",
     "I grew up in Cork.",

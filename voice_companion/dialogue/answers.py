@@ -194,6 +194,10 @@ _TRAIT_RULES: Final = tuple(
 )
 
 
+_NOT_LIFE_VERBS: Final = frozenset(str.split("do need mean think want say ask know expect call"))
+"""After "what/which ... do I": asking for advice or a meaning, not for what they told."""
+_DECIDING_VERBS: Final = frozenset(str.split("get make try choose pick buy bring wear cook"))
+"""After "what ... do I" (not "did I"): a decision to help with ("what gift do I get")."""
 _NOT_ASKING: Final = ("why ", "how come ", "how do i ", "should i ")
 """Venting and asking for advice, not asking what was said."""
 
@@ -388,6 +392,17 @@ def _question(t: str) -> Question | None:
     if m and m["who"] not in _NOT_NAMES and m["who"] not in _STOP:
         said = f"where {m['who'].title()} is {m['verb']}"
         return Question("about", f"{m['who']} {m['verb']}", personal=False, phrase=said)
+    # Anything else of theirs ("what car do I drive", "which team do I support"): what they
+    # have not told is not guessed.
+    m = re.match(
+        r"^(?:what|which) (?:kind of |sort of |type of )?(?P<thing>[a-z][\w'-]*(?: [a-z][\w'-]*)?)"
+        r" (?P<tense>do|did) (?:i|we) (?P<verb>[a-z]+)(?P<rest>(?: [a-z][\w'-]*){0,3})$",
+        t,
+    )
+    not_life = _NOT_LIFE_VERBS | (_DECIDING_VERBS if m and m["tense"] == "do" else frozenset())
+    if m and m["verb"] not in not_life and m["thing"].split()[0] not in _STOP:
+        phrase = f"the {m['thing']} you {m['verb']}{m['rest'] or ''}"
+        return Question("about", m["thing"], phrase=phrase)
     # A person by name: may be general knowledge ("who is Einstein") unless memory knows them.
     m = re.match(r"^who (?:is|was) (?P<name>[a-z][\w'-]*(?: [a-z][\w'-]*)?)$", t)
     if m and m["name"].split()[0] not in _NOT_NAMES and not re.match(_REL_WORDS + "$", m["name"]):
