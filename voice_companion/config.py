@@ -212,6 +212,9 @@ class DialogueConfig:
     """Reply text waiting for a sentence end is spoken up to its last whole word once it
     has waited this long (the first piece: since the reply began), so a model that sends
     words without punctuation is still heard; 0: off."""
+    max_reply_sentences: int = field(default=3, metadata=_rng(0, 100))
+    """A reply ends after this many sentences (the personas ask for one or two; a small model
+    otherwise talks on to its token limit, a long time aloud); 0: no limit."""
     memory_answers: str = field(default="auto", metadata=_one_of("auto", "direct", "model"))
     """Questions about the user's life ("what's my dog called"): "direct" answers them from
     memory without the model, "model" puts what memory holds into the model's prompt; "auto"

@@ -303,6 +303,7 @@ class Turn:
         )
         produced = False
         said: set[str] = set()
+        ended = 0
         check = SpokenCheck.for_prompt(messages, c.dialogue.persona)
         try:
             pieces = stream_pieces(
@@ -330,6 +331,11 @@ class Turn:
                 said.add(key)
                 produced = True
                 yield sentence
+                if sentence.rstrip(" \"'”’)").endswith((".", "!", "?", "…")):
+                    ended += 1  # a first piece cut at a comma is not a sentence yet
+                    if ended == config.dialogue.max_reply_sentences:
+                        self._stop_model.set()
+                        return
             if not produced and check.fired:
                 yield config.llm.apology  # all of it was framing: not silence
         except LlmError as exc:
