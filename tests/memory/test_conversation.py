@@ -90,8 +90,10 @@ def test_forget_about_a_topic_asks_first(memory: LongTermMemory) -> None:
     d.record_exchange("Tom wants to meet up again.", "What do you think?", False)
     d.record_exchange("I love my new flat.", "That's great!", False)
     d.record_user("Please forget about Tom.")
+    # Two turns, and the fact learnt from the first ("your ex is Tom").
+    assert {f.key: f.value for f in memory.db.facts()}.get("relation:ex") == "Tom"
     assert d.command_reply("Please forget about Tom.") == (
-        "I remember 2 things about Tom. Shall I forget it all, for good?"
+        "I remember 3 things about Tom. Shall I forget it all, for good?"
     )
     d.record_user("no")
     assert d.command_reply("no") == "All right, I'll keep it."
@@ -107,6 +109,7 @@ def test_forget_about_a_topic_asks_first(memory: LongTermMemory) -> None:
         "That's great!",
     ]
     assert not any("Tom" in t.text for t in d.history.recent())
+    assert not any("Tom" in f.value for f in memory.db.facts(valid_only=False))
 
 
 INJECTION = (
