@@ -193,6 +193,7 @@ def test_devices_shows_the_sound_servers_own_devices(tmp_path: Path) -> None:
     assert not any("spk.monitor" in line for line in lines)
 
 
+@pytest.mark.models  # the daemon it asks loads the model libraries (the fast lane refuses them)
 def test_status_says_muted_and_names_the_persona(tmp_path: Path) -> None:
     from tests.runtime.test_daemon import ScriptedMicrophone, _daemon
 
@@ -251,6 +252,7 @@ def test_the_installed_unit_has_a_readable_header(tmp_path: Path) -> None:
 # -- the chat on a terminal ---------------------------------------------------------------
 
 
+@pytest.mark.models  # the chat's memory indexes the turn with MiniLM
 @pytest.mark.skipif(not shutil.which("script"), reason="needs util-linux script for a terminal")
 def test_log_lines_never_land_inside_the_companions_words(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
